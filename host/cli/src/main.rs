@@ -1,0 +1,20 @@
+//! The `flowgate` command line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = flowgate_cli::Cli::parse();
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    let stderr = std::io::stderr();
+    let is_terminal = std::io::IsTerminal::is_terminal(&stderr);
+    ExitCode::from(flowgate_cli::run(
+        cli,
+        stdin,
+        stdout,
+        stderr.lock(),
+        is_terminal,
+    ))
+}

@@ -1,0 +1,287 @@
+//! The host: a set of loaded policies, asked about flows from many threads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use flowgate_sdk::wire;
+use flowgate_sdk::{Answer, FlowRecord};
+
+use crate::bundle::Bundle;
+use crate::combine::{Unmatched, combine};
+use crate::compiled::{CompiledPolicy, PolicyInfo};
+use crate::decision::{Decision, PolicyAnswer};
+use crate::error::Error;
+use crate::fault::Fault;
+use crate::sandbox::{Limits, Runtime};
+
+/// Asks every loaded policy about each flow and combines their answers.
+///
+/// `Host` is `Send + Sync`: share it (in an `Arc`, or by reference in
+/// scoped threads) and call [`Host::evaluate`] from as many threads as you
+/// like. A policy that faults gives a `deny` naming it; nothing a policy
+/// does makes `evaluate` panic or hang.
+///
+/// ```
+/// # fn main() -> Result<(), flowgate::Error> {
+/// # let bundles = flowgate_reference_set::bundles();
+/// use flowgate::{Bundle, Host};
+/// use flowgate_sdk::{Effect, FlowRecord};
+///
+/// let mut builder = Host::builder();
+/// for (name, manifest, wasm) in bundles {
+///     builder = builder.bundle(Bundle::from_bytes(name, manifest, wasm.to_vec())?);
+/// }
+/// let host = builder.build()?;
+///
+/// let flow = FlowRecord::from_json(br#"{"id":"f-1","platform":{"id":"meituan"},
+///     "action":"use","data":{"categories":["contact"]},"purpose":"service",
+///     "lawful_basis":"contract"}"#).unwrap();
+/// let decision = host.evaluate(&flow);
+/// assert_eq!(decision.effect, Effect::Allow);
+/// # Ok(()) }
+/// ```
+pub struct Host {
+    active: ArcSwap<PolicySet>,
+    options: Options,
+    #[allow(dead_code)]
+    runtime: Arc<Runtime>,
+}
+
+/// One version of the whole set of active policies, in name order.
+pub(crate) struct PolicySet {
+    version: u64,
+    policies: Vec<Arc<CompiledPolicy>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    unmatched: Unmatched,
+    quarantine_after: u32,
+    max_batch: usize,
+}
+
+/// The state of one loaded policy, for monitoring.
+#[derive(Debug, Clone)]
+pub struct PolicyStatus {
+    /// Name, version, digest and rules.
+    pub info: Arc<PolicyInfo>,
+    /// The limits its calls run under.
+    pub limits: Limits,
+    /// Faults since this version was loaded.
+    pub faults: u64,
+    /// Whether it faulted too often in a row and only answers `deny` now.
+    pub quarantined: bool,
+}
+
+static NEXT_SET_VERSION: AtomicU64 = AtomicU64::new(1);
+
+impl Host {
+    /// Starts building a host.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// Evaluates one flow.
+    pub fn evaluate(&self, flow: &FlowRecord) -> Decision {
+        let mut decisions = self.evaluate_batch(std::slice::from_ref(flow));
+        decisions.pop().expect("one decision per flow")
+    }
+
+    /// Evaluates many flows, one decision per flow, in order.
+    ///
+    /// The whole batch is decided by one version of the policy set, and each
+    /// policy is called once per [`HostBuilder::max_batch`] records instead of
+    /// once per record.
+    pub fn evaluate_batch(&self, flows: &[FlowRecord]) -> Vec<Decision> {
+        let set = self.active.load_full();
+        let mut decisions = Vec::with_capacity(flows.len());
+        let mut encoded = Vec::new();
+        for chunk in flows.chunks(self.options.max_batch.max(1)) {
+            encode(chunk, &mut encoded);
+            let per_policy: Vec<Vec<Result<Answer, Fault>>> = set
+                .policies
+                .iter()
+                .map(|policy| self.ask(policy, chunk, &encoded))
+                .collect();
+            for (i, flow) in chunk.iter().enumerate() {
+                let answers = set
+                    .policies
+                    .iter()
+                    .zip(&per_policy)
+                    .map(|(policy, outcomes)| PolicyAnswer {
+                        policy: Arc::clone(&policy.info),
+                        outcome: outcomes[i].clone(),
+                    })
+                    .collect();
+                let mut decision = combine(flow, answers, self.options.unmatched);
+                decision.policy_set = set.version;
+                decisions.push(decision);
+            }
+        }
+        decisions
+    }
+
+    /// One policy's answers for a chunk. If the chunk faults, each record is
+    /// asked again on its own, so one hostile record cannot deny its neighbours.
+    fn ask(
+        &self,
+        policy: &CompiledPolicy,
+        chunk: &[FlowRecord],
+        encoded: &[u8],
+    ) -> Vec<Result<Answer, Fault>> {
+        let quarantine_after = self.options.quarantine_after;
+        match policy.evaluate(encoded, chunk.len(), quarantine_after) {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(fault) if chunk.len() == 1 => vec![Err(fault)],
+            Err(_) => {
+                let mut single = Vec::new();
+                chunk
+                    .iter()
+                    .map(|flow| {
+                        encode(std::slice::from_ref(flow), &mut single);
+                        policy
+                            .evaluate(&single, 1, quarantine_after)
+                            .map(|answers| answers[0])
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The loaded policies, in name order, with their fault counts.
+    pub fn policies(&self) -> Vec<PolicyStatus> {
+        self.active
+            .load()
+            .policies
+            .iter()
+            .map(|policy| PolicyStatus {
+                info: Arc::clone(&policy.info),
+                limits: policy.limits(),
+                faults: policy.faults(),
+                quarantined: policy.is_quarantined(),
+            })
+            .collect()
+    }
+
+    /// The version of the active policy set.
+    pub fn policy_set_version(&self) -> u64 {
+        self.active.load().version
+    }
+}
+
+fn encode(flows: &[FlowRecord], out: &mut Vec<u8>) {
+    out.clear();
+    wire::encode_count(flows.len(), out);
+    for flow in flows {
+        wire::encode_record(flow, out);
+    }
+}
+
+/// Configures and builds a [`Host`].
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    bundles: Vec<Bundle>,
+    dirs: Vec<PathBuf>,
+    limits: Limits,
+    stack_bytes: usize,
+    options: Options,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder {
+            bundles: Vec::new(),
+            dirs: Vec::new(),
+            limits: Limits::default(),
+            stack_bytes: 256 << 10,
+            options: Options {
+                unmatched: Unmatched::Deny,
+                quarantine_after: 5,
+                max_batch: 256,
+            },
+        }
+    }
+}
+
+impl HostBuilder {
+    /// Adds one policy bundle.
+    pub fn bundle(mut self, bundle: Bundle) -> Self {
+        self.bundles.push(bundle);
+        self
+    }
+
+    /// Adds every bundle in the subdirectories of `dir` (read at [`HostBuilder::build`]).
+    pub fn policy_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dirs.push(dir.into());
+        self
+    }
+
+    /// Default limits for every policy; a manifest's `[limits]` overrides them.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Cap on the wasm stack of every call, in bytes (default 256 KiB).
+    pub fn stack_bytes(mut self, bytes: usize) -> Self {
+        self.stack_bytes = bytes;
+        self
+    }
+
+    /// What personal flows that no policy applies to get (default: deny).
+    pub fn unmatched(mut self, unmatched: Unmatched) -> Self {
+        self.options.unmatched = unmatched;
+        self
+    }
+
+    /// How many faults in a row quarantine a policy (default 5).
+    pub fn quarantine_after(mut self, faults: u32) -> Self {
+        self.options.quarantine_after = faults.max(1);
+        self
+    }
+
+    /// Most records handed to a policy in one call (default 256). The
+    /// deadline applies to one call, so this also bounds the work per deadline.
+    pub fn max_batch(mut self, records: usize) -> Self {
+        self.options.max_batch = records.max(1);
+        self
+    }
+
+    /// Compiles and checks every policy, then starts the host.
+    pub fn build(self) -> Result<Host, Error> {
+        let runtime =
+            Arc::new(
+                Runtime::new(self.stack_bytes).map_err(|source| Error::InvalidModule {
+                    origin: "<engine>".into(),
+                    source: source.into_boxed_dyn_error(),
+                })?,
+            );
+        let mut bundles = self.bundles;
+        for dir in &self.dirs {
+            bundles.extend(Bundle::all_in_dir(dir)?);
+        }
+        let mut policies = bundles
+            .iter()
+            .map(|bundle| CompiledPolicy::load(&runtime, bundle, self.limits).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        policies.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        if let Some(pair) = policies
+            .windows(2)
+            .find(|pair| pair[0].info.name == pair[1].info.name)
+        {
+            return Err(Error::DuplicatePolicy(pair[0].info.name.clone()));
+        }
+        let set = PolicySet {
+            version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed),
+            policies,
+        };
+        Ok(Host {
+            active: ArcSwap::from_pointee(set),
+            options: self.options,
+            runtime,
+        })
+    }
+}

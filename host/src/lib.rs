@@ -1,0 +1,83 @@
+//! Flowgate: a host for data-handling policies compiled to WebAssembly.
+//!
+//! Regulators write policies with the guest SDK ([`flowgate_sdk`]) and
+//! publish them as bundles (a `manifest.toml` and a `policy.wasm`).
+//! Platforms build a [`Host`] once and ask it, for every proposed flow of
+//! data, whether the flow may go ahead:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempdir_with_reference_bundles()?;
+//! use flowgate::Host;
+//! use flowgate_sdk::{Effect, FlowRecord};
+//!
+//! let host = Host::builder().policy_dir(&dir).build()?;
+//!
+//! let flow = FlowRecord::from_json(br#"{"id":"f-7","platform":{"id":"alipay"},
+//!     "action":"share","data":{"categories":["loan_record"]},"purpose":"credit_assessment",
+//!     "lawful_basis":"consent","consent":{"state":"given","kind":"separate",
+//!     "covers_purpose":true,"covers_recipient":true},
+//!     "recipient":{"kind":"financial_institution"},
+//!     "notice_given":true,"impact_assessment":true}"#)?;
+//!
+//! let decision = host.evaluate(&flow);
+//! assert_eq!(decision.effect, Effect::Deny);
+//! assert_eq!(decision.reasons[0].rule(), "no-direct-connection");
+//! println!("{}", decision.to_json());
+//! # Ok(()) }
+//! # fn tempdir_with_reference_bundles() -> std::io::Result<std::path::PathBuf> {
+//! #     let dir = std::env::temp_dir().join(format!("flowgate-doc-{}", std::process::id()));
+//! #     for (name, manifest, wasm) in flowgate_reference_set::bundles() {
+//! #         std::fs::create_dir_all(dir.join(name))?;
+//! #         std::fs::write(dir.join(name).join("manifest.toml"), manifest)?;
+//! #         std::fs::write(dir.join(name).join("policy.wasm"), wasm)?;
+//! #     }
+//! #     Ok(dir)
+//! # }
+//! ```
+//!
+//! A [`Decision`] is a value, not an error: a deny carries its remedies and
+//! reasons. Errors ([`Error`]) are for the host's own failures, such as a
+//! module that cannot be loaded. A policy that traps, runs out of time or
+//! memory, or answers nonsense gives a `deny` naming it and the [`Fault`]
+//! (fail closed), and never a panic.
+//!
+//! # Where the spec is silent
+//!
+//! - A rule that allows (`deletion`, `anonymised`, `aggregate-k` with a large
+//!   enough k, `statutory-report`) still adds its reason: reasons explain
+//!   every decision, not only denials.
+//! - Obligations that the reference policies attach "otherwise" have rule
+//!   names of their own (`encrypt-in-transit`, `notify-subject`, `export-log`,
+//!   `important-export-log`, `bureau-log`) so they can be reasoned about.
+//! - A policy that denies reports every deny rule that fired, so the
+//!   platform sees every remedy at once.
+//! - The fault reason is rule `policy-fault`; the fail-closed deny for
+//!   personal data no policy applies to is rule `no-policy-applied` of
+//!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
+
+mod bundle;
+mod combine;
+mod compiled;
+mod decision;
+mod error;
+mod fault;
+mod host;
+mod instance;
+mod manifest;
+mod sandbox;
+mod vectors;
+
+pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
+pub use combine::{Unmatched, combine};
+pub use compiled::PolicyInfo;
+pub use decision::{Decision, PolicyAnswer, Reason};
+pub use error::{BoxError, Error};
+pub use fault::Fault;
+pub use host::{Host, HostBuilder, PolicyStatus};
+pub use manifest::{LimitOverrides, Manifest, TestVector};
+pub use sandbox::{Limits, TICK};
+pub use vectors::check_vectors;
+
+/// The policy-facing types, re-exported so one dependency is enough.
+pub use flowgate_sdk as sdk;

@@ -1,0 +1,96 @@
+//! What a policy is: its configuration, its rules, and one function.
+
+use serde::de::DeserializeOwned;
+
+use crate::answer::{Answer, Rule};
+use crate::record::FlowRecord;
+
+/// A data-handling policy.
+///
+/// The implementing type *is* the policy's configuration: the host hands the
+/// manifest's `[config]` table to the guest once, when an instance starts,
+/// and it is deserialised into `Self` (an unknown or missing key is an error
+/// naming it). Registries, thresholds and purpose tables belong there, not in
+/// code, so a regulator changes them without recompiling.
+///
+/// ```
+/// use flowgate_sdk::{Answer, FlowRecord, Policy, Remedy, rules};
+///
+/// rules! {
+///     NO_BASIS = "no-basis", "PIPL Art. 13", "the flow has no lawful basis";
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct NeedsBasis {}
+///
+/// impl Policy for NeedsBasis {
+///     const RULES: &'static [flowgate_sdk::Rule] = RULES;
+///
+///     fn evaluate(&self, flow: &FlowRecord) -> Answer {
+///         if !flow.is_personal() {
+///             return Answer::not_applicable();
+///         }
+///         let mut answer = Answer::applies();
+///         if flow.lawful_basis == flowgate_sdk::LawfulBasis::None {
+///             answer.deny(NO_BASIS, &[Remedy::ObtainConsent]);
+///         }
+///         answer
+///     }
+/// }
+///
+/// flowgate_sdk::export_policy!(NeedsBasis);
+/// ```
+pub trait Policy: DeserializeOwned + Send + Sync + 'static {
+    /// The rule table; answers name rules by their index in it.
+    const RULES: &'static [Rule];
+
+    /// Answers about one flow. Must be a pure function of the flow and the
+    /// configuration: the host may evaluate records in any instance, in any order.
+    fn evaluate(&self, flow: &FlowRecord) -> Answer;
+
+    /// Builds the policy from its configuration as JSON.
+    fn from_config_json(json: &str) -> Result<Self, ConfigError> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ConfigError {
+            field: err.path().to_string(),
+            message: err.inner().to_string(),
+        })
+    }
+}
+
+/// A policy configuration that does not fit the policy's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The dotted path of the offending key (`.` for the whole table).
+    pub field: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config `{}`: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A policy behind a pointer, for code that holds several kinds at once
+/// (native benchmarks, agreement tests). Every [`Policy`] is one.
+pub trait DynPolicy: Send + Sync {
+    /// The rule table.
+    fn rules(&self) -> &'static [Rule];
+    /// Answers about one flow.
+    fn evaluate(&self, flow: &FlowRecord) -> Answer;
+}
+
+impl<P: Policy> DynPolicy for P {
+    fn rules(&self) -> &'static [Rule] {
+        P::RULES
+    }
+
+    fn evaluate(&self, flow: &FlowRecord) -> Answer {
+        Policy::evaluate(self, flow)
+    }
+}

@@ -1,0 +1,323 @@
+//! The binary form of records and answers on the Wasm boundary.
+//!
+//! JSON is for files and logs; across the boundary a record is a fixed block
+//! of little-endian scalars followed by its four strings, and an answer is a
+//! few integers. Both sides use this module, so the two cannot drift, and a
+//! record decodes to exactly the value that was encoded (tests check the
+//! round trip against the canonical JSON).
+//!
+//! A batch is `count: u32` followed by `count` items. Decoding never trusts
+//! its input: every length and code is checked and a bad one is a
+//! [`WireError`], never a panic.
+
+use std::fmt;
+
+use crate::Obligation;
+use crate::answer::{Answer, ObligationSet, RemedySet};
+use crate::record::{
+    Categories, Consent, CountryCode, Data, FlowRecord, Platform, Recipient, Volume,
+};
+use crate::vocabulary::*;
+
+/// A malformed buffer: what was being read and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError(pub &'static str);
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed {}", self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Sentinel for "original_purpose not given" (it then equals `purpose`).
+const SAME_PURPOSE: u8 = 0xff;
+
+/// Appends the binary form of `record` to `out`.
+pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
+    let bytes = [
+        record.regime.code(),
+        record.platform.sector.code(),
+        u8::from(record.platform.ciio),
+        record.action.code(),
+        record.data.dsl_class.code(),
+        u8::from(record.data.important_notified),
+        u8::from(record.data.credit_information),
+        record.data.deidentification.code(),
+        record.purpose.code(),
+        record.original_purpose.map_or(SAME_PURPOSE, Purpose::code),
+        record.lawful_basis.code(),
+        record.consent.state.code(),
+        record.consent.kind.code(),
+        u8::from(record.consent.covers_purpose),
+        u8::from(record.consent.covers_recipient),
+        record.recipient.kind.code(),
+        record.export_mechanism.code(),
+        u8::from(record.impact_assessment),
+        u8::from(record.notice_given),
+        u8::from(record.automated_decision),
+        u8::from(record.price_differentiated),
+        record.destination.bytes()[0],
+        record.destination.bytes()[1],
+    ];
+    out.extend_from_slice(&bytes);
+    out.extend_from_slice(&record.data.categories.bits().to_le_bytes());
+    out.extend_from_slice(&record.data.k.to_le_bytes());
+    out.extend_from_slice(&record.retention_days.to_le_bytes());
+    out.extend_from_slice(&record.volume.subjects.to_le_bytes());
+    out.extend_from_slice(&record.volume.ytd_export_subjects.to_le_bytes());
+    out.extend_from_slice(&record.volume.ytd_export_sensitive_subjects.to_le_bytes());
+    out.extend_from_slice(&record.report_coverage.to_le_bytes());
+    for text in [
+        &record.id,
+        &record.platform.id,
+        &record.recipient.id,
+        &record.recipient.licence,
+    ] {
+        encode_str(text, out);
+    }
+}
+
+/// Reads one record into `record`, reusing its string buffers.
+///
+/// A guest decodes every record of a batch into one scratch record, so the
+/// hot path allocates nothing once the strings have grown to size.
+pub fn decode_record_into(
+    input: &mut Reader<'_>,
+    record: &mut FlowRecord,
+) -> Result<(), WireError> {
+    record.regime = input.word("regime")?;
+    record.platform.sector = input.word("platform.sector")?;
+    record.platform.ciio = input.flag("platform.ciio")?;
+    record.action = input.word("action")?;
+    record.data.dsl_class = input.word("data.dsl_class")?;
+    record.data.important_notified = input.flag("data.important_notified")?;
+    record.data.credit_information = input.flag("data.credit_information")?;
+    record.data.deidentification = input.word("data.deidentification")?;
+    record.purpose = input.word("purpose")?;
+    record.original_purpose = match input.u8("original_purpose")? {
+        SAME_PURPOSE => None,
+        code => Some(Purpose::from_code(code).ok_or(WireError("original_purpose"))?),
+    };
+    record.lawful_basis = input.word("lawful_basis")?;
+    record.consent.state = input.word("consent.state")?;
+    record.consent.kind = input.word("consent.kind")?;
+    record.consent.covers_purpose = input.flag("consent.covers_purpose")?;
+    record.consent.covers_recipient = input.flag("consent.covers_recipient")?;
+    record.recipient.kind = input.word("recipient.kind")?;
+    record.export_mechanism = input.word("export_mechanism")?;
+    record.impact_assessment = input.flag("impact_assessment")?;
+    record.notice_given = input.flag("notice_given")?;
+    record.automated_decision = input.flag("automated_decision")?;
+    record.price_differentiated = input.flag("price_differentiated")?;
+    let destination = [input.u8("destination")?, input.u8("destination")?];
+    record.destination = CountryCode::new(destination).ok_or(WireError("destination"))?;
+    record.data.categories = Categories::from_bits(input.u16("data.categories")?)
+        .filter(|c| !c.is_empty())
+        .ok_or(WireError("data.categories"))?;
+    record.data.k = input.u32("data.k")?;
+    record.retention_days = input.u32("retention_days")?;
+    record.volume.subjects = input.u64("volume.subjects")?;
+    record.volume.ytd_export_subjects = input.u64("volume.ytd_export_subjects")?;
+    record.volume.ytd_export_sensitive_subjects =
+        input.u64("volume.ytd_export_sensitive_subjects")?;
+    record.report_coverage = f64::from_bits(input.u64("report_coverage")?);
+    if !(0.0..=1.0).contains(&record.report_coverage) {
+        return Err(WireError("report_coverage"));
+    }
+    input.str_into("id", &mut record.id)?;
+    input.str_into("platform.id", &mut record.platform.id)?;
+    input.str_into("recipient.id", &mut record.recipient.id)?;
+    input.str_into("recipient.licence", &mut record.recipient.licence)?;
+    Ok(())
+}
+
+/// Reads one record.
+pub fn decode_record(input: &mut Reader<'_>) -> Result<FlowRecord, WireError> {
+    let mut record = blank_record();
+    decode_record_into(input, &mut record)?;
+    Ok(record)
+}
+
+/// A record with every field at its default and empty strings: the scratch
+/// space a guest decodes into. Not a valid record by itself (no categories).
+pub fn blank_record() -> FlowRecord {
+    FlowRecord {
+        id: String::new(),
+        regime: Regime::default(),
+        platform: Platform {
+            id: String::new(),
+            sector: Sector::default(),
+            ciio: false,
+        },
+        action: Action::default(),
+        data: Data {
+            categories: Categories::default(),
+            dsl_class: DslClass::default(),
+            important_notified: false,
+            credit_information: false,
+            deidentification: Deidentification::default(),
+            k: 0,
+        },
+        purpose: Purpose::default(),
+        original_purpose: None,
+        lawful_basis: LawfulBasis::default(),
+        consent: Consent::default(),
+        recipient: Recipient::default(),
+        destination: CountryCode::default(),
+        volume: Volume::default(),
+        export_mechanism: ExportMechanism::default(),
+        impact_assessment: false,
+        notice_given: false,
+        retention_days: 0,
+        report_coverage: 1.0,
+        automated_decision: false,
+        price_differentiated: false,
+    }
+}
+
+/// Appends the binary form of `answer` to `out`.
+pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
+    let obligations = answer.obligations();
+    out.push(answer.effect().code());
+    out.extend_from_slice(&answer.remedies().bits().to_le_bytes());
+    out.extend_from_slice(&obligations.kind_bits().to_le_bytes());
+    for obligation in obligations.iter() {
+        out.extend_from_slice(&obligation.parameter().to_le_bytes());
+    }
+    out.extend_from_slice(&answer.fired_bits().to_le_bytes());
+}
+
+/// Reads one answer, checking every code and that the parts agree with the effect.
+pub fn decode_answer(input: &mut Reader<'_>) -> Result<Answer, WireError> {
+    let effect: Effect = input.word("answer effect")?;
+    let remedies =
+        RemedySet::from_bits(input.u16("answer remedies")?).ok_or(WireError("answer remedies"))?;
+    let kinds = input.u16("answer obligations")?;
+    if kinds >> ObligationKind::ALL.len() != 0 {
+        return Err(WireError("answer obligations"));
+    }
+    let mut obligations = ObligationSet::EMPTY;
+    for kind in ObligationKind::ALL
+        .iter()
+        .filter(|k| kinds & (1 << k.code()) != 0)
+    {
+        obligations.insert(Obligation::new(
+            *kind,
+            input.u32("answer obligation parameter")?,
+        ));
+    }
+    let fired = input.u64("answer rules")?;
+    Answer::from_parts(effect, obligations, remedies, fired)
+        .map_err(|_| WireError("answer: parts contradict the effect"))
+}
+
+/// Appends a batch header for `count` items.
+pub fn encode_count(count: usize, out: &mut Vec<u8>) {
+    let count = u32::try_from(count).expect("a batch holds fewer than 2^32 items");
+    out.extend_from_slice(&count.to_le_bytes());
+}
+
+fn encode_str(text: &str, out: &mut Vec<u8>) {
+    let len = u32::try_from(text.len()).expect("record strings are bounded");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A cursor over a buffer that checks every read.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads from the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    /// Whether everything has been read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Reads a batch header: how many items follow.
+    pub fn count(&mut self) -> Result<usize, WireError> {
+        Ok(self.u32("batch count")? as usize)
+    }
+
+    fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(WireError(what))?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
+        Ok(self.take::<1>(what)?[0])
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
+        Ok(u16::from_le_bytes(self.take(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
+        Ok(u32::from_le_bytes(self.take(what)?))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
+        Ok(u64::from_le_bytes(self.take(what)?))
+    }
+
+    fn flag(&mut self, what: &'static str) -> Result<bool, WireError> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError(what)),
+        }
+    }
+
+    fn word<W: WireWord>(&mut self, what: &'static str) -> Result<W, WireError> {
+        W::from_wire(self.u8(what)?).ok_or(WireError(what))
+    }
+
+    fn str_into(&mut self, what: &'static str, out: &mut String) -> Result<(), WireError> {
+        let len = self.u32(what)? as usize;
+        if len > self.bytes.len() {
+            return Err(WireError(what));
+        }
+        let (text, rest) = self.bytes.split_at(len);
+        out.clear();
+        out.push_str(std::str::from_utf8(text).map_err(|_| WireError(what))?);
+        self.bytes = rest;
+        Ok(())
+    }
+}
+
+/// A vocabulary enum that can be read from its wire code.
+trait WireWord: Sized {
+    fn from_wire(code: u8) -> Option<Self>;
+}
+
+macro_rules! wire_words {
+    ($($word:ty),+) => {
+        $(impl WireWord for $word {
+            fn from_wire(code: u8) -> Option<Self> { <$word>::from_code(code) }
+        })+
+    };
+}
+
+wire_words!(
+    Regime,
+    Sector,
+    Action,
+    DslClass,
+    Deidentification,
+    Purpose,
+    LawfulBasis,
+    ConsentState,
+    ConsentKind,
+    RecipientKind,
+    ExportMechanism,
+    Effect
+);
