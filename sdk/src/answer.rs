@@ -269,7 +269,7 @@ impl RuleId {
 /// assert!(answer.obligations().is_empty(), "a deny carries no obligations");
 /// assert_eq!(answer.fired().collect::<Vec<_>>(), [NO_BASIS, CAP]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Answer {
     applies: bool,
     denied: bool,
@@ -393,6 +393,18 @@ impl Answer {
         }
     }
 }
+
+/// Answers are equal when they say the same: obligations a deny drops do not count.
+impl PartialEq for Answer {
+    fn eq(&self, other: &Self) -> bool {
+        self.effect() == other.effect()
+            && self.obligations() == other.obligations()
+            && self.remedies == other.remedies
+            && self.fired == other.fired
+    }
+}
+
+impl Eq for Answer {}
 
 /// An answer whose parts contradict its effect (e.g. `allow` with remedies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

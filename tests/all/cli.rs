@@ -1,0 +1,70 @@
+//! The `flowgate` command: output order, invalid lines, exit status.
+
+use crate::{flowgate, repo_path};
+
+#[test]
+fn invalid_lines_are_reported_and_the_rest_evaluated() {
+    let input = concat!(
+        r#"{"id":"a","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service","lawful_basis":"contract"}"#,
+        "\n",
+        "this is not json\n",
+        "\n",
+        r#"{"id":"b","platform":{"id":"p"},"action":"sell","data":{"categories":["contact"]},"purpose":"service"}"#,
+        "\n",
+        r#"{"id":"c","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+    );
+    let run = flowgate(&["check", "-"], input.as_bytes());
+    assert_eq!(run.status, 1);
+    let ids: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert!(run.stderr.contains("line 2: expected"), "{}", run.stderr);
+    assert!(run.stderr.contains("line 4: `action`: unknown variant `sell`"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 records"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 invalid lines"), "{}", run.stderr);
+}
+
+#[test]
+fn the_examples_all_evaluate() {
+    let path = repo_path("examples/flows.jsonl");
+    let run = flowgate(&["check", path.to_str().unwrap()], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let lines = std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(lines >= 25);
+    assert_eq!(run.stdout.lines().count(), lines);
+}
+
+#[test]
+fn order_is_kept_across_chunks_and_threads() {
+    let flows = flowgate_reference_set::sample::flows(21, 20_000);
+    let input: String = flows.iter().map(|flow| flow.to_json() + "\n").collect();
+    let run = flowgate(&["check", "-"], input.as_bytes());
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let ids: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = flows.iter().map(|flow| flow.id.clone()).collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn usage_and_loading_errors_exit_with_2() {
+    assert_eq!(flowgate(&["check"], b"").status, 2);
+    assert_eq!(flowgate(&["check", "/no/such/file.jsonl"], b"").status, 2);
+    let run = flowgate(&["check", "--policies", "/no/such/dir", "-"], b"");
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("/no/such/dir"), "{}", run.stderr);
+}
+
+#[test]
+fn test_command_runs_the_reference_vectors() {
+    let run = flowgate(&["test"], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("ok   cross-border 1.0.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("10 passed, 0 failed"), "{}", run.stdout);
+}

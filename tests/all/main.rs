@@ -1,0 +1,59 @@
+//! Flowgate's integration tests: one binary, a module per concern.
+
+mod agreement;
+mod cli;
+mod policy_vectors;
+mod records;
+mod spec_vectors;
+
+use std::sync::OnceLock;
+
+use clap::Parser;
+use flowgate::{Bundle, Host, HostBuilder};
+
+/// The reference bundles, as the CLI embeds them.
+pub fn reference_bundles() -> Vec<Bundle> {
+    flowgate_reference_set::bundles()
+        .map(|(name, manifest, wasm)| Bundle::from_bytes(name, manifest, wasm.to_vec()).unwrap())
+        .collect()
+}
+
+/// A builder holding the reference bundles.
+pub fn reference_builder() -> HostBuilder {
+    reference_bundles().into_iter().fold(Host::builder(), HostBuilder::bundle)
+}
+
+/// One host with the reference set, shared by the tests that only read it.
+pub fn reference_host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| reference_builder().build().unwrap())
+}
+
+/// What a CLI run printed, and its exit status.
+pub struct CliRun {
+    /// The exit status.
+    pub status: u8,
+    /// Everything printed on stdout.
+    pub stdout: String,
+    /// Everything printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `flowgate ARGS` in-process with `stdin`.
+pub fn flowgate(args: &[&str], stdin: &[u8]) -> CliRun {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let status = match flowgate_cli::Cli::try_parse_from(std::iter::once("flowgate").chain(args.iter().copied())) {
+        Ok(cli) => flowgate_cli::run(cli, stdin, &mut stdout, &mut stderr, false),
+        Err(err) => {
+            stderr.extend_from_slice(err.to_string().as_bytes());
+            err.exit_code() as u8
+        }
+    };
+    CliRun { status, stdout: String::from_utf8(stdout).unwrap(), stderr: String::from_utf8(stderr).unwrap() }
+}
+
+/// The path of a file in the repository, from the tests crate.
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
