@@ -16,6 +16,7 @@ use crate::decision::{Decision, PolicyAnswer};
 use crate::error::Error;
 use crate::fault::Fault;
 use crate::sandbox::{Limits, Runtime};
+use crate::vectors::check_policy;
 
 /// Asks every loaded policy about each flow and combines their answers.
 ///
@@ -46,14 +47,54 @@ use crate::sandbox::{Limits, Runtime};
 pub struct Host {
     active: ArcSwap<PolicySet>,
     options: Options,
-    #[allow(dead_code)]
+    limits: Limits,
     runtime: Arc<Runtime>,
 }
 
 /// One version of the whole set of active policies, in name order.
+/// Immutable: a reload builds a new set and swaps it in whole.
 pub(crate) struct PolicySet {
     version: u64,
     policies: Vec<Arc<CompiledPolicy>>,
+}
+
+impl PolicySet {
+    fn new(mut policies: Vec<Arc<CompiledPolicy>>) -> Result<PolicySet, Error> {
+        policies.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        if let Some(pair) = policies
+            .windows(2)
+            .find(|pair| pair[0].info.name == pair[1].info.name)
+        {
+            return Err(Error::DuplicatePolicy(pair[0].info.name.clone()));
+        }
+        Ok(PolicySet {
+            version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed),
+            policies,
+        })
+    }
+
+    /// This set with `policy` added, or replacing the one of the same name.
+    fn with(&self, policy: &Arc<CompiledPolicy>) -> PolicySet {
+        let mut policies: Vec<_> = self
+            .policies
+            .iter()
+            .filter(|p| p.info.name != policy.info.name)
+            .cloned()
+            .collect();
+        policies.push(Arc::clone(policy));
+        PolicySet::new(policies).expect("names are unique after replacing")
+    }
+
+    /// This set without the policy `name`.
+    fn without(&self, name: &str) -> PolicySet {
+        let policies = self
+            .policies
+            .iter()
+            .filter(|p| p.info.name != name)
+            .cloned()
+            .collect();
+        PolicySet::new(policies).expect("a subset of unique names is unique")
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +192,27 @@ impl Host {
         }
     }
 
+    /// Adds the policy of `bundle`, or replaces the loaded one of the same
+    /// name, without interrupting evaluations.
+    ///
+    /// The new version is compiled, checked and run against its own test
+    /// vectors first, off the evaluation path; only if all of that passes is
+    /// the whole policy set swapped, at once. Evaluations already running
+    /// finish on the set they started with. On any error the old version
+    /// keeps serving.
+    pub fn load(&self, bundle: &Bundle) -> Result<Arc<PolicyInfo>, Error> {
+        let policy = Arc::new(CompiledPolicy::load(&self.runtime, bundle, self.limits)?);
+        check_policy(&policy, &bundle.manifest.tests)?;
+        self.active.rcu(|set| set.with(&policy));
+        Ok(Arc::clone(&policy.info))
+    }
+
+    /// Removes the policy `name`; returns whether it was loaded.
+    pub fn remove(&self, name: &str) -> bool {
+        let before = self.active.rcu(|set| set.without(name));
+        before.policies.iter().any(|p| p.info.name == name)
+    }
+
     /// The loaded policies, in name order, with their fault counts.
     pub fn policies(&self) -> Vec<PolicyStatus> {
         self.active
@@ -172,7 +234,7 @@ impl Host {
     }
 }
 
-fn encode(flows: &[FlowRecord], out: &mut Vec<u8>) {
+pub(crate) fn encode(flows: &[FlowRecord], out: &mut Vec<u8>) {
     out.clear();
     wire::encode_count(flows.len(), out);
     for flow in flows {
@@ -263,24 +325,15 @@ impl HostBuilder {
         for dir in &self.dirs {
             bundles.extend(Bundle::all_in_dir(dir)?);
         }
-        let mut policies = bundles
+        let policies = bundles
             .iter()
             .map(|bundle| CompiledPolicy::load(&runtime, bundle, self.limits).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        policies.sort_by(|a, b| a.info.name.cmp(&b.info.name));
-        if let Some(pair) = policies
-            .windows(2)
-            .find(|pair| pair[0].info.name == pair[1].info.name)
-        {
-            return Err(Error::DuplicatePolicy(pair[0].info.name.clone()));
-        }
-        let set = PolicySet {
-            version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed),
-            policies,
-        };
+        let set = PolicySet::new(policies)?;
         Ok(Host {
             active: ArcSwap::from_pointee(set),
             options: self.options,
+            limits: self.limits,
             runtime,
         })
     }

@@ -1,62 +1,80 @@
 //! Running a bundle's own test vectors against its Wasm build.
 
-use flowgate_sdk::{ObligationSet, RemedySet};
+use std::sync::Arc;
+
+use flowgate_sdk::{Answer, ObligationSet, RemedySet};
 
 use crate::bundle::Bundle;
+use crate::compiled::CompiledPolicy;
 use crate::error::Error;
-use crate::host::Host;
+use crate::host::encode;
+use crate::manifest::TestVector;
+use crate::sandbox::{Limits, Runtime};
 
-/// Loads `bundle` on its own and checks every `[[test]]` of its manifest
+/// Compiles `bundle` on its own and checks every `[[test]]` of its manifest
 /// against the policy's own answer: effect, obligations, remedies and the
 /// rules that fired. Returns how many vectors passed.
 ///
 /// A bundle that fails any vector is [`Error::VectorsFailed`], with a line
 /// per failure saying what was expected and what came back.
 pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
-    let host = Host::builder().bundle(bundle.clone()).build()?;
+    let runtime = Arc::new(
+        Runtime::new(256 << 10).map_err(|source| Error::InvalidModule {
+            origin: "<engine>".into(),
+            source: source.into_boxed_dyn_error(),
+        })?,
+    );
+    let policy = CompiledPolicy::load(&runtime, bundle, Limits::default())?;
+    check_policy(&policy, &bundle.manifest.tests)
+}
+
+/// Checks a compiled policy against `tests`.
+pub(crate) fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, Error> {
     let mut failures = Vec::new();
-    for vector in &bundle.manifest.tests {
-        let decision = host.evaluate(&vector.record);
-        let answer = &decision.answers[0];
-        let problem = match &answer.outcome {
+    let mut encoded = Vec::new();
+    for vector in tests {
+        encode(std::slice::from_ref(&vector.record), &mut encoded);
+        let problem = match policy.evaluate(&encoded, 1, u32::MAX) {
             Err(fault) => Some(format!("the policy {fault}")),
-            Ok(got) => {
-                let fired: Vec<&str> = got
-                    .fired()
-                    .filter_map(|rule| answer.policy.reason(rule).map(|reason| reason.rule()))
-                    .collect();
-                let expected_obligations: ObligationSet =
-                    vector.obligations.iter().copied().collect();
-                let expected_remedies: RemedySet = vector.remedies.iter().copied().collect();
-                let same = got.effect() == vector.effect
-                    && got.obligations() == expected_obligations
-                    && got.remedies() == expected_remedies
-                    && fired == vector.rules;
-                (!same).then(|| {
-                    format!(
-                        "expected {} {:?} {:?} rules {:?}, got {} {:?} {:?} rules {:?}",
-                        vector.effect,
-                        vector.obligations,
-                        vector.remedies,
-                        vector.rules,
-                        got.effect(),
-                        got.obligations().iter().collect::<Vec<_>>(),
-                        got.remedies().iter().collect::<Vec<_>>(),
-                        fired
-                    )
-                })
-            }
+            Ok(answers) => mismatch(policy, vector, &answers[0]),
         };
         if let Some(problem) = problem {
             failures.push(format!("`{}`: {problem}", vector.name));
         }
     }
     if failures.is_empty() {
-        Ok(bundle.manifest.tests.len())
+        Ok(tests.len())
     } else {
         Err(Error::VectorsFailed {
-            policy: bundle.manifest.name.clone(),
+            policy: policy.info.name.clone(),
             failures,
         })
     }
+}
+
+/// What differs between the expected answer and `got`, if anything.
+fn mismatch(policy: &CompiledPolicy, vector: &TestVector, got: &Answer) -> Option<String> {
+    let fired: Vec<&str> = got
+        .fired()
+        .filter_map(|rule| policy.info.reason(rule).map(|reason| reason.rule()))
+        .collect();
+    let expected_obligations: ObligationSet = vector.obligations.iter().copied().collect();
+    let expected_remedies: RemedySet = vector.remedies.iter().copied().collect();
+    let same = got.effect() == vector.effect
+        && got.obligations() == expected_obligations
+        && got.remedies() == expected_remedies
+        && fired == vector.rules;
+    (!same).then(|| {
+        format!(
+            "expected {} {:?} {:?} rules {:?}, got {} {:?} {:?} rules {:?}",
+            vector.effect,
+            vector.obligations,
+            vector.remedies,
+            vector.rules,
+            got.effect(),
+            got.obligations().iter().collect::<Vec<_>>(),
+            got.remedies().iter().collect::<Vec<_>>(),
+            fired
+        )
+    })
 }
