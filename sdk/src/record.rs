@@ -32,10 +32,12 @@ pub struct FlowRecord {
     #[serde(default)]
     pub regime: Regime,
     /// Who proposes the flow.
+    #[serde(deserialize_with = "object")]
     pub platform: Platform,
     /// What the platform proposes to do.
     pub action: Action,
     /// What the flow carries.
+    #[serde(deserialize_with = "object")]
     pub data: Data,
     /// Why.
     pub purpose: Purpose,
@@ -47,16 +49,16 @@ pub struct FlowRecord {
     #[serde(default)]
     pub lawful_basis: LawfulBasis,
     /// The individual's consent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub consent: Consent,
     /// Who receives the data.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub recipient: Recipient,
     /// Where the data ends up.
     #[serde(default)]
     pub destination: CountryCode,
     /// How many individuals.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub volume: Volume,
     /// The legal mechanism an export relies on.
     #[serde(default)]
@@ -189,6 +191,14 @@ impl FlowRecord {
     /// assert_eq!(err.field(), "action");
     /// ```
     pub fn from_json(json: &[u8]) -> Result<FlowRecord, RecordError> {
+        // serde would also take a struct as an array of its values: a record
+        // must be an object, so that every value is named.
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(RecordError {
+                field: ".".into(),
+                message: "a record is a JSON object `{...}`".into(),
+            });
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(json);
         let record: FlowRecord = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|err| RecordError::from_path(err.path().to_string(), err.inner()))?;
@@ -277,6 +287,22 @@ impl fmt::Display for RecordError {
 }
 
 impl std::error::Error for RecordError {}
+
+/// Deserialises a nested struct from a JSON object only: serde would also
+/// take an array of its values in order, and a record's values are named.
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+}
 
 fn full_coverage() -> f64 {
     1.0

@@ -26,7 +26,11 @@ fn invalid_lines_are_reported_and_the_rest_evaluated() {
         })
         .collect();
     assert_eq!(ids, ["a", "c"]);
-    assert!(run.stderr.contains("line 2: expected"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2: a record is a JSON object"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr
             .contains("line 4: `action`: unknown variant `sell`"),

@@ -2,6 +2,8 @@
 
 mod agreement;
 mod cli;
+mod generated;
+mod hostile_records;
 mod policy_vectors;
 mod records;
 mod sandbox;

@@ -102,3 +102,13 @@ fn oversized_strings_are_refused() {
     assert_eq!(field, "id");
     assert!(message.contains("at most 1024 bytes"), "{message}");
 }
+
+#[test]
+fn records_and_their_parts_must_be_objects() {
+    let (field, message) = error(r#"["r", "pipl", {"id":"p"}, "use"]"#);
+    assert_eq!(field, ".");
+    assert!(message.contains("a record is a JSON object"), "{message}");
+    let (field, message) = error(&with("consent", r#"["given", "separate", true, true]"#));
+    assert_eq!(field, "consent");
+    assert!(message.contains("expected an object"), "{message}");
+}
