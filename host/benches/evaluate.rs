@@ -24,26 +24,16 @@ fn native_policies() -> Vec<(Arc<PolicyInfo>, Box<dyn DynPolicy>)> {
     flowgate_reference_set::native()
         .into_iter()
         .map(|(name, policy)| {
-            let manifest =
-                Manifest::parse(name, flowgate_reference_set::manifest(name).unwrap()).unwrap();
-            (
-                Arc::new(PolicyInfo::native(&manifest, policy.rules())),
-                policy,
-            )
+            let manifest = Manifest::parse(name, flowgate_reference_set::manifest(name).unwrap()).unwrap();
+            (Arc::new(PolicyInfo::native(&manifest, policy.rules())), policy)
         })
         .collect()
 }
 
-fn native_decide(
-    policies: &[(Arc<PolicyInfo>, Box<dyn DynPolicy>)],
-    flow: &FlowRecord,
-) -> flowgate::Decision {
+fn native_decide(policies: &[(Arc<PolicyInfo>, Box<dyn DynPolicy>)], flow: &FlowRecord) -> flowgate::Decision {
     let answers = policies
         .iter()
-        .map(|(info, policy)| PolicyAnswer {
-            policy: Arc::clone(info),
-            outcome: Ok(policy.evaluate(flow)),
-        })
+        .map(|(info, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
         .collect();
     combine(flow, answers, Unmatched::Deny)
 }
@@ -56,31 +46,16 @@ fn per_record(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");
     group.throughput(Throughput::Elements(RECORDS as u64));
     group.bench_function("native", |b| {
-        b.iter(|| {
-            flows
-                .iter()
-                .map(|flow| native_decide(&natives, flow))
-                .collect::<Vec<_>>()
-        })
+        b.iter(|| flows.iter().map(|flow| native_decide(&natives, flow)).collect::<Vec<_>>())
     });
     group.bench_function("flowgate_single", |b| {
-        b.iter(|| {
-            flows
-                .iter()
-                .map(|flow| host.evaluate(flow))
-                .collect::<Vec<_>>()
-        })
+        b.iter(|| flows.iter().map(|flow| host.evaluate(flow)).collect::<Vec<_>>())
     });
     for batch in [1, 16, 256, 4096] {
         group.bench_function(format!("flowgate_batch_{batch}"), |b| {
             b.iter_batched(
                 || (),
-                |()| {
-                    flows
-                        .chunks(batch)
-                        .flat_map(|chunk| host.evaluate_batch(chunk))
-                        .collect::<Vec<_>>()
-                },
+                |()| flows.chunks(batch).flat_map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>(),
                 BatchSize::SmallInput,
             )
         });

@@ -30,11 +30,7 @@ impl Bundle {
     /// A bundle from a manifest's text and a module's bytes; `origin` names it in errors.
     pub fn from_bytes(origin: &str, manifest: &str, wasm: Vec<u8>) -> Result<Bundle, Error> {
         let manifest = Manifest::parse(&format!("{origin}/{MANIFEST_FILE}"), manifest)?;
-        Ok(Bundle {
-            manifest,
-            wasm,
-            origin: format!("{origin}/{MODULE_FILE}"),
-        })
+        Ok(Bundle { manifest, wasm, origin: format!("{origin}/{MODULE_FILE}") })
     }
 
     /// Reads the bundle in `dir` (`manifest.toml` and `policy.wasm`).
@@ -42,23 +38,15 @@ impl Bundle {
         let dir = dir.as_ref();
         let manifest_path = dir.join(MANIFEST_FILE);
         let module_path = dir.join(MODULE_FILE);
-        let manifest =
-            std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         let wasm = std::fs::read(&module_path).map_err(|e| Error::io(&module_path, e))?;
         let manifest = Manifest::parse(&manifest_path.display().to_string(), &manifest)?;
-        Ok(Bundle {
-            manifest,
-            wasm,
-            origin: module_path.display().to_string(),
-        })
+        Ok(Bundle { manifest, wasm, origin: module_path.display().to_string() })
     }
 
     /// Reads every bundle in the subdirectories of `dir`, sorted by directory name.
     pub fn all_in_dir(dir: impl AsRef<Path>) -> Result<Vec<Bundle>, Error> {
-        bundle_dirs(dir.as_ref())?
-            .into_iter()
-            .map(Bundle::from_dir)
-            .collect()
+        bundle_dirs(dir.as_ref())?.into_iter().map(Bundle::from_dir).collect()
     }
 }
 

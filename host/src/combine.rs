@@ -53,12 +53,7 @@ pub fn combine(flow: &FlowRecord, answers: Vec<PolicyAnswer>, unmatched: Unmatch
                 denied |= policy_answer.is_denied();
                 obligations.merge(&policy_answer.obligations());
                 remedies.merge(policy_answer.remedies());
-                reasons.extend(
-                    policy_answer
-                        .fired()
-                        .filter_map(|rule| answer.policy.reason(rule))
-                        .cloned(),
-                );
+                reasons.extend(policy_answer.fired().filter_map(|rule| answer.policy.reason(rule)).cloned());
             }
             Err(fault) => {
                 applied = true;
@@ -86,16 +81,8 @@ pub fn combine(flow: &FlowRecord, answers: Vec<PolicyAnswer>, unmatched: Unmatch
     Decision {
         id: flow.id.clone(),
         effect,
-        obligations: if effect == Effect::Deny {
-            Vec::new()
-        } else {
-            obligations.iter().collect()
-        },
-        remedies: if effect == Effect::Deny {
-            remedies.iter().collect()
-        } else {
-            Vec::new()
-        },
+        obligations: if effect == Effect::Deny { Vec::new() } else { obligations.iter().collect() },
+        remedies: if effect == Effect::Deny { remedies.iter().collect() } else { Vec::new() },
         reasons,
         answers,
         policy_set: 0,

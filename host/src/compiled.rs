@@ -61,15 +61,7 @@ impl PolicyInfo {
             articles: manifest.articles.clone(),
             reasons: rules
                 .iter()
-                .map(|rule| {
-                    Reason::new(
-                        &manifest.name,
-                        &manifest.version,
-                        rule.name,
-                        rule.article,
-                        rule.message,
-                    )
-                })
+                .map(|rule| Reason::new(&manifest.name, &manifest.version, rule.name, rule.article, rule.message))
                 .collect(),
         }
     }
@@ -81,10 +73,7 @@ impl PolicyInfo {
             &self.version,
             "policy-fault",
             "Flowgate fail-closed rule (flow-record.md, combining rule 1)",
-            &format!(
-                "policy `{}` {fault}; the flow is denied to fail closed",
-                self.name
-            ),
+            &format!("policy `{}` {fault}; the flow is denied to fail closed", self.name),
         )
     }
 }
@@ -102,26 +91,11 @@ struct RuleText {
 const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str); 5] = {
     use wasmtime::ValType::{I32, I64};
     [
-        (
-            "flowgate_abi_version",
-            &[],
-            &[I32],
-            "a function `() -> i32`",
-        ),
-        (
-            "flowgate_buffer",
-            &[I32],
-            &[I32],
-            "a function `(i32) -> i32`",
-        ),
+        ("flowgate_abi_version", &[], &[I32], "a function `() -> i32`"),
+        ("flowgate_buffer", &[I32], &[I32], "a function `(i32) -> i32`"),
         ("flowgate_rules", &[], &[I64], "a function `() -> i64`"),
         ("flowgate_init", &[I32], &[I64], "a function `(i32) -> i64`"),
-        (
-            "flowgate_evaluate",
-            &[I32],
-            &[I64],
-            "a function `(i32) -> i64`",
-        ),
+        ("flowgate_evaluate", &[I32], &[I64], "a function `(i32) -> i64`"),
     ]
 };
 
@@ -148,51 +122,32 @@ struct Health {
 
 impl CompiledPolicy {
     /// Compiles and checks `bundle`, and starts one instance to prove it works.
-    pub(crate) fn load(
-        runtime: &Arc<Runtime>,
-        bundle: &Bundle,
-        limits: Limits,
-    ) -> Result<CompiledPolicy, Error> {
+    pub(crate) fn load(runtime: &Arc<Runtime>, bundle: &Bundle, limits: Limits) -> Result<CompiledPolicy, Error> {
         let origin = &bundle.origin;
-        let module =
-            Module::new(&runtime.engine, &bundle.wasm).map_err(|source| Error::InvalidModule {
-                origin: origin.clone(),
-                source: source.into_boxed_dyn_error(),
-            })?;
+        let module = runtime
+            .compile(&bundle.wasm)
+            .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
         check_interface(origin, &module)?;
         let linker = Linker::new(&runtime.engine);
         let pre = linker
             .instantiate_pre(&module)
-            .map_err(|source| Error::InvalidModule {
-                origin: origin.clone(),
-                source: source.into_boxed_dyn_error(),
-            })?;
+            .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
 
         let limits = limits.with(bundle.manifest.limits);
-        let start = |source| Error::Start {
-            origin: origin.clone(),
-            source,
-        };
+        let start = |source| Error::Start { origin: origin.clone(), source };
         let mut probe = GuestInstance::start(&pre, &limits).map_err(start)?;
         let version = probe.abi_version(&limits).map_err(start)?;
         if version != ABI_VERSION {
-            return Err(Error::AbiVersion {
-                origin: origin.clone(),
-                found: version,
-                expected: ABI_VERSION,
-            });
+            return Err(Error::AbiVersion { origin: origin.clone(), found: version, expected: ABI_VERSION });
         }
         let rules_json = probe.rules(&limits).map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
-        probe
-            .configure(&config, &limits)
-            .map_err(start)?
-            .map_err(|message| Error::Config {
-                origin: origin.clone(),
-                policy: bundle.manifest.name.clone(),
-                message,
-            })?;
+        probe.configure(&config, &limits).map_err(start)?.map_err(|message| Error::Config {
+            origin: origin.clone(),
+            policy: bundle.manifest.name.clone(),
+            message,
+        })?;
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
@@ -219,16 +174,9 @@ impl CompiledPolicy {
     /// On a fault the instance is discarded and the fault counted; after
     /// `quarantine_after` faults in a row the policy answers only
     /// [`Fault::Quarantined`] until it is replaced.
-    pub(crate) fn evaluate(
-        &self,
-        batch: &[u8],
-        count: usize,
-        quarantine_after: u32,
-    ) -> Result<Vec<Answer>, Fault> {
+    pub(crate) fn evaluate(&self, batch: &[u8], count: usize, quarantine_after: u32) -> Result<Vec<Answer>, Fault> {
         if self.health.quarantined.load(Ordering::Relaxed) {
-            return Err(Fault::Quarantined(
-                self.health.consecutive.load(Ordering::Relaxed),
-            ));
+            return Err(Fault::Quarantined(self.health.consecutive.load(Ordering::Relaxed)));
         }
         let result = self.call(batch, count);
         match &result {
@@ -245,30 +193,21 @@ impl CompiledPolicy {
     }
 
     fn call(&self, batch: &[u8], count: usize) -> Result<Vec<Answer>, Fault> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         let mut instance = match idle {
             Some(instance) => instance,
             None => self.fresh_instance()?,
         };
         let answers = instance.evaluate(batch, count, self.info.reasons.len(), &self.limits)?;
         // Only an instance that answered well goes back; a faulted one is dropped.
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(instance);
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
         Ok(answers)
     }
 
     fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
         let mut instance = GuestInstance::start(&self.pre, &self.limits)?;
         // The configuration was accepted at load; a refusal now is a fault.
-        instance
-            .configure(&self.config, &self.limits)?
-            .map_err(Fault::BadAnswer)?;
+        instance.configure(&self.config, &self.limits)?.map_err(Fault::BadAnswer)?;
         Ok(instance)
     }
 
@@ -301,27 +240,15 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
             name: import.name().to_owned(),
         });
     }
-    let bad_export = |name, expected, found: String| Error::BadExport {
-        origin: origin.to_owned(),
-        name,
-        expected,
-        found,
-    };
+    let bad_export =
+        |name, expected, found: String| Error::BadExport { origin: origin.to_owned(), name, expected, found };
     match module.get_export(Exports::MEMORY) {
         Some(ExternType::Memory(memory)) if !memory.is_64() && !memory.is_shared() => {}
         Some(other) => {
-            return Err(bad_export(
-                Exports::MEMORY,
-                "a 32-bit unshared memory",
-                describe(&other),
-            ));
+            return Err(bad_export(Exports::MEMORY, "a 32-bit unshared memory", describe(&other)));
         }
         None => {
-            return Err(bad_export(
-                Exports::MEMORY,
-                "a 32-bit unshared memory",
-                "nothing".into(),
-            ));
+            return Err(bad_export(Exports::MEMORY, "a 32-bit unshared memory", "nothing".into()));
         }
     }
     for (name, params, results, expected) in REQUIRED_FUNCS {
@@ -335,14 +262,8 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
     Ok(())
 }
 
-fn same_types(
-    found: impl ExactSizeIterator<Item = wasmtime::ValType>,
-    expected: &[wasmtime::ValType],
-) -> bool {
-    found.len() == expected.len()
-        && found
-            .zip(expected)
-            .all(|(a, b)| wasmtime::ValType::eq(&a, b))
+fn same_types(found: impl ExactSizeIterator<Item = wasmtime::ValType>, expected: &[wasmtime::ValType]) -> bool {
+    found.len() == expected.len() && found.zip(expected).all(|(a, b)| wasmtime::ValType::eq(&a, b))
 }
 
 fn describe(ty: &ExternType) -> String {
@@ -357,33 +278,18 @@ fn describe(ty: &ExternType) -> String {
 }
 
 fn parse_rules(origin: &str, bundle: &Bundle, json: &[u8]) -> Result<Vec<Reason>, Error> {
-    let bad = |problem: String| Error::Rules {
-        origin: origin.to_owned(),
-        problem,
-    };
+    let bad = |problem: String| Error::Rules { origin: origin.to_owned(), problem };
     let rules: Vec<RuleText> = serde_json::from_slice(json).map_err(|err| bad(err.to_string()))?;
     if rules.len() > RuleId::MAX_RULES {
-        return Err(bad(format!(
-            "{} rules, at most {} allowed",
-            rules.len(),
-            RuleId::MAX_RULES
-        )));
+        return Err(bad(format!("{} rules, at most {} allowed", rules.len(), RuleId::MAX_RULES)));
     }
     let manifest = &bundle.manifest;
     Ok(rules
         .iter()
-        .map(|rule| {
-            Reason::new(
-                &manifest.name,
-                &manifest.version,
-                &rule.name,
-                &rule.article,
-                &rule.message,
-            )
-        })
+        .map(|rule| Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message))
         .collect())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -58,9 +58,7 @@ pub enum Error {
 
     /// The module imports something; the host offers no imports (no WASI,
     /// no clock, no randomness, no network).
-    #[error(
-        "`{origin}` imports `{module}::{name}`; a policy may import nothing, the host offers no imports"
-    )]
+    #[error("`{origin}` imports `{module}::{name}`; a policy may import nothing, the host offers no imports")]
     ForbiddenImport {
         /// The module's file.
         origin: String,
@@ -140,9 +138,6 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

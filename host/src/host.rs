@@ -1,8 +1,9 @@
 //! The host: a set of loaded policies, asked about flows from many threads.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -14,6 +15,7 @@ use crate::combine::{Unmatched, combine};
 use crate::compiled::{CompiledPolicy, PolicyInfo};
 use crate::decision::{Decision, PolicyAnswer};
 use crate::error::Error;
+use crate::events::{PolicyEvent, error_chain};
 use crate::fault::Fault;
 use crate::sandbox::{Limits, Runtime};
 use crate::vectors::check_policy;
@@ -49,6 +51,7 @@ pub struct Host {
     options: Options,
     limits: Limits,
     runtime: Arc<Runtime>,
+    subscribers: Mutex<Vec<Sender<PolicyEvent>>>,
 }
 
 /// One version of the whole set of active policies, in name order.
@@ -61,38 +64,22 @@ pub(crate) struct PolicySet {
 impl PolicySet {
     fn new(mut policies: Vec<Arc<CompiledPolicy>>) -> Result<PolicySet, Error> {
         policies.sort_by(|a, b| a.info.name.cmp(&b.info.name));
-        if let Some(pair) = policies
-            .windows(2)
-            .find(|pair| pair[0].info.name == pair[1].info.name)
-        {
+        if let Some(pair) = policies.windows(2).find(|pair| pair[0].info.name == pair[1].info.name) {
             return Err(Error::DuplicatePolicy(pair[0].info.name.clone()));
         }
-        Ok(PolicySet {
-            version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed),
-            policies,
-        })
+        Ok(PolicySet { version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed), policies })
     }
 
     /// This set with `policy` added, or replacing the one of the same name.
     fn with(&self, policy: &Arc<CompiledPolicy>) -> PolicySet {
-        let mut policies: Vec<_> = self
-            .policies
-            .iter()
-            .filter(|p| p.info.name != policy.info.name)
-            .cloned()
-            .collect();
+        let mut policies: Vec<_> = self.policies.iter().filter(|p| p.info.name != policy.info.name).cloned().collect();
         policies.push(Arc::clone(policy));
         PolicySet::new(policies).expect("names are unique after replacing")
     }
 
     /// This set without the policy `name`.
     fn without(&self, name: &str) -> PolicySet {
-        let policies = self
-            .policies
-            .iter()
-            .filter(|p| p.info.name != name)
-            .cloned()
-            .collect();
+        let policies = self.policies.iter().filter(|p| p.info.name != name).cloned().collect();
         PolicySet::new(policies).expect("a subset of unique names is unique")
     }
 }
@@ -142,11 +129,8 @@ impl Host {
         let mut encoded = Vec::new();
         for chunk in flows.chunks(self.options.max_batch.max(1)) {
             encode(chunk, &mut encoded);
-            let per_policy: Vec<Vec<Result<Answer, Fault>>> = set
-                .policies
-                .iter()
-                .map(|policy| self.ask(policy, chunk, &encoded))
-                .collect();
+            let per_policy: Vec<Vec<Result<Answer, Fault>>> =
+                set.policies.iter().map(|policy| self.ask(policy, chunk, &encoded)).collect();
             for (i, flow) in chunk.iter().enumerate() {
                 let answers = set
                     .policies
@@ -167,12 +151,7 @@ impl Host {
 
     /// One policy's answers for a chunk. If the chunk faults, each record is
     /// asked again on its own, so one hostile record cannot deny its neighbours.
-    fn ask(
-        &self,
-        policy: &CompiledPolicy,
-        chunk: &[FlowRecord],
-        encoded: &[u8],
-    ) -> Vec<Result<Answer, Fault>> {
+    fn ask(&self, policy: &CompiledPolicy, chunk: &[FlowRecord], encoded: &[u8]) -> Vec<Result<Answer, Fault>> {
         let quarantine_after = self.options.quarantine_after;
         match policy.evaluate(encoded, chunk.len(), quarantine_after) {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
@@ -183,9 +162,7 @@ impl Host {
                     .iter()
                     .map(|flow| {
                         encode(std::slice::from_ref(flow), &mut single);
-                        policy
-                            .evaluate(&single, 1, quarantine_after)
-                            .map(|answers| answers[0])
+                        policy.evaluate(&single, 1, quarantine_after).map(|answers| answers[0])
                     })
                     .collect()
             }
@@ -200,17 +177,62 @@ impl Host {
     /// the whole policy set swapped, at once. Evaluations already running
     /// finish on the set they started with. On any error the old version
     /// keeps serving.
+    ///
+    /// Subscribers ([`Host::subscribe`]) hear of the activation or the rejection.
     pub fn load(&self, bundle: &Bundle) -> Result<Arc<PolicyInfo>, Error> {
-        let policy = Arc::new(CompiledPolicy::load(&self.runtime, bundle, self.limits)?);
-        check_policy(&policy, &bundle.manifest.tests)?;
-        self.active.rcu(|set| set.with(&policy));
+        let checked = CompiledPolicy::load(&self.runtime, bundle, self.limits)
+            .and_then(|policy| check_policy(&policy, &bundle.manifest.tests).map(|_| Arc::new(policy)));
+        let policy = match checked {
+            Ok(policy) => policy,
+            Err(err) => {
+                self.emit(PolicyEvent::Rejected { origin: bundle.origin.clone(), reason: error_chain(&err) });
+                return Err(err);
+            }
+        };
+        let mut policy_set = 0;
+        self.active.rcu(|set| {
+            let next = set.with(&policy);
+            policy_set = next.version;
+            next
+        });
+        self.emit(PolicyEvent::Activated { policy: Arc::clone(&policy.info), policy_set });
         Ok(Arc::clone(&policy.info))
     }
 
     /// Removes the policy `name`; returns whether it was loaded.
     pub fn remove(&self, name: &str) -> bool {
-        let before = self.active.rcu(|set| set.without(name));
-        before.policies.iter().any(|p| p.info.name == name)
+        let mut policy_set = 0;
+        let before = self.active.rcu(|set| {
+            let next = set.without(name);
+            policy_set = next.version;
+            next
+        });
+        let removed = before.policies.iter().any(|p| p.info.name == name);
+        if removed {
+            self.emit(PolicyEvent::Removed { name: name.to_owned(), policy_set });
+        }
+        removed
+    }
+
+    /// A channel that receives every [`PolicyEvent`] from now on.
+    pub fn subscribe(&self) -> Receiver<PolicyEvent> {
+        let (sender, receiver) = mpsc::channel();
+        self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(sender);
+        receiver
+    }
+
+    pub(crate) fn emit(&self, event: PolicyEvent) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        subscribers.retain(|subscriber| subscriber.send(event.clone()).is_ok());
+    }
+
+    /// Whether the active set holds exactly this version of `name`.
+    pub(crate) fn serves(&self, name: &str, version: &str, digest: &str) -> bool {
+        self.active
+            .load()
+            .policies
+            .iter()
+            .any(|p| p.info.name == name && p.info.version == version && p.info.digest == digest)
     }
 
     /// The loaded policies, in name order, with their fault counts.
@@ -247,6 +269,7 @@ pub(crate) fn encode(flows: &[FlowRecord], out: &mut Vec<u8>) {
 pub struct HostBuilder {
     bundles: Vec<Bundle>,
     dirs: Vec<PathBuf>,
+    cache_dir: Option<PathBuf>,
     limits: Limits,
     stack_bytes: usize,
     options: Options,
@@ -257,13 +280,10 @@ impl Default for HostBuilder {
         HostBuilder {
             bundles: Vec::new(),
             dirs: Vec::new(),
+            cache_dir: None,
             limits: Limits::default(),
             stack_bytes: 256 << 10,
-            options: Options {
-                unmatched: Unmatched::Deny,
-                quarantine_after: 5,
-                max_batch: 256,
-            },
+            options: Options { unmatched: Unmatched::Deny, quarantine_after: 5, max_batch: 256 },
         }
     }
 }
@@ -278,6 +298,13 @@ impl HostBuilder {
     /// Adds every bundle in the subdirectories of `dir` (read at [`HostBuilder::build`]).
     pub fn policy_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dirs.push(dir.into());
+        self
+    }
+
+    /// Keeps compiled modules in `dir`, so a restart or a reload of an
+    /// unchanged module does not compile again (see the crate docs).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
         self
     }
 
@@ -314,13 +341,9 @@ impl HostBuilder {
 
     /// Compiles and checks every policy, then starts the host.
     pub fn build(self) -> Result<Host, Error> {
-        let runtime =
-            Arc::new(
-                Runtime::new(self.stack_bytes).map_err(|source| Error::InvalidModule {
-                    origin: "<engine>".into(),
-                    source: source.into_boxed_dyn_error(),
-                })?,
-            );
+        let runtime = Arc::new(Runtime::new(self.stack_bytes, self.cache_dir.as_deref()).map_err(|source| {
+            Error::InvalidModule { origin: "<engine>".into(), source: source.into_boxed_dyn_error() }
+        })?);
         let mut bundles = self.bundles;
         for dir in &self.dirs {
             bundles.extend(Bundle::all_in_dir(dir)?);
@@ -335,6 +358,7 @@ impl HostBuilder {
             options: self.options,
             limits: self.limits,
             runtime,
+            subscribers: Mutex::new(Vec::new()),
         })
     }
 }

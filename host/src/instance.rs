@@ -44,26 +44,16 @@ pub(crate) struct GuestInstance {
 
 impl GuestInstance {
     /// Instantiates the module (running its start function under the deadline).
-    pub(crate) fn start(
-        pre: &InstancePre<StoreState>,
-        limits: &Limits,
-    ) -> Result<GuestInstance, Fault> {
+    pub(crate) fn start(pre: &InstancePre<StoreState>, limits: &Limits) -> Result<GuestInstance, Fault> {
         let mut store = Store::new(pre.module().engine(), StoreState::new(limits));
         store.limiter(|state| state);
         store.set_epoch_deadline(limits.deadline_ticks());
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|err| fault(err, limits))?;
-        let missing =
-            |what| Fault::BadAnswer(format!("export `{what}` vanished after the load check"));
-        let memory = instance
-            .get_memory(&mut store, Exports::MEMORY)
-            .ok_or_else(|| missing(Exports::MEMORY))?;
+        let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits))?;
+        let missing = |what| Fault::BadAnswer(format!("export `{what}` vanished after the load check"));
+        let memory = instance.get_memory(&mut store, Exports::MEMORY).ok_or_else(|| missing(Exports::MEMORY))?;
         macro_rules! func {
             ($name:expr) => {
-                instance
-                    .get_typed_func(&mut store, $name)
-                    .map_err(|_| missing($name))?
+                instance.get_typed_func(&mut store, $name).map_err(|_| missing($name))?
             };
         }
         Ok(GuestInstance {
@@ -80,33 +70,21 @@ impl GuestInstance {
 
     pub(crate) fn abi_version(&mut self, limits: &Limits) -> Result<i32, Fault> {
         self.store.set_epoch_deadline(limits.deadline_ticks());
-        self.abi_version
-            .call(&mut self.store, ())
-            .map_err(|err| fault(err, limits))
+        self.abi_version.call(&mut self.store, ()).map_err(|err| fault(err, limits))
     }
 
     /// The module's rule table, as JSON.
     pub(crate) fn rules(&mut self, limits: &Limits) -> Result<Vec<u8>, Fault> {
         self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self
-            .rules
-            .call(&mut self.store, ())
-            .map_err(|err| fault(err, limits))?;
+        let packed = self.rules.call(&mut self.store, ()).map_err(|err| fault(err, limits))?;
         Ok(self.output(packed, MAX_MESSAGE_BYTES)?.to_vec())
     }
 
     /// Hands the configuration to the guest: `Ok(Err(message))` if it refuses it.
-    pub(crate) fn configure(
-        &mut self,
-        config: &[u8],
-        limits: &Limits,
-    ) -> Result<Result<(), String>, Fault> {
+    pub(crate) fn configure(&mut self, config: &[u8], limits: &Limits) -> Result<Result<(), String>, Fault> {
         let len = self.write_input(config, limits)?;
         self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self
-            .init
-            .call(&mut self.store, len)
-            .map_err(|err| fault(err, limits))?;
+        let packed = self.init.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
         if packed == 0 {
             return Ok(Ok(()));
         }
@@ -124,34 +102,22 @@ impl GuestInstance {
     ) -> Result<Vec<Answer>, Fault> {
         let len = self.write_input(batch, limits)?;
         self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self
-            .evaluate
-            .call(&mut self.store, len)
-            .map_err(|err| fault(err, limits))?;
+        let packed = self.evaluate.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
         let output = self.output(packed, 4 + count * MAX_ANSWER_BYTES)?;
         decode_answers(output, count, rule_count).map_err(Fault::BadAnswer)
     }
 
     /// Copies `bytes` into the guest's input buffer, growing it when needed.
     fn write_input(&mut self, bytes: &[u8], limits: &Limits) -> Result<i32, Fault> {
-        let len = i32::try_from(bytes.len())
-            .map_err(|_| Fault::BadAnswer("input larger than 2 GiB".into()))?;
+        let len = i32::try_from(bytes.len()).map_err(|_| Fault::BadAnswer("input larger than 2 GiB".into()))?;
         if bytes.len() > self.input.1 {
             self.store.set_epoch_deadline(limits.deadline_ticks());
-            let address = self
-                .buffer
-                .call(&mut self.store, len)
-                .map_err(|err| fault(err, limits))?;
+            let address = self.buffer.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
             self.input = (address as u32 as usize, bytes.len());
         }
-        self.memory
-            .write(&mut self.store, self.input.0, bytes)
-            .map_err(|_| {
-                Fault::BadAnswer(format!(
-                    "its input buffer at {:#x} lies outside its memory",
-                    self.input.0
-                ))
-            })?;
+        self.memory.write(&mut self.store, self.input.0, bytes).map_err(|_| {
+            Fault::BadAnswer(format!("its input buffer at {:#x} lies outside its memory", self.input.0))
+        })?;
         Ok(len)
     }
 
@@ -160,18 +126,12 @@ impl GuestInstance {
         let address = (packed as u64 >> 32) as usize;
         let len = (packed as u64 & 0xffff_ffff) as usize;
         if len > cap {
-            return Err(Fault::BadAnswer(format!(
-                "{len} bytes, more than the {cap} allowed"
-            )));
+            return Err(Fault::BadAnswer(format!("{len} bytes, more than the {cap} allowed")));
         }
         self.memory
             .data(&self.store)
             .get(address..address + len)
-            .ok_or_else(|| {
-                Fault::BadAnswer(format!(
-                    "it points outside memory ({len} bytes at {address:#x})"
-                ))
-            })
+            .ok_or_else(|| Fault::BadAnswer(format!("it points outside memory ({len} bytes at {address:#x})")))
     }
 }
 
@@ -181,11 +141,7 @@ fn decode_answers(output: &[u8], count: usize, rule_count: usize) -> Result<Vec<
     if found != count {
         return Err(format!("{found} answers for {count} records"));
     }
-    let known_rules = if rule_count >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << rule_count) - 1
-    };
+    let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
     let mut answers = Vec::with_capacity(count);
     for _ in 0..count {
         let answer = wire::decode_answer(&mut reader).map_err(|err| err.to_string())?;

@@ -57,27 +57,32 @@
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
 
 mod bundle;
+mod cache;
 mod combine;
 mod compiled;
 mod decision;
 mod error;
+mod events;
 mod fault;
 mod host;
 mod instance;
 mod manifest;
 mod sandbox;
 mod vectors;
+mod watch;
 
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
 pub use combine::{Unmatched, combine};
 pub use compiled::PolicyInfo;
 pub use decision::{Decision, PolicyAnswer, Reason};
 pub use error::{BoxError, Error};
+pub use events::PolicyEvent;
 pub use fault::Fault;
 pub use host::{Host, HostBuilder, PolicyStatus};
 pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use sandbox::{Limits, TICK};
 pub use vectors::check_vectors;
+pub use watch::{POLL_INTERVAL, QUIET, Watcher};
 
 /// The policy-facing types, re-exported so one dependency is enough.
 pub use flowgate_sdk as sdk;

@@ -105,10 +105,8 @@ impl Manifest {
     /// assert!(format!("{:?}", err).contains("invalid type"));
     /// ```
     pub fn parse(origin: &str, text: &str) -> Result<Manifest, Error> {
-        let manifest: Manifest = toml::from_str(text).map_err(|source| Error::Manifest {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|source| Error::Manifest { origin: origin.to_owned(), source })?;
         manifest.check(origin)?;
         Ok(manifest)
     }
@@ -120,15 +118,9 @@ impl Manifest {
             problem: problem.to_owned(),
         };
         let valid_name = !self.name.is_empty()
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !valid_name {
-            return Err(bad(
-                "name",
-                "must be lower-case letters, digits and hyphens",
-            ));
+            return Err(bad("name", "must be lower-case letters, digits and hyphens"));
         }
         if self.version.is_empty() || self.version.chars().any(char::is_whitespace) {
             return Err(bad("version", "must be a version such as `1.0.0`"));

@@ -12,7 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, ResourceLimiter};
+use std::path::Path;
+
+use wasmtime::{Config, Engine, Module, ResourceLimiter};
+
+use crate::cache::ModuleCache;
 
 use crate::manifest::LimitOverrides;
 
@@ -35,11 +39,7 @@ impl Default for Limits {
     /// Generous for per-record work that takes microseconds: a reference
     /// policy uses about 1.2 MiB and well under a millisecond per batch.
     fn default() -> Self {
-        Limits {
-            deadline_ms: 100,
-            memory_bytes: 16 << 20,
-            table_elements: 10_000,
-        }
+        Limits { deadline_ms: 100, memory_bytes: 16 << 20, table_elements: 10_000 }
     }
 }
 
@@ -63,12 +63,13 @@ impl Limits {
 /// The engine and its ticker. Dropping the last handle stops the ticker.
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
+    cache: Option<ModuleCache>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
 
 impl Runtime {
-    pub(crate) fn new(stack_bytes: usize) -> Result<Runtime, wasmtime::Error> {
+    pub(crate) fn new(stack_bytes: usize, cache_dir: Option<&Path>) -> Result<Runtime, wasmtime::Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.max_wasm_stack(stack_bytes);
@@ -90,11 +91,16 @@ impl Runtime {
                 })
                 .map_err(wasmtime::Error::from)?
         };
-        Ok(Runtime {
-            engine,
-            stop,
-            ticker: Some(ticker),
-        })
+        let cache = cache_dir.map(|dir| ModuleCache::new(dir, &engine));
+        Ok(Runtime { engine, cache, stop, ticker: Some(ticker) })
+    }
+
+    /// Compiles `wasm`, through the on-disk cache when there is one.
+    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Module> {
+        match &self.cache {
+            Some(cache) => cache.module(&self.engine, wasm),
+            None => Module::new(&self.engine, wasm),
+        }
     }
 }
 
@@ -115,10 +121,7 @@ pub(crate) struct StoreState {
 
 impl StoreState {
     pub(crate) fn new(limits: &Limits) -> StoreState {
-        StoreState {
-            memory_bytes: limits.memory_bytes,
-            table_elements: limits.table_elements,
-        }
+        StoreState { memory_bytes: limits.memory_bytes, table_elements: limits.table_elements }
     }
 }
 
@@ -133,24 +136,14 @@ pub(crate) struct MemoryLimitExceeded(pub(crate) u64);
 pub(crate) struct TableLimitExceeded(pub(crate) u64);
 
 impl ResourceLimiter for StoreState {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory_bytes {
             return Err(MemoryLimitExceeded(self.memory_bytes).into());
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired as u64 > self.table_elements {
             return Err(TableLimitExceeded(self.table_elements).into());
         }

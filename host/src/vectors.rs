@@ -18,12 +18,11 @@ use crate::sandbox::{Limits, Runtime};
 /// A bundle that fails any vector is [`Error::VectorsFailed`], with a line
 /// per failure saying what was expected and what came back.
 pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
-    let runtime = Arc::new(
-        Runtime::new(256 << 10).map_err(|source| Error::InvalidModule {
+    let runtime =
+        Arc::new(Runtime::new(256 << 10, None).map_err(|source| Error::InvalidModule {
             origin: "<engine>".into(),
             source: source.into_boxed_dyn_error(),
-        })?,
-    );
+        })?);
     let policy = CompiledPolicy::load(&runtime, bundle, Limits::default())?;
     check_policy(&policy, &bundle.manifest.tests)
 }
@@ -45,19 +44,14 @@ pub(crate) fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Res
     if failures.is_empty() {
         Ok(tests.len())
     } else {
-        Err(Error::VectorsFailed {
-            policy: policy.info.name.clone(),
-            failures,
-        })
+        Err(Error::VectorsFailed { policy: policy.info.name.clone(), failures })
     }
 }
 
 /// What differs between the expected answer and `got`, if anything.
 fn mismatch(policy: &CompiledPolicy, vector: &TestVector, got: &Answer) -> Option<String> {
-    let fired: Vec<&str> = got
-        .fired()
-        .filter_map(|rule| policy.info.reason(rule).map(|reason| reason.rule()))
-        .collect();
+    let fired: Vec<&str> =
+        got.fired().filter_map(|rule| policy.info.reason(rule).map(|reason| reason.rule())).collect();
     let expected_obligations: ObligationSet = vector.obligations.iter().copied().collect();
     let expected_remedies: RemedySet = vector.remedies.iter().copied().collect();
     let same = got.effect() == vector.effect

@@ -8,23 +8,14 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
 
     let policies = policy_crates(&workspace.join("policies"));
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("sdk/src").display()
-    );
+    println!("cargo:rerun-if-changed={}", workspace.join("sdk/src").display());
     for dir in &policies {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
-    let names: Vec<String> = policies
-        .iter()
-        .map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let modules = flowgate_wasm_build::build(
-        &workspace.join("Cargo.toml"),
-        &names,
-        Some(&out_dir.join("wasm-target")),
-    )
-    .unwrap_or_else(|err| panic!("{err}"));
+    let names: Vec<String> =
+        policies.iter().map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let modules = flowgate_wasm_build::build(&workspace.join("Cargo.toml"), &names, Some(&out_dir.join("wasm-target")))
+        .unwrap_or_else(|err| panic!("{err}"));
     let entries: Vec<_> = names
         .into_iter()
         .zip(&policies)

@@ -104,18 +104,11 @@ pub fn init<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
 /// When called before `flowgate_init` or with a malformed batch: in a guest
 /// that is a trap, which the host turns into a `deny` naming the fault.
 pub fn evaluate<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
-    let policy = policy
-        .get()
-        .expect("flowgate_init has configured the policy");
+    let policy = policy.get().expect("flowgate_init has configured the policy");
     BUFFERS.with_borrow_mut(|buffers| {
-        let Buffers {
-            input,
-            output,
-            scratch,
-        } = buffers;
+        let Buffers { input, output, scratch } = buffers;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let mut reader =
-            wire::Reader::new(input.get(..len).expect("batch within the input buffer"));
+        let mut reader = wire::Reader::new(input.get(..len).expect("batch within the input buffer"));
         let count = reader.count().expect("batch count");
         output.clear();
         wire::encode_count(count, output);

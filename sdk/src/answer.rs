@@ -92,10 +92,7 @@ pub struct ObligationSet {
 
 impl ObligationSet {
     /// No obligations.
-    pub const EMPTY: ObligationSet = ObligationSet {
-        kinds: 0,
-        parameters: [0; ObligationKind::ALL.len()],
-    };
+    pub const EMPTY: ObligationSet = ObligationSet { kinds: 0, parameters: [0; ObligationKind::ALL.len()] };
 
     /// Adds an obligation; when its kind is already there, keeps the most
     /// protective parameter (the largest `aggregate` k, the smallest
@@ -173,11 +170,7 @@ impl RemedySet {
 
     /// The set for raw bits, if every bit names a remedy.
     pub const fn from_bits(bits: u16) -> Option<RemedySet> {
-        if bits >> Remedy::ALL.len() == 0 {
-            Some(RemedySet(bits))
-        } else {
-            None
-        }
+        if bits >> Remedy::ALL.len() == 0 { Some(RemedySet(bits)) } else { None }
     }
 
     /// Adds a remedy.
@@ -197,10 +190,7 @@ impl RemedySet {
 
     /// The remedies, sorted and without repeats.
     pub fn iter(self) -> impl Iterator<Item = Remedy> {
-        Remedy::ALL
-            .iter()
-            .copied()
-            .filter(move |r| self.0 & (1 << r.code()) != 0)
+        Remedy::ALL.iter().copied().filter(move |r| self.0 & (1 << r.code()) != 0)
     }
 }
 
@@ -237,10 +227,7 @@ impl RuleId {
     /// The id of the rule at `index`. Use [`rules!`](crate::rules) instead
     /// of counting by hand.
     pub const fn new(index: u8) -> RuleId {
-        assert!(
-            (index as usize) < RuleId::MAX_RULES,
-            "a policy has at most 64 rules"
-        );
+        assert!((index as usize) < RuleId::MAX_RULES, "a policy has at most 64 rules");
         RuleId(index)
     }
 
@@ -292,10 +279,7 @@ impl Answer {
 
     /// The policy applies; until a rule says otherwise, the answer is `allow`.
     pub const fn applies() -> Answer {
-        Answer {
-            applies: true,
-            ..Answer::not_applicable()
-        }
+        Answer { applies: true, ..Answer::not_applicable() }
     }
 
     /// Records that `rule` fired without changing the effect (an allowing rule).
@@ -343,11 +327,7 @@ impl Answer {
 
     /// The obligations, empty for a deny (they are for a flow that goes ahead).
     pub const fn obligations(&self) -> ObligationSet {
-        if self.denied {
-            ObligationSet::EMPTY
-        } else {
-            self.obligations
-        }
+        if self.denied { ObligationSet::EMPTY } else { self.obligations }
     }
 
     /// The remedies (only a deny has any).
@@ -358,9 +338,7 @@ impl Answer {
     /// The rules that fired, in rule table order.
     pub fn fired(&self) -> impl Iterator<Item = RuleId> {
         let fired = self.fired;
-        (0..RuleId::MAX_RULES as u8)
-            .filter(move |i| fired & (1 << i) != 0)
-            .map(RuleId)
+        (0..RuleId::MAX_RULES as u8).filter(move |i| fired & (1 << i) != 0).map(RuleId)
     }
 
     /// The rules that fired, as a bit set over the rule table.
@@ -386,11 +364,7 @@ impl Answer {
         let consistent = answer.effect() == effect
             && (effect == Effect::Deny || remedies.is_empty())
             && (effect != Effect::NotApplicable || fired == 0);
-        if consistent {
-            Ok(answer)
-        } else {
-            Err(InconsistentAnswer(effect))
-        }
+        if consistent { Ok(answer) } else { Err(InconsistentAnswer(effect)) }
     }
 }
 
@@ -412,11 +386,7 @@ pub struct InconsistentAnswer(pub Effect);
 
 impl fmt::Display for InconsistentAnswer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "an answer of `{}` whose obligations, remedies or rules contradict it",
-            self.0
-        )
+        write!(f, "an answer of `{}` whose obligations, remedies or rules contradict it", self.0)
     }
 }
 

@@ -70,13 +70,12 @@ pub use abi::ABI_VERSION;
 pub use answer::{Answer, InconsistentAnswer, Obligation, ObligationSet, RemedySet, Rule, RuleId};
 pub use policy::{ConfigError, DynPolicy, Policy};
 pub use record::{
-    Categories, Consent, CountryCode, Data, FlowRecord, MAX_STRING_BYTES, Platform, Recipient,
-    RecordError, Volume,
+    Categories, Consent, CountryCode, Data, FlowRecord, MAX_STRING_BYTES, Platform, Recipient, RecordError, Volume,
 };
 pub use serde;
 pub use vocabulary::{
-    Action, Category, ConsentKind, ConsentState, Deidentification, DslClass, Effect,
-    ExportMechanism, LawfulBasis, ObligationKind, Purpose, RecipientKind, Regime, Remedy, Sector,
+    Action, Category, ConsentKind, ConsentState, Deidentification, DslClass, Effect, ExportMechanism, LawfulBasis,
+    ObligationKind, Purpose, RecipientKind, Regime, Remedy, Sector,
 };
 
 /// The result type of policy helper code.

@@ -52,10 +52,8 @@ pub trait Policy: DeserializeOwned + Send + Sync + 'static {
     /// Builds the policy from its configuration as JSON.
     fn from_config_json(json: &str) -> Result<Self, ConfigError> {
         let mut deserializer = serde_json::Deserializer::from_str(json);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ConfigError {
-            field: err.path().to_string(),
-            message: err.inner().to_string(),
-        })
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|err| ConfigError { field: err.path().to_string(), message: err.inner().to_string() })
     }
 }
 

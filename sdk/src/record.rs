@@ -138,10 +138,7 @@ pub struct Consent {
 impl Consent {
     /// Consent is *separate* when its kind is `separate`, `written` or `guardian`.
     pub const fn is_separate(&self) -> bool {
-        matches!(
-            self.kind,
-            ConsentKind::Separate | ConsentKind::Written | ConsentKind::Guardian
-        )
+        matches!(self.kind, ConsentKind::Separate | ConsentKind::Written | ConsentKind::Guardian)
     }
 }
 
@@ -194,17 +191,12 @@ impl FlowRecord {
         // serde would also take a struct as an array of its values: a record
         // must be an object, so that every value is named.
         if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(RecordError {
-                field: ".".into(),
-                message: "a record is a JSON object `{...}`".into(),
-            });
+            return Err(RecordError { field: ".".into(), message: "a record is a JSON object `{...}`".into() });
         }
         let mut deserializer = serde_json::Deserializer::from_slice(json);
         let record: FlowRecord = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|err| RecordError::from_path(err.path().to_string(), err.inner()))?;
-        deserializer
-            .end()
-            .map_err(|err| RecordError::new(".", &err))?;
+        deserializer.end().map_err(|err| RecordError::new(".", &err))?;
         Ok(record)
     }
 
@@ -246,10 +238,7 @@ pub struct RecordError {
 
 impl RecordError {
     fn new(field: &str, err: &dyn fmt::Display) -> RecordError {
-        RecordError {
-            field: field.to_owned(),
-            message: err.to_string(),
-        }
+        RecordError { field: field.to_owned(), message: err.to_string() }
     }
 
     fn from_path(path: String, err: &serde_json::Error) -> RecordError {
@@ -259,10 +248,7 @@ impl RecordError {
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
-        RecordError {
-            field: path,
-            message,
-        }
+        RecordError { field: path, message }
     }
 
     /// The dotted path of the offending field (`.` for the record itself).
@@ -278,11 +264,7 @@ impl RecordError {
 
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field == "." {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "`{}`: {}", self.field, self.message)
-        }
+        if self.field == "." { write!(f, "{}", self.message) } else { write!(f, "`{}`: {}", self.field, self.message) }
     }
 }
 
@@ -313,20 +295,14 @@ fn coverage<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error>
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(de::Error::invalid_value(
-            de::Unexpected::Float(value),
-            &"a share between 0 and 1",
-        ))
+        Err(de::Error::invalid_value(de::Unexpected::Float(value), &"a share between 0 and 1"))
     }
 }
 
 fn bounded_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let value = String::deserialize(deserializer)?;
     if value.len() > MAX_STRING_BYTES {
-        return Err(de::Error::invalid_length(
-            value.len(),
-            &"a string of at most 1024 bytes",
-        ));
+        return Err(de::Error::invalid_length(value.len(), &"a string of at most 1024 bytes"));
     }
     Ok(value)
 }
@@ -370,11 +346,7 @@ impl Categories {
 
     /// The set for raw bits, if every bit names a category.
     pub const fn from_bits(bits: u16) -> Option<Categories> {
-        if bits & !Categories::ALL.0 == 0 {
-            Some(Categories(bits))
-        } else {
-            None
-        }
+        if bits & !Categories::ALL.0 == 0 { Some(Categories(bits)) } else { None }
     }
 
     /// Whether `category` is in the set.
@@ -409,10 +381,7 @@ impl Categories {
 
     /// The categories, in vocabulary order.
     pub fn iter(self) -> impl Iterator<Item = Category> {
-        Category::ALL
-            .iter()
-            .copied()
-            .filter(move |c| self.contains(*c))
+        Category::ALL.iter().copied().filter(move |c| self.contains(*c))
     }
 }
 
@@ -473,11 +442,7 @@ impl CountryCode {
 
     /// The code for two upper-case ASCII letters.
     pub const fn new(code: [u8; 2]) -> Option<CountryCode> {
-        if code[0].is_ascii_uppercase() && code[1].is_ascii_uppercase() {
-            Some(CountryCode(code))
-        } else {
-            None
-        }
+        if code[0].is_ascii_uppercase() && code[1].is_ascii_uppercase() { Some(CountryCode(code)) } else { None }
     }
 
     /// The two letters.
@@ -515,12 +480,10 @@ impl<'de> Deserialize<'de> for CountryCode {
         let text = String::deserialize(deserializer)?;
         let expected = &"an ISO 3166-1 alpha-2 code such as `CN`";
         match text.as_bytes() {
-            [a, b] => CountryCode::new([*a, *b])
-                .ok_or_else(|| de::Error::invalid_value(de::Unexpected::Str(&text), expected)),
-            _ => Err(de::Error::invalid_value(
-                de::Unexpected::Str(&text),
-                expected,
-            )),
+            [a, b] => {
+                CountryCode::new([*a, *b]).ok_or_else(|| de::Error::invalid_value(de::Unexpected::Str(&text), expected))
+            }
+            _ => Err(de::Error::invalid_value(de::Unexpected::Str(&text), expected)),
         }
     }
 }

@@ -232,10 +232,7 @@ vocabulary! {
 impl ExportMechanism {
     /// One of the `exempt_*` mechanisms (2024 Provisions Art. 5): thresholds do not apply.
     pub const fn is_exempt(self) -> bool {
-        matches!(
-            self,
-            Self::ExemptContract | Self::ExemptHr | Self::ExemptEmergency | Self::ExemptTransit
-        )
+        matches!(self, Self::ExemptContract | Self::ExemptHr | Self::ExemptEmergency | Self::ExemptTransit)
     }
 }
 

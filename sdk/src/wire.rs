@@ -14,9 +14,7 @@ use std::fmt;
 
 use crate::Obligation;
 use crate::answer::{Answer, ObligationSet, RemedySet};
-use crate::record::{
-    Categories, Consent, CountryCode, Data, FlowRecord, Platform, Recipient, Volume,
-};
+use crate::record::{Categories, Consent, CountryCode, Data, FlowRecord, Platform, Recipient, Volume};
 use crate::vocabulary::*;
 
 /// A malformed buffer: what was being read and why it failed.
@@ -69,12 +67,7 @@ pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&record.volume.ytd_export_subjects.to_le_bytes());
     out.extend_from_slice(&record.volume.ytd_export_sensitive_subjects.to_le_bytes());
     out.extend_from_slice(&record.report_coverage.to_le_bytes());
-    for text in [
-        &record.id,
-        &record.platform.id,
-        &record.recipient.id,
-        &record.recipient.licence,
-    ] {
+    for text in [&record.id, &record.platform.id, &record.recipient.id, &record.recipient.licence] {
         encode_str(text, out);
     }
 }
@@ -83,10 +76,7 @@ pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
 ///
 /// A guest decodes every record of a batch into one scratch record, so the
 /// hot path allocates nothing once the strings have grown to size.
-pub fn decode_record_into(
-    input: &mut Reader<'_>,
-    record: &mut FlowRecord,
-) -> Result<(), WireError> {
+pub fn decode_record_into(input: &mut Reader<'_>, record: &mut FlowRecord) -> Result<(), WireError> {
     record.regime = input.word("regime")?;
     record.platform.sector = input.word("platform.sector")?;
     record.platform.ciio = input.flag("platform.ciio")?;
@@ -120,8 +110,7 @@ pub fn decode_record_into(
     record.retention_days = input.u32("retention_days")?;
     record.volume.subjects = input.u64("volume.subjects")?;
     record.volume.ytd_export_subjects = input.u64("volume.ytd_export_subjects")?;
-    record.volume.ytd_export_sensitive_subjects =
-        input.u64("volume.ytd_export_sensitive_subjects")?;
+    record.volume.ytd_export_sensitive_subjects = input.u64("volume.ytd_export_sensitive_subjects")?;
     record.report_coverage = f64::from_bits(input.u64("report_coverage")?);
     if !(0.0..=1.0).contains(&record.report_coverage) {
         return Err(WireError("report_coverage"));
@@ -146,11 +135,7 @@ pub fn blank_record() -> FlowRecord {
     FlowRecord {
         id: String::new(),
         regime: Regime::default(),
-        platform: Platform {
-            id: String::new(),
-            sector: Sector::default(),
-            ciio: false,
-        },
+        platform: Platform { id: String::new(), sector: Sector::default(), ciio: false },
         action: Action::default(),
         data: Data {
             categories: Categories::default(),
@@ -192,21 +177,14 @@ pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
 /// Reads one answer, checking every code and that the parts agree with the effect.
 pub fn decode_answer(input: &mut Reader<'_>) -> Result<Answer, WireError> {
     let effect: Effect = input.word("answer effect")?;
-    let remedies =
-        RemedySet::from_bits(input.u16("answer remedies")?).ok_or(WireError("answer remedies"))?;
+    let remedies = RemedySet::from_bits(input.u16("answer remedies")?).ok_or(WireError("answer remedies"))?;
     let kinds = input.u16("answer obligations")?;
     if kinds >> ObligationKind::ALL.len() != 0 {
         return Err(WireError("answer obligations"));
     }
     let mut obligations = ObligationSet::EMPTY;
-    for kind in ObligationKind::ALL
-        .iter()
-        .filter(|k| kinds & (1 << k.code()) != 0)
-    {
-        obligations.insert(Obligation::new(
-            *kind,
-            input.u32("answer obligation parameter")?,
-        ));
+    for kind in ObligationKind::ALL.iter().filter(|k| kinds & (1 << k.code()) != 0) {
+        obligations.insert(Obligation::new(*kind, input.u32("answer obligation parameter")?));
     }
     let fired = input.u64("answer rules")?;
     Answer::from_parts(effect, obligations, remedies, fired)

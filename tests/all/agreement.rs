@@ -14,44 +14,25 @@ const RECORDS: usize = 10_000;
 
 #[test]
 fn native_and_wasm_give_the_same_decisions() {
-    let natives: Vec<(Arc<PolicyInfo>, Box<dyn flowgate::sdk::DynPolicy>)> =
-        flowgate_reference_set::native()
-            .into_iter()
-            .map(|(name, policy)| {
-                let manifest =
-                    Manifest::parse(name, flowgate_reference_set::manifest(name).unwrap()).unwrap();
-                (
-                    Arc::new(PolicyInfo::native(&manifest, policy.rules())),
-                    policy,
-                )
-            })
-            .collect();
+    let natives: Vec<(Arc<PolicyInfo>, Box<dyn flowgate::sdk::DynPolicy>)> = flowgate_reference_set::native()
+        .into_iter()
+        .map(|(name, policy)| {
+            let manifest = Manifest::parse(name, flowgate_reference_set::manifest(name).unwrap()).unwrap();
+            (Arc::new(PolicyInfo::native(&manifest, policy.rules())), policy)
+        })
+        .collect();
     let flows = sample::flows(7, RECORDS);
     let decisions = reference_host().evaluate_batch(&flows);
     let mut effects = std::collections::BTreeMap::new();
     for (flow, wasm) in flows.iter().zip(&decisions) {
         let answers = natives
             .iter()
-            .map(|(info, policy)| PolicyAnswer {
-                policy: Arc::clone(info),
-                outcome: Ok(policy.evaluate(flow)),
-            })
+            .map(|(info, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
             .collect::<Vec<_>>();
         let outcomes: Vec<_> = answers.iter().map(|a| a.outcome.clone()).collect();
         let native = combine(flow, answers, Unmatched::Deny);
-        assert_eq!(
-            native.to_json(),
-            wasm.to_json(),
-            "record {}",
-            flow.to_json()
-        );
-        assert_eq!(
-            outcomes,
-            wasm.answers
-                .iter()
-                .map(|a| a.outcome.clone())
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(native.to_json(), wasm.to_json(), "record {}", flow.to_json());
+        assert_eq!(outcomes, wasm.answers.iter().map(|a| a.outcome.clone()).collect::<Vec<_>>());
         *effects.entry(wasm.effect).or_insert(0) += 1;
     }
     // The sample must exercise every effect, or agreement proves little.
@@ -85,9 +66,6 @@ fn truncated_wire_records_are_errors_not_panics() {
     let mut bytes = Vec::new();
     wire::encode_record(flow, &mut bytes);
     for cut in 0..bytes.len() {
-        assert!(
-            wire::decode_record(&mut wire::Reader::new(&bytes[..cut])).is_err(),
-            "cut at {cut}"
-        );
+        assert!(wire::decode_record(&mut wire::Reader::new(&bytes[..cut])).is_err(), "cut at {cut}");
     }
 }

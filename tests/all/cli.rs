@@ -18,25 +18,11 @@ fn invalid_lines_are_reported_and_the_rest_evaluated() {
     let ids: Vec<String> = run
         .stdout
         .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["a", "c"]);
-    assert!(
-        run.stderr.contains("line 2: a record is a JSON object"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("line 4: `action`: unknown variant `sell`"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("line 2: a record is a JSON object"), "{}", run.stderr);
+    assert!(run.stderr.contains("line 4: `action`: unknown variant `sell`"), "{}", run.stderr);
     assert!(run.stderr.contains("2 records"), "{}", run.stderr);
     assert!(run.stderr.contains("2 invalid lines"), "{}", run.stderr);
 }
@@ -46,11 +32,7 @@ fn the_examples_all_evaluate() {
     let path = repo_path("examples/flows.jsonl");
     let run = flowgate(&["check", path.to_str().unwrap()], b"");
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let lines = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count();
+    let lines = std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
     assert!(lines >= 25);
     assert_eq!(run.stdout.lines().count(), lines);
 }
@@ -64,12 +46,7 @@ fn order_is_kept_across_chunks_and_threads() {
     let ids: Vec<String> = run
         .stdout
         .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
         .collect();
     let expected: Vec<String> = flows.iter().map(|flow| flow.id.clone()).collect();
     assert_eq!(ids, expected);
@@ -88,10 +65,6 @@ fn usage_and_loading_errors_exit_with_2() {
 fn test_command_runs_the_reference_vectors() {
     let run = flowgate(&["test"], b"");
     assert_eq!(run.status, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("ok   cross-border 1.0.0"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("ok   cross-border 1.0.0"), "{}", run.stdout);
     assert!(run.stdout.contains("10 passed, 0 failed"), "{}", run.stdout);
 }

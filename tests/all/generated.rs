@@ -16,8 +16,7 @@ const SMITH_MODULES: u64 = 5_000;
 const ANSWER_FUZZERS: u64 = 5_000;
 const MUTATIONS_PER_POLICY: u64 = 20;
 
-const MANIFEST: &str =
-    "name = \"generated\"\nversion = \"0.0.0\"\nregulator = \"fuzz\"\narticles = []\n";
+const MANIFEST: &str = "name = \"generated\"\nversion = \"0.0.0\"\nregulator = \"fuzz\"\narticles = []\n";
 
 /// Tallies what happened to the generated modules.
 #[derive(Debug, Default)]
@@ -29,13 +28,7 @@ struct Outcomes {
 
 /// A host with no policies, short deadlines, for loading modules one by one.
 fn empty_host() -> Host {
-    Host::builder()
-        .limits(Limits {
-            deadline_ms: 10,
-            ..Limits::default()
-        })
-        .build()
-        .unwrap()
+    Host::builder().limits(Limits { deadline_ms: 10, ..Limits::default() }).build().unwrap()
 }
 
 /// Loads `wasm`; if it loads, evaluates `flows` and checks a decision comes back for each.
@@ -77,11 +70,7 @@ fn wasm_smith_modules_load_or_are_refused() {
     let mut rng = Rng::new(2024);
     let mut outcomes = Outcomes::default();
     for n in 0..SMITH_MODULES {
-        let mut config = wasm_smith::Config {
-            max_funcs: 8,
-            max_instructions: 64,
-            ..Default::default()
-        };
+        let mut config = wasm_smith::Config { max_funcs: 8, max_instructions: 64, ..Default::default() };
         // Half are shaped like the ABI, half are anything at all.
         if n % 2 == 0 {
             config.exports = Some(abi.clone());
@@ -92,10 +81,7 @@ fn wasm_smith_modules_load_or_are_refused() {
         };
         try_module(&host, module.to_bytes(), &flows, &mut outcomes);
     }
-    assert!(
-        outcomes.refused + outcomes.loaded >= SMITH_MODULES * 9 / 10,
-        "{outcomes:?}"
-    );
+    assert!(outcomes.refused + outcomes.loaded >= SMITH_MODULES * 9 / 10, "{outcomes:?}");
 }
 
 /// A valid guest whose `flowgate_evaluate` writes random bytes at a random
@@ -104,10 +90,7 @@ fn answer_fuzzer(rng: &mut Rng) -> String {
     let mut stores = String::new();
     for _ in 0..rng.below(24) {
         let address = 196_600 + rng.below(64);
-        stores.push_str(&format!(
-            "(i32.store8 (i32.const {address}) (i32.const {}))\n",
-            rng.next_u64() as u8
-        ));
+        stores.push_str(&format!("(i32.store8 (i32.const {address}) (i32.const {}))\n", rng.next_u64() as u8));
     }
     let address: u64 = match rng.below(3) {
         0 => 196_608,
@@ -175,8 +158,5 @@ fn mutated_reference_policies_load_or_are_refused() {
             try_module(&host, mutant, &flows, &mut outcomes);
         }
     }
-    assert!(
-        outcomes.refused > 0 && outcomes.refused + outcomes.loaded == 10 * MUTATIONS_PER_POLICY,
-        "{outcomes:?}"
-    );
+    assert!(outcomes.refused > 0 && outcomes.refused + outcomes.loaded == 10 * MUTATIONS_PER_POLICY, "{outcomes:?}");
 }

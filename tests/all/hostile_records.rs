@@ -29,17 +29,10 @@ fn mutate(rng: &mut Rng, json: &str) -> Vec<u8> {
             value.to_string()
         }
         3 => json.replacen("{\"id\":", "{\"id\":\"dup\",\"id\":", 1),
-        4 => json.replacen(
-            "\"retention_days\":",
-            "\"retention_days\":99999999999999999999999,\"x\":",
-            1,
-        ),
+        4 => json.replacen("\"retention_days\":", "\"retention_days\":99999999999999999999999,\"x\":", 1),
         5 => json.replacen(
             "\"report_coverage\":",
-            &format!(
-                "\"report_coverage\":{},\"y\":",
-                ["-0.5", "NaN", "1e400", "2"][rng.below(4)]
-            ),
+            &format!("\"report_coverage\":{},\"y\":", ["-0.5", "NaN", "1e400", "2"][rng.below(4)]),
             1,
         ),
         6 => format!("{}{json}{}", "[".repeat(10_000), "]".repeat(10_000)),
@@ -53,10 +46,7 @@ fn mutate(rng: &mut Rng, json: &str) -> Vec<u8> {
         9 => json[..rng.below(json.len())].to_owned(),
         10 => json.replacen("\"action\":\"", "\"action\":\"sell_", 1),
         _ => {
-            object.insert(
-                "data".into(),
-                serde_json::json!({"categories": [random_value(rng)]}),
-            );
+            object.insert("data".into(), serde_json::json!({"categories": [random_value(rng)]}));
             value.to_string()
         }
     };
@@ -87,10 +77,7 @@ fn mutated_records_are_errors_or_records_never_panics() {
             errors += 1;
         }
     }
-    assert!(
-        errors > 2_000,
-        "most mutations must be invalid, got {errors} errors"
-    );
+    assert!(errors > 2_000, "most mutations must be invalid, got {errors} errors");
 }
 
 #[test]
@@ -113,24 +100,11 @@ fn check_reports_each_bad_line_and_evaluates_the_rest() {
     }
     let run = flowgate(&["check", "-"], &input);
     assert_eq!(run.status, 1);
-    assert_eq!(
-        run.stderr
-            .lines()
-            .filter(|line| line.starts_with("line "))
-            .count(),
-        bad_lines,
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.stderr.lines().filter(|line| line.starts_with("line ")).count(), bad_lines, "{}", run.stderr);
     let decided: Vec<String> = run
         .stdout
         .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(decided.len(), flows.len() - bad_lines);
     for id in &good_ids {
@@ -140,41 +114,22 @@ fn check_reports_each_bad_line_and_evaluates_the_rest() {
 
 #[test]
 fn specific_hostile_lines_get_specific_errors() {
-    let base = r#"{"id":"h","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service""#;
+    let base =
+        r#"{"id":"h","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service""#;
     let cases: [(Vec<u8>, &str); 8] = [
         (
-            format!(
-                "{base},\"consent\":{}1{}}}",
-                "[".repeat(5000),
-                "]".repeat(5000)
-            )
-            .into_bytes(),
+            format!("{base},\"consent\":{}1{}}}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
             "line 1: `consent`: invalid type: sequence, expected an object",
         ),
-        (
-            format!("{base},\"report_coverage\":NaN}}").into_bytes(),
-            "line 1: `report_coverage`: expected value",
-        ),
-        (
-            format!("{base},\"report_coverage\":-1}}").into_bytes(),
-            "line 1: `report_coverage`: invalid value",
-        ),
+        (format!("{base},\"report_coverage\":NaN}}").into_bytes(), "line 1: `report_coverage`: expected value"),
+        (format!("{base},\"report_coverage\":-1}}").into_bytes(), "line 1: `report_coverage`: invalid value"),
         (
             format!("{base},\"volume\":{{\"subjects\":1e30}}}}").into_bytes(),
             "line 1: `volume.subjects`: invalid type: floating point",
         ),
-        (
-            format!("{}{base}}}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
-            "line 1: a record is a JSON object",
-        ),
-        (
-            [b"{\"id\":\"\xff\"".as_slice(), &base.as_bytes()[9..], b"}"].concat(),
-            "line 1: `id`: invalid unicode",
-        ),
-        (
-            format!("{base},\"id\":\"again\"}}").into_bytes(),
-            "line 1: duplicate field `id`",
-        ),
+        (format!("{}{base}}}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(), "line 1: a record is a JSON object"),
+        ([b"{\"id\":\"\xff\"".as_slice(), &base.as_bytes()[9..], b"}"].concat(), "line 1: `id`: invalid unicode"),
+        (format!("{base},\"id\":\"again\"}}").into_bytes(), "line 1: duplicate field `id`"),
         (
             format!("{{\"id\":\"{}\"}}", "x".repeat(2 << 20)).into_bytes(),
             "line 1: line of 2097161 bytes is longer than the 1048576 allowed",
@@ -185,15 +140,7 @@ fn specific_hostile_lines_get_specific_errors() {
         input.extend_from_slice(b"\n{\"id\":\"ok\",\"platform\":{\"id\":\"p\"},\"action\":\"delete\",\"data\":{\"categories\":[\"contact\"]},\"purpose\":\"service\"}\n");
         let run = flowgate(&["check", "-"], &input);
         assert_eq!(run.status, 1, "{expected}");
-        assert!(
-            run.stderr.contains(expected),
-            "expected `{expected}` in {}",
-            run.stderr
-        );
-        assert_eq!(
-            run.stdout.lines().count(),
-            1,
-            "the good line after it is still evaluated"
-        );
+        assert!(run.stderr.contains(expected), "expected `{expected}` in {}", run.stderr);
+        assert_eq!(run.stdout.lines().count(), 1, "the good line after it is still evaluated");
     }
 }

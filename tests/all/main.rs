@@ -6,6 +6,7 @@ mod generated;
 mod hostile_records;
 mod policy_vectors;
 mod records;
+mod reload;
 mod sandbox;
 mod spec_vectors;
 
@@ -23,9 +24,7 @@ pub fn reference_bundles() -> Vec<Bundle> {
 
 /// A builder holding the reference bundles.
 pub fn reference_builder() -> HostBuilder {
-    reference_bundles()
-        .into_iter()
-        .fold(Host::builder(), HostBuilder::bundle)
+    reference_bundles().into_iter().fold(Host::builder(), HostBuilder::bundle)
 }
 
 /// One host with the reference set, shared by the tests that only read it.
@@ -48,27 +47,19 @@ pub struct CliRun {
 pub fn flowgate(args: &[&str], stdin: &[u8]) -> CliRun {
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    let status = match flowgate_cli::Cli::try_parse_from(
-        std::iter::once("flowgate").chain(args.iter().copied()),
-    ) {
+    let status = match flowgate_cli::Cli::try_parse_from(std::iter::once("flowgate").chain(args.iter().copied())) {
         Ok(cli) => flowgate_cli::run(cli, stdin, &mut stdout, &mut stderr, false),
         Err(err) => {
             stderr.extend_from_slice(err.to_string().as_bytes());
             err.exit_code() as u8
         }
     };
-    CliRun {
-        status,
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
+    CliRun { status, stdout: String::from_utf8(stdout).unwrap(), stderr: String::from_utf8(stderr).unwrap() }
 }
 
 /// The path of a file in the repository, from the tests crate.
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }
 
 /// An empty scratch directory for one test, under the system's temp dir.

@@ -11,11 +11,7 @@ use crate::reference_bundles;
 fn every_policy_passes_its_own_vectors_as_wasm() {
     for bundle in reference_bundles() {
         let passed = check_vectors(&bundle).unwrap_or_else(|err| panic!("{err}"));
-        assert!(
-            passed >= 5,
-            "`{}` has only {passed} vectors",
-            bundle.manifest.name
-        );
+        assert!(passed >= 5, "`{}` has only {passed} vectors", bundle.manifest.name);
     }
 }
 
@@ -23,23 +19,11 @@ fn every_policy_passes_its_own_vectors_as_wasm() {
 fn every_rule_of_every_policy_is_covered_by_a_vector() {
     let natives = flowgate_reference_set::native();
     for bundle in reference_bundles() {
-        let (_, native) = natives
-            .iter()
-            .find(|(name, _)| *name == bundle.manifest.name)
-            .unwrap();
-        let covered: BTreeSet<&str> = bundle
-            .manifest
-            .tests
-            .iter()
-            .flat_map(|test| test.rules.iter().map(String::as_str))
-            .collect();
+        let (_, native) = natives.iter().find(|(name, _)| *name == bundle.manifest.name).unwrap();
+        let covered: BTreeSet<&str> =
+            bundle.manifest.tests.iter().flat_map(|test| test.rules.iter().map(String::as_str)).collect();
         for rule in native.rules() {
-            assert!(
-                covered.contains(rule.name),
-                "`{}`: no vector fires `{}`",
-                bundle.manifest.name,
-                rule.name
-            );
+            assert!(covered.contains(rule.name), "`{}`: no vector fires `{}`", bundle.manifest.name, rule.name);
         }
     }
 }
@@ -48,35 +32,13 @@ fn every_rule_of_every_policy_is_covered_by_a_vector() {
 fn every_policy_passes_its_own_vectors_natively() {
     let natives = flowgate_reference_set::native();
     for bundle in reference_bundles() {
-        let (_, native) = natives
-            .iter()
-            .find(|(name, _)| *name == bundle.manifest.name)
-            .unwrap();
+        let (_, native) = natives.iter().find(|(name, _)| *name == bundle.manifest.name).unwrap();
         for test in &bundle.manifest.tests {
             let answer = native.evaluate(&test.record);
-            let fired: Vec<&str> = answer
-                .fired()
-                .map(|rule| native.rules()[rule.index()].name)
-                .collect();
-            assert_eq!(
-                answer.effect(),
-                test.effect,
-                "{}: `{}`",
-                bundle.manifest.name,
-                test.name
-            );
-            assert_eq!(
-                answer.obligations().iter().collect::<Vec<_>>(),
-                test.obligations,
-                "`{}`",
-                test.name
-            );
-            assert_eq!(
-                answer.remedies().iter().collect::<Vec<_>>(),
-                test.remedies,
-                "`{}`",
-                test.name
-            );
+            let fired: Vec<&str> = answer.fired().map(|rule| native.rules()[rule.index()].name).collect();
+            assert_eq!(answer.effect(), test.effect, "{}: `{}`", bundle.manifest.name, test.name);
+            assert_eq!(answer.obligations().iter().collect::<Vec<_>>(), test.obligations, "`{}`", test.name);
+            assert_eq!(answer.remedies().iter().collect::<Vec<_>>(), test.remedies, "`{}`", test.name);
             assert_eq!(fired, test.rules, "`{}`", test.name);
         }
     }

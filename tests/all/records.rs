@@ -2,7 +2,8 @@
 
 use flowgate::sdk::FlowRecord;
 
-const VALID: &str = r#"{"id":"r","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#;
+const VALID: &str =
+    r#"{"id":"r","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#;
 
 /// Parses `json` and returns (field, message) of the error.
 fn error(json: &str) -> (String, String) {
@@ -49,10 +50,7 @@ fn unknown_words_are_named_with_the_vocabulary() {
 fn wrong_types_are_named() {
     let (field, message) = error(&with("retention_days", "\"long\""));
     assert_eq!(field, "retention_days");
-    assert!(
-        message.contains("invalid type: string \"long\", expected u32"),
-        "{message}"
-    );
+    assert!(message.contains("invalid type: string \"long\", expected u32"), "{message}");
     let (field, message) = error(&with("impact_assessment", "1"));
     assert_eq!(field, "impact_assessment");
     assert!(message.contains("expected a boolean"), "{message}");
@@ -60,9 +58,8 @@ fn wrong_types_are_named() {
 
 #[test]
 fn missing_required_fields_are_named() {
-    let (_, message) = error(
-        r#"{"platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
-    );
+    let (_, message) =
+        error(r#"{"platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
     assert!(message.contains("missing field `id`"), "{message}");
     let (field, message) = error(&VALID.replace(r#""platform":{"id":"p"}"#, r#""platform":{}"#));
     assert_eq!(field, "platform");

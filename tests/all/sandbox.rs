@@ -31,18 +31,12 @@ fn bundle(fixture: &str, wasm: Vec<u8>) -> Result<Bundle, Error> {
 }
 
 fn lawful_basis() -> Bundle {
-    reference_bundles()
-        .into_iter()
-        .find(|b| b.manifest.name == "lawful-basis")
-        .unwrap()
+    reference_bundles().into_iter().find(|b| b.manifest.name == "lawful-basis").unwrap()
 }
 
 /// A host with lawful-basis and the hostile guest.
 fn host_with(fixture: &str, wasm: Vec<u8>) -> Result<Host, Error> {
-    Host::builder()
-        .bundle(lawful_basis())
-        .bundle(bundle(fixture, wasm)?)
-        .build()
+    Host::builder().bundle(lawful_basis()).bundle(bundle(fixture, wasm)?).build()
 }
 
 /// Loads a `.wat` guest that misbehaves on exports and checks the fault,
@@ -52,36 +46,16 @@ fn assert_fault(fixture: &str, wasm: Vec<u8>, expected: impl Fn(&Fault) -> bool)
 
     let decision = host.evaluate(&flow(EXPORT));
     assert_eq!(decision.effect, Effect::Deny, "{fixture}");
-    let hostile = decision
-        .answers
-        .iter()
-        .find(|a| a.policy.name == "hostile")
-        .unwrap();
+    let hostile = decision.answers.iter().find(|a| a.policy.name == "hostile").unwrap();
     let fault = hostile.outcome.clone().expect_err(fixture);
     assert!(expected(&fault), "{fixture}: unexpected fault {fault:?}");
-    let reason = decision
-        .reasons
-        .iter()
-        .find(|r| r.policy() == "hostile")
-        .unwrap();
+    let reason = decision.reasons.iter().find(|r| r.policy() == "hostile").unwrap();
     assert_eq!(reason.rule(), "policy-fault");
-    assert!(
-        reason.message().contains(&fault.to_string()),
-        "{}",
-        reason.message()
-    );
+    assert!(reason.message().contains(&fault.to_string()), "{}", reason.message());
 
     let next = host.evaluate(&flow(USE));
-    assert_eq!(
-        next.effect,
-        Effect::Allow,
-        "{fixture}: the next record is evaluated normally"
-    );
-    let status = host
-        .policies()
-        .into_iter()
-        .find(|p| p.info.name == "hostile")
-        .unwrap();
+    assert_eq!(next.effect, Effect::Allow, "{fixture}: the next record is evaluated normally");
+    let status = host.policies().into_iter().find(|p| p.info.name == "hostile").unwrap();
     assert_eq!((status.faults, status.quarantined), (1, false), "{fixture}");
 }
 
@@ -91,16 +65,12 @@ fn assert_wat_fault(fixture: &str, expected: impl Fn(&Fault) -> bool) {
 
 #[test]
 fn endless_loop_in_evaluation_hits_the_deadline() {
-    assert_wat_fault("loop-evaluate", |f| {
-        *f == Fault::Deadline(Limits::default().deadline_ms)
-    });
+    assert_wat_fault("loop-evaluate", |f| *f == Fault::Deadline(Limits::default().deadline_ms));
 }
 
 #[test]
 fn memory_bomb_hits_the_memory_cap() {
-    assert_wat_fault("memory-bomb", |f| {
-        *f == Fault::MemoryLimit(Limits::default().memory_bytes)
-    });
+    assert_wat_fault("memory-bomb", |f| *f == Fault::MemoryLimit(Limits::default().memory_bytes));
 }
 
 #[test]
@@ -115,55 +85,30 @@ fn unreachable_is_a_fault() {
 
 #[test]
 fn a_trap_is_a_fault() {
-    assert_wat_fault(
-        "divide-by-zero",
-        |f| matches!(f, Fault::Trap(m) if m.contains("divide by zero")),
-    );
+    assert_wat_fault("divide-by-zero", |f| matches!(f, Fault::Trap(m) if m.contains("divide by zero")));
 }
 
 #[test]
 fn a_rust_panic_is_a_fault() {
-    assert_fault(
-        "panicking-policy",
-        flowgate_tests::fixtures::PANICKING_POLICY.to_vec(),
-        |f| *f == Fault::Unreachable,
-    );
+    assert_fault("panicking-policy", flowgate_tests::fixtures::PANICKING_POLICY.to_vec(), |f| *f == Fault::Unreachable);
 }
 
 #[test]
 fn an_answer_outside_memory_is_a_fault() {
-    assert_wat_fault(
-        "answer-out-of-bounds",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("outside memory")),
-    );
+    assert_wat_fault("answer-out-of-bounds", |f| matches!(f, Fault::BadAnswer(m) if m.contains("outside memory")));
 }
 
 #[test]
 fn an_oversized_answer_is_a_fault() {
-    assert_wat_fault(
-        "answer-oversized",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("10000000 bytes")),
-    );
+    assert_wat_fault("answer-oversized", |f| matches!(f, Fault::BadAnswer(m) if m.contains("10000000 bytes")));
 }
 
 #[test]
 fn invalid_codes_in_an_answer_are_faults() {
-    assert_wat_fault(
-        "answer-bad-effect",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer effect")),
-    );
-    assert_wat_fault(
-        "answer-bad-obligation",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer obligations")),
-    );
-    assert_wat_fault(
-        "answer-unknown-rule",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("beyond its table")),
-    );
-    assert_wat_fault(
-        "answer-inconsistent",
-        |f| matches!(f, Fault::BadAnswer(m) if m.contains("contradict")),
-    );
+    assert_wat_fault("answer-bad-effect", |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer effect")));
+    assert_wat_fault("answer-bad-obligation", |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer obligations")));
+    assert_wat_fault("answer-unknown-rule", |f| matches!(f, Fault::BadAnswer(m) if m.contains("beyond its table")));
+    assert_wat_fault("answer-inconsistent", |f| matches!(f, Fault::BadAnswer(m) if m.contains("contradict")));
 }
 
 #[test]
@@ -187,22 +132,13 @@ fn a_policy_that_keeps_faulting_is_quarantined_until_replaced() {
     }
     let quarantined = host.evaluate(&flow(USE));
     assert_eq!(quarantined.effect, Effect::Deny);
-    let hostile = quarantined
-        .answers
-        .iter()
-        .find(|a| a.policy.name == "hostile")
-        .unwrap();
+    let hostile = quarantined.answers.iter().find(|a| a.policy.name == "hostile").unwrap();
     assert_eq!(hostile.outcome, Err(Fault::Quarantined(3)));
-    let status = host
-        .policies()
-        .into_iter()
-        .find(|p| p.info.name == "hostile")
-        .unwrap();
+    let status = host.policies().into_iter().find(|p| p.info.name == "hostile").unwrap();
     assert!(status.quarantined);
     assert_eq!(status.faults, 3);
 
-    host.load(&bundle("good", wat_module("good")).unwrap())
-        .unwrap();
+    host.load(&bundle("good", wat_module("good")).unwrap()).unwrap();
     assert_eq!(host.evaluate(&flow(USE)).effect, Effect::Allow);
     assert_eq!(
         host.evaluate(&flow(EXPORT))
@@ -219,188 +155,95 @@ fn a_policy_that_keeps_faulting_is_quarantined_until_replaced() {
 
 #[test]
 fn an_endless_start_function_is_refused_at_load() {
-    let err = host_with("loop-start", wat_module("loop-start"))
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(
-            &err,
-            Error::Start {
-                source: Fault::Deadline(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = host_with("loop-start", wat_module("loop-start")).err().expect("refused");
+    assert!(matches!(&err, Error::Start { source: Fault::Deadline(_), .. }), "{err:?}");
     assert!(err.to_string().contains("fixtures/loop-start"), "{err}");
 }
 
 #[test]
 fn imports_are_refused_at_load() {
-    for (fixture, module, name) in [
-        ("import-wasi", "wasi_snapshot_preview1", "fd_write"),
-        ("import-unknown", "env", "current_time"),
-    ] {
-        let err = host_with(fixture, wat_module(fixture))
-            .err()
-            .expect("refused");
+    for (fixture, module, name) in
+        [("import-wasi", "wasi_snapshot_preview1", "fd_write"), ("import-unknown", "env", "current_time")]
+    {
+        let err = host_with(fixture, wat_module(fixture)).err().expect("refused");
         let text = err.to_string();
         assert!(
             matches!(&err, Error::ForbiddenImport { module: m, name: n, .. } if m == module && n == name),
             "{err:?}"
         );
-        assert!(
-            text.contains(fixture) && text.contains(&format!("`{module}::{name}`")),
-            "{text}"
-        );
+        assert!(text.contains(fixture) && text.contains(&format!("`{module}::{name}`")), "{text}");
     }
 }
 
 #[test]
 fn missing_or_mistyped_exports_are_refused_at_load() {
-    let err = host_with("missing-export", wat_module("missing-export"))
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(&err, Error::BadExport { name: "flowgate_evaluate", found, .. } if found == "nothing"),
-        "{err:?}"
-    );
-    let err = host_with("wrong-signature", wat_module("wrong-signature"))
-        .err()
-        .expect("refused");
+    let err = host_with("missing-export", wat_module("missing-export")).err().expect("refused");
+    assert!(matches!(&err, Error::BadExport { name: "flowgate_evaluate", found, .. } if found == "nothing"), "{err:?}");
+    let err = host_with("wrong-signature", wat_module("wrong-signature")).err().expect("refused");
     assert!(
         matches!(&err, Error::BadExport { name: "flowgate_evaluate", found, .. } if found.contains("i64")),
         "{err:?}"
     );
-    assert!(
-        err.to_string()
-            .contains("expected a function `(i32) -> i64`"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("expected a function `(i32) -> i64`"), "{err}");
 }
 
 #[test]
 fn another_abi_version_is_refused_at_load() {
-    let err = host_with("wrong-abi-version", wat_module("wrong-abi-version"))
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(
-            err,
-            Error::AbiVersion {
-                found: 2,
-                expected: 1,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .contains("version 2; this host speaks version 1"),
-        "{err}"
-    );
+    let err = host_with("wrong-abi-version", wat_module("wrong-abi-version")).err().expect("refused");
+    assert!(matches!(err, Error::AbiVersion { found: 2, expected: 1, .. }), "{err:?}");
+    assert!(err.to_string().contains("version 2; this host speaks version 1"), "{err}");
 }
 
 #[test]
 fn malformed_and_truncated_modules_are_refused_at_load() {
     let good = wat_module("good");
-    for wasm in [
-        good[..good.len() / 2].to_vec(),
-        b"\0asm\x01\0\0\0garbage".to_vec(),
-        b"not wasm at all".to_vec(),
-    ] {
+    for wasm in [good[..good.len() / 2].to_vec(), b"\0asm\x01\0\0\0garbage".to_vec(), b"not wasm at all".to_vec()] {
         let err = host_with("broken", wasm).err().expect("refused");
         assert!(matches!(err, Error::InvalidModule { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("fixtures/broken/policy.wasm"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("fixtures/broken/policy.wasm"), "{err}");
     }
 }
 
 #[test]
 fn bad_manifests_are_refused_with_the_field() {
     let wasm = wat_module("good");
-    let err = Bundle::from_bytes(
-        "m",
-        "name = \"x\"\nversion = 1\nregulator = \"r\"\narticles = []\n",
-        wasm.clone(),
-    )
-    .unwrap_err();
-    assert!(
-        format!("{err:?}").contains("invalid type: integer `1`, expected a string"),
-        "{err:?}"
-    );
+    let err = Bundle::from_bytes("m", "name = \"x\"\nversion = 1\nregulator = \"r\"\narticles = []\n", wasm.clone())
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("invalid type: integer `1`, expected a string"), "{err:?}");
     assert!(err.to_string().contains("m/manifest.toml"), "{err}");
-    let err = Bundle::from_bytes(
-        "m",
-        &format!("{}colour = \"red\"\n", manifest("x")),
-        wasm.clone(),
-    )
-    .unwrap_err();
-    assert!(
-        format!("{err:?}").contains("unknown field `colour`"),
-        "{err:?}"
-    );
-    let err = Bundle::from_bytes(
-        "m",
-        &format!("{}[limits]\ndeadline = 5\n", manifest("x")),
-        wasm,
-    )
-    .unwrap_err();
-    assert!(
-        format!("{err:?}").contains("unknown field `deadline`"),
-        "{err:?}"
-    );
+    let err = Bundle::from_bytes("m", &format!("{}colour = \"red\"\n", manifest("x")), wasm.clone()).unwrap_err();
+    assert!(format!("{err:?}").contains("unknown field `colour`"), "{err:?}");
+    let err = Bundle::from_bytes("m", &format!("{}[limits]\ndeadline = 5\n", manifest("x")), wasm).unwrap_err();
+    assert!(format!("{err:?}").contains("unknown field `deadline`"), "{err:?}");
 }
 
 #[test]
 fn manifest_limits_override_the_defaults() {
-    let manifest = format!(
-        "{}[limits]\ndeadline_ms = 5\nmemory_bytes = 1048576\n",
-        manifest("hostile")
-    );
+    let manifest = format!("{}[limits]\ndeadline_ms = 5\nmemory_bytes = 1048576\n", manifest("hostile"));
     let host = Host::builder()
-        .bundle(
-            Bundle::from_bytes("fixtures/memory-bomb", &manifest, wat_module("memory-bomb"))
-                .unwrap(),
-        )
+        .bundle(Bundle::from_bytes("fixtures/memory-bomb", &manifest, wat_module("memory-bomb")).unwrap())
         .build()
         .unwrap();
     let status = &host.policies()[0];
-    assert_eq!(
-        (status.limits.deadline_ms, status.limits.memory_bytes),
-        (5, 1 << 20)
-    );
+    assert_eq!((status.limits.deadline_ms, status.limits.memory_bytes), (5, 1 << 20));
     let decision = host.evaluate(&flow(EXPORT));
-    assert_eq!(
-        decision.answers[0].outcome,
-        Err(Fault::MemoryLimit(1 << 20))
-    );
+    assert_eq!(decision.answers[0].outcome, Err(Fault::MemoryLimit(1 << 20)));
 }
 
 #[test]
 fn check_answers_every_record_beside_a_hostile_policy() {
     let dir = scratch_dir("hostile-beside-reference");
-    for bundle in
-        reference_bundles()
-            .into_iter()
-            .chain([bundle("unreachable", wat_module("unreachable")).unwrap()])
-    {
+    for bundle in reference_bundles().into_iter().chain([bundle("unreachable", wat_module("unreachable")).unwrap()]) {
         let target = dir.join(&bundle.manifest.name);
         std::fs::create_dir_all(&target).unwrap();
-        let manifest = flowgate_reference_set::manifest(&bundle.manifest.name)
-            .map_or_else(|| manifest("hostile"), str::to_owned);
+        let manifest =
+            flowgate_reference_set::manifest(&bundle.manifest.name).map_or_else(|| manifest("hostile"), str::to_owned);
         std::fs::write(target.join(flowgate::MANIFEST_FILE), manifest).unwrap();
         std::fs::write(target.join(flowgate::MODULE_FILE), &bundle.wasm).unwrap();
     }
     let vectors = std::fs::read(repo_path("examples/spec-vectors.jsonl")).unwrap();
     let alone = flowgate(&["check", "-"], &vectors);
-    let beside = flowgate(
-        &["check", "--policies", dir.to_str().unwrap(), "-"],
-        &vectors,
-    );
+    let beside = flowgate(&["check", "--policies", dir.to_str().unwrap(), "-"], &vectors);
     assert_eq!(beside.status, 0, "{}", beside.stderr);
     assert_eq!(beside.stdout.lines().count(), 15);
     for (without, with) in alone.stdout.lines().zip(beside.stdout.lines()) {
@@ -417,10 +260,7 @@ fn check_answers_every_record_beside_a_hostile_policy() {
                     .any(|r| r["policy"] == "hostile" && r["rule"] == "policy-fault")
             );
         } else {
-            assert_eq!(
-                with, without,
-                "records the hostile policy does not fault on decide as before"
-            );
+            assert_eq!(with, without, "records the hostile policy does not fault on decide as before");
         }
     }
 }

@@ -19,10 +19,7 @@ fn expected() -> Vec<Value> {
         deny("v5", json!(["obtain_separate_consent"])),
         oblige("v6", json!([{"kind": "encrypt_in_transit"}])),
         deny("v7", json!(["route_via_credit_bureau"])),
-        oblige(
-            "v8",
-            json!([{"kind": "encrypt_in_transit"}, {"kind": "log_to_regulator"}, {"kind": "notify_subject"}]),
-        ),
+        oblige("v8", json!([{"kind": "encrypt_in_transit"}, {"kind": "log_to_regulator"}, {"kind": "notify_subject"}])),
         oblige("v9", json!([{"kind": "aggregate", "k": 50}])),
         oblige("v10", json!([{"kind": "log_to_regulator"}])),
         deny("v11", json!(["security_assessment_required"])),
@@ -53,28 +50,17 @@ fn library_reproduces_the_spec_vectors() {
     let host = reference_host();
     let got: Vec<Value> = vectors()
         .lines()
-        .map(|line| {
-            without_reasons(
-                &host
-                    .evaluate(&FlowRecord::from_json(line.as_bytes()).unwrap())
-                    .to_json(),
-            )
-        })
+        .map(|line| without_reasons(&host.evaluate(&FlowRecord::from_json(line.as_bytes()).unwrap()).to_json()))
         .collect();
     assert_eq!(got, expected());
 }
 
 #[test]
 fn batches_reproduce_the_spec_vectors() {
-    let flows: Vec<FlowRecord> = vectors()
-        .lines()
-        .map(|line| FlowRecord::from_json(line.as_bytes()).unwrap())
-        .collect();
-    let got: Vec<Value> = reference_host()
-        .evaluate_batch(&flows)
-        .iter()
-        .map(|decision| without_reasons(&decision.to_json()))
-        .collect();
+    let flows: Vec<FlowRecord> =
+        vectors().lines().map(|line| FlowRecord::from_json(line.as_bytes()).unwrap()).collect();
+    let got: Vec<Value> =
+        reference_host().evaluate_batch(&flows).iter().map(|decision| without_reasons(&decision.to_json())).collect();
     assert_eq!(got, expected());
 }
 
@@ -93,23 +79,10 @@ fn reasons_name_policy_rule_and_article() {
     let decision = reference_host().evaluate(&FlowRecord::from_json(line.as_bytes()).unwrap());
     let first = &decision.reasons[0];
     assert_eq!(
-        (
-            first.policy(),
-            first.version(),
-            first.rule(),
-            first.article()
-        ),
-        (
-            "credit-via-bureau",
-            "1.0.0",
-            "no-direct-connection",
-            "Credit Reporting Measures (PBoC Order No. 4 [2021])"
-        )
+        (first.policy(), first.version(), first.rule(), first.article()),
+        ("credit-via-bureau", "1.0.0", "no-direct-connection", "Credit Reporting Measures (PBoC Order No. 4 [2021])")
     );
-    assert_eq!(
-        first.message(),
-        "credit information goes to lenders only through a licensed credit bureau"
-    );
+    assert_eq!(first.message(), "credit information goes to lenders only through a licensed credit bureau");
     // Reasons come in policy name order.
     let policies: Vec<&str> = decision.reasons.iter().map(|r| r.policy()).collect();
     let mut sorted = policies.clone();

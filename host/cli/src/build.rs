@@ -15,15 +15,13 @@ pub fn run(out: &Path, crates: &[PathBuf], stderr: &mut impl Write) -> anyhow::R
         let manifest = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
         let package = package_name(dir)?;
-        let modules = flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], None)
-            .map_err(anyhow::Error::msg)?;
-        let wasm = std::fs::read(&modules[0])
-            .with_context(|| format!("cannot read `{}`", modules[0].display()))?;
+        let modules =
+            flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], None).map_err(anyhow::Error::msg)?;
+        let wasm = std::fs::read(&modules[0]).with_context(|| format!("cannot read `{}`", modules[0].display()))?;
         let bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
         let passed = flowgate::check_vectors(&bundle)?;
         let target = out.join(&bundle.manifest.name);
-        std::fs::create_dir_all(&target)
-            .with_context(|| format!("cannot create `{}`", target.display()))?;
+        std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
         std::fs::write(target.join(MANIFEST_FILE), &manifest)?;
         std::fs::write(target.join(MODULE_FILE), &bundle.wasm)?;
         writeln!(
@@ -41,8 +39,7 @@ pub fn run(out: &Path, crates: &[PathBuf], stderr: &mut impl Write) -> anyhow::R
 /// The `package.name` of the crate in `dir`.
 fn package_name(dir: &Path) -> anyhow::Result<String> {
     let path = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let cargo: toml::Table =
         toml::from_str(&text).with_context(|| format!("`{}` is not valid TOML", path.display()))?;
     cargo

@@ -5,15 +5,22 @@
 //! whole pipeline (not only evaluation) runs in parallel while memory stays
 //! bounded by one chunk. Invalid lines go to stderr with their line number;
 //! blank lines are skipped silently, as JSON Lines tools commonly do.
+//!
+//! With `--watch`, each line is answered as soon as it arrives, while the
+//! policies follow their directory; activations and rejections are logged
+//! on stderr.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use flowgate::Host;
 use flowgate::sdk::{Effect, FlowRecord, RecordError};
+use flowgate::{Host, PolicyEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{EXIT_INVALID, EXIT_OK, policies};
@@ -25,37 +32,91 @@ const CHUNK_LINES: usize = 8192;
 /// at 1 KiB); a longer line is reported without being held in memory.
 const MAX_LINE_BYTES: usize = 1 << 20;
 
+/// What `flowgate check` was asked to do.
+pub struct Check<'a> {
+    /// A directory of bundles, or the embedded reference set.
+    pub policies: Option<&'a Path>,
+    /// The input file, `-` for stdin.
+    pub file: &'a Path,
+    /// Draw a progress bar.
+    pub progress: bool,
+    /// Keep the policies in step with their directory while reading.
+    pub watch: bool,
+    /// Where compiled modules are cached.
+    pub cache_dir: Option<&'a Path>,
+}
+
 pub fn run(
-    policies: Option<&Path>,
-    file: &Path,
+    check: Check<'_>,
     stdin: impl BufRead,
-    mut stdout: impl Write,
-    stderr: &mut impl Write,
-    progress: bool,
+    stdout: impl Write,
+    stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
-    let host = policies::host_builder(policies)?
-        .build()
-        .context("loading policies")?;
-    let (mut input, size): (Box<dyn BufRead>, Option<u64>) = if file == Path::new("-") {
+    let mut builder = policies::host_builder(check.policies)?;
+    if let Some(dir) = check.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    let host = Arc::new(builder.build().context("loading policies")?);
+    let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
     } else {
-        let opened =
-            File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?;
+        let opened = File::open(check.file).with_context(|| format!("cannot open `{}`", check.file.display()))?;
         let size = opened.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 16, opened)), size)
     };
-    let bar = progress.then(|| progress_bar(size));
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let stderr = Mutex::new(stderr);
+    if !check.watch {
+        return decide_stream(&host, input, stdout, &stderr, check.progress.then(|| progress_bar(size)), CHUNK_LINES);
+    }
+    let dir = check.policies.context("`--watch` needs `--policies DIR`")?;
+    let events = host.subscribe();
+    let _watcher = host.watch(dir).context("watching policies")?;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (stderr, done) = (&stderr, &done);
+        scope.spawn(move || log_events(&events, stderr, done));
+        // Watching serves a live stream: answer each line as soon as it arrives.
+        let result = decide_stream(&host, input, stdout, stderr, None, 1);
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
 
+/// Writes policy events to stderr until `done`, then whatever is left.
+fn log_events(events: &Receiver<PolicyEvent>, stderr: &Mutex<&mut (impl Write + Send)>, done: &AtomicBool) {
+    let log = |event: PolicyEvent| {
+        let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(stderr, "flowgate: {event}");
+    };
+    while !done.load(Ordering::Relaxed) {
+        match events.recv_timeout(Duration::from_millis(20)) {
+            Ok(event) => log(event),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+    events.try_iter().for_each(log);
+}
+
+/// Decides every line of `input`, `chunk_lines` at a time.
+fn decide_stream(
+    host: &Host,
+    mut input: impl BufRead,
+    mut stdout: impl Write,
+    stderr: &Mutex<&mut (impl Write + Send)>,
+    bar: Option<ProgressBar>,
+    chunk_lines: usize,
+) -> anyhow::Result<u8> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_line = 1;
     loop {
-        let chunk = read_chunk(&mut input, CHUNK_LINES).context("reading input")?;
+        let chunk = read_chunk(&mut input, chunk_lines).context("reading input")?;
         if chunk.is_empty() {
             break;
         }
-        let outcomes = decide_chunk(&host, &chunk, workers);
+        let outcomes = decide_chunk(host, &chunk, workers);
         for (offset, outcome) in outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Blank => {}
@@ -64,10 +125,14 @@ pub fn run(
                     summary.count(*effect);
                 }
                 Outcome::Invalid(reason) => {
+                    let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     writeln!(stderr, "line {}: {reason}", first_line + offset)?;
                     summary.invalid += 1;
                 }
             }
+        }
+        if chunk_lines == 1 {
+            stdout.flush().context("writing decisions")?;
         }
         first_line += chunk.len();
         if let Some(bar) = &bar {
@@ -78,16 +143,9 @@ pub fn run(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    writeln!(
-        stderr,
-        "{}",
-        summary.report(started.elapsed().as_secs_f64())
-    )?;
-    Ok(if summary.invalid > 0 {
-        EXIT_INVALID
-    } else {
-        EXIT_OK
-    })
+    let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    writeln!(stderr, "{}", summary.report(started.elapsed().as_secs_f64()))?;
+    Ok(if summary.invalid > 0 { EXIT_INVALID } else { EXIT_OK })
 }
 
 /// One input line: its bytes, or only its length if it was too long to keep.
@@ -147,23 +205,14 @@ fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
 fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
     let share = chunk.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunk
-            .chunks(share)
-            .map(|part| scope.spawn(move || decide_lines(host, part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| handle.join().expect("workers do not panic"))
-            .collect()
+        let handles: Vec<_> = chunk.chunks(share).map(|part| scope.spawn(move || decide_lines(host, part))).collect();
+        handles.into_iter().flat_map(|handle| handle.join().expect("workers do not panic")).collect()
     })
 }
 
 fn decide_lines(host: &Host, lines: &[Line]) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
-    let records: Vec<FlowRecord> = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok()?.clone())
-        .collect();
+    let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
     let mut decisions = host.evaluate_batch(&records).into_iter();
     parsed
         .into_iter()
@@ -180,30 +229,22 @@ fn decide_lines(host: &Host, lines: &[Line]) -> Vec<Outcome> {
 
 fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
     if line.len > MAX_LINE_BYTES {
-        return Err(format!(
-            "line of {} bytes is longer than the {MAX_LINE_BYTES} allowed",
-            line.len
-        ));
+        return Err(format!("line of {} bytes is longer than the {MAX_LINE_BYTES} allowed", line.len));
     }
     if line.bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    FlowRecord::from_json(&line.bytes)
-        .map(Some)
-        .map_err(|err: RecordError| err.to_string())
+    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| err.to_string())
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {
     match size {
         Some(size) => ProgressBar::new(size).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template"),
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("valid template"),
         ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} read").expect("valid template"),
-        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{spinner} {bytes} read").expect("valid template")),
     }
 }
 
@@ -220,15 +261,9 @@ impl Summary {
 
     fn report(&self, seconds: f64) -> String {
         let records: u64 = self.effects.iter().sum();
-        let rate = if seconds > 0.0 {
-            records as f64 / seconds
-        } else {
-            0.0
-        };
-        let counts: Vec<String> = Effect::ALL
-            .iter()
-            .map(|effect| format!("{effect} {}", self.effects[usize::from(effect.code())]))
-            .collect();
+        let rate = if seconds > 0.0 { records as f64 / seconds } else { 0.0 };
+        let counts: Vec<String> =
+            Effect::ALL.iter().map(|effect| format!("{effect} {}", self.effects[usize::from(effect.code())])).collect();
         format!(
             "flowgate: {records} records in {seconds:.3} s ({rate:.0} records/s): {}; {} invalid lines",
             counts.join(", "),

@@ -42,6 +42,13 @@ enum Command {
         /// Never draw a progress bar, even on a terminal.
         #[arg(long)]
         no_progress: bool,
+        /// Keep reading and answering while the policies in DIR change:
+        /// new versions are loaded after they pass their checks.
+        #[arg(long, requires = "policies")]
+        watch: bool,
+        /// Cache compiled modules in DIR, so the next start does not compile again.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
         /// JSON Lines file of flow records, or `-` for stdin.
         file: PathBuf,
     },
@@ -62,28 +69,17 @@ enum Command {
 }
 
 /// Runs the command with the given streams; returns the exit status.
-pub fn run(
-    cli: Cli,
-    stdin: impl BufRead,
-    stdout: impl Write,
-    mut stderr: impl Write,
-    is_terminal: bool,
-) -> u8 {
+pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check {
-            policies,
-            no_progress,
-            file,
-        } => {
-            let progress = is_terminal && !no_progress;
-            check::run(
-                policies.as_deref(),
-                &file,
-                stdin,
-                stdout,
-                &mut stderr,
-                progress,
-            )
+        Command::Check { policies, no_progress, watch, cache_dir, file } => {
+            let check = check::Check {
+                policies: policies.as_deref(),
+                file: &file,
+                progress: is_terminal && !no_progress,
+                watch,
+                cache_dir: cache_dir.as_deref(),
+            };
+            check::run(check, stdin, stdout, &mut stderr)
         }
         Command::Build { out, crates } => build::run(&out, &crates, &mut stderr),
         Command::Test { bundles } => test::run(&bundles, stdout, &mut stderr),

@@ -10,11 +10,5 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout().lock();
     let stderr = std::io::stderr();
     let is_terminal = std::io::IsTerminal::is_terminal(&stderr);
-    ExitCode::from(flowgate_cli::run(
-        cli,
-        stdin,
-        stdout,
-        stderr.lock(),
-        is_terminal,
-    ))
+    ExitCode::from(flowgate_cli::run(cli, stdin, stdout, stderr, is_terminal))
 }

@@ -9,8 +9,7 @@ use flowgate::{Bundle, HostBuilder};
 pub fn reference_bundles() -> anyhow::Result<Vec<Bundle>> {
     flowgate_reference_set::bundles()
         .map(|(name, manifest, wasm)| {
-            Bundle::from_bytes(&format!("<embedded>/{name}"), manifest, wasm.to_vec())
-                .map_err(Into::into)
+            Bundle::from_bytes(&format!("<embedded>/{name}"), manifest, wasm.to_vec()).map_err(Into::into)
         })
         .collect()
 }
@@ -20,11 +19,7 @@ pub fn host_builder(dir: Option<&Path>) -> anyhow::Result<HostBuilder> {
     let builder = flowgate::Host::builder();
     Ok(match dir {
         Some(dir) => {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "`{}` is not a directory of policy bundles",
-                dir.display()
-            );
+            anyhow::ensure!(dir.is_dir(), "`{}` is not a directory of policy bundles", dir.display());
             builder.policy_dir(dir)
         }
         None => reference_bundles()

@@ -32,9 +32,8 @@ impl Policy for AutomatedDecisionsPolicy {
     const RULES: &'static [Rule] = RULES;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let in_scope = flow.automated_decision
-            || flow.price_differentiated
-            || self.scope_purposes.contains(&flow.purpose);
+        let in_scope =
+            flow.automated_decision || flow.price_differentiated || self.scope_purposes.contains(&flow.purpose);
         if !flow.is_personal() || flow.action == Action::Delete || !in_scope {
             return Answer::not_applicable();
         }
@@ -42,10 +41,7 @@ impl Policy for AutomatedDecisionsPolicy {
         if flow.price_differentiated {
             answer.deny(PRICE_DISCRIMINATION, &[]);
         }
-        if flow.automated_decision
-            && self.major_impact_purposes.contains(&flow.purpose)
-            && !flow.impact_assessment
-        {
+        if flow.automated_decision && self.major_impact_purposes.contains(&flow.purpose) && !flow.impact_assessment {
             answer.deny(MAJOR_IMPACT_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
         if flow.automated_decision && self.opt_out_purposes.contains(&flow.purpose) {

@@ -7,8 +7,8 @@
 //! the regulator (rule `bureau-log`).
 
 use flowgate_sdk::{
-    Action, Answer, Categories, Category, ConsentState, FlowRecord, LawfulBasis, Obligation,
-    Policy, Purpose, RecipientKind, Remedy, Rule, rules,
+    Action, Answer, Categories, Category, ConsentState, FlowRecord, LawfulBasis, Obligation, Policy, Purpose,
+    RecipientKind, Remedy, Rule, rules,
 };
 
 rules! {
@@ -54,12 +54,8 @@ impl Policy for CreditViaBureauPolicy {
     const RULES: &'static [Rule] = RULES;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let carries_credit =
-            flow.data.credit_information || flow.purpose == Purpose::CreditAssessment;
-        let outward = matches!(
-            flow.action,
-            Action::Share | Action::Disclose | Action::Export
-        );
+        let carries_credit = flow.data.credit_information || flow.purpose == Purpose::CreditAssessment;
+        let outward = matches!(flow.action, Action::Share | Action::Disclose | Action::Export);
         let to_outsider = matches!(
             flow.recipient.kind,
             RecipientKind::FinancialInstitution
@@ -77,9 +73,10 @@ impl Policy for CreditViaBureauPolicy {
             answer.deny(NO_DIRECT_CONNECTION, &[Remedy::RouteViaCreditBureau]);
             return answer;
         }
-        let licensed = self.licensed_bureaus.iter().any(|bureau| {
-            bureau.id == flow.recipient.id && bureau.licence == flow.recipient.licence
-        });
+        let licensed = self
+            .licensed_bureaus
+            .iter()
+            .any(|bureau| bureau.id == flow.recipient.id && bureau.licence == flow.recipient.licence);
         if !licensed {
             answer.deny(UNLICENSED_BUREAU, &[Remedy::RouteViaCreditBureau]);
         }

@@ -11,8 +11,8 @@
 //! larger of the year-to-date counter and this flow's own subjects.
 
 use flowgate_sdk::{
-    Action, Answer, ExportMechanism, FlowRecord, LawfulBasis, Obligation, Policy, RecipientKind,
-    Regime, Remedy, Rule, rules,
+    Action, Answer, ExportMechanism, FlowRecord, LawfulBasis, Obligation, Policy, RecipientKind, Regime, Remedy, Rule,
+    rules,
 };
 
 rules! {
@@ -47,11 +47,7 @@ impl Policy for CrossBorderPolicy {
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let leaves = flow.action == Action::Export || flow.leaves_china();
-        if !flow.is_personal()
-            || flow.regime != Regime::Pipl
-            || flow.action == Action::Delete
-            || !leaves
-        {
+        if !flow.is_personal() || flow.regime != Regime::Pipl || flow.action == Action::Delete || !leaves {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
@@ -79,10 +75,7 @@ impl CrossBorderPolicy {
         let sensitive = flow.is_sensitive();
         let this_flow = |counts: bool| if counts { flow.volume.subjects } else { 0 };
         let n = flow.volume.ytd_export_subjects.max(this_flow(!sensitive));
-        let s = flow
-            .volume
-            .ytd_export_sensitive_subjects
-            .max(this_flow(sensitive));
+        let s = flow.volume.ytd_export_sensitive_subjects.max(this_flow(sensitive));
         let mechanism = flow.export_mechanism;
         let needs_security_assessment = flow.platform.ciio
             || n >= self.security_assessment_subjects
@@ -99,10 +92,7 @@ impl CrossBorderPolicy {
                     | ExportMechanism::SecurityAssessment
             )
         {
-            answer.deny(
-                STANDARD_CONTRACT,
-                &[Remedy::StandardContractOrCertificationRequired],
-            );
+            answer.deny(STANDARD_CONTRACT, &[Remedy::StandardContractOrCertificationRequired]);
         }
     }
 }

@@ -7,8 +7,7 @@
 //! export is logged to the regulator (rule `important-export-log`).
 
 use flowgate_sdk::{
-    Action, Answer, DslClass, ExportMechanism, FlowRecord, Obligation, Policy, RecipientKind,
-    Remedy, Rule, rules,
+    Action, Answer, DslClass, ExportMechanism, FlowRecord, Obligation, Policy, RecipientKind, Remedy, Rule, rules,
 };
 
 rules! {
@@ -34,8 +33,7 @@ impl Policy for ImportantDataPolicy {
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let class = flow.data.dsl_class;
-        let in_scope = class == DslClass::Core
-            || (class == DslClass::Important && flow.data.important_notified);
+        let in_scope = class == DslClass::Core || (class == DslClass::Important && flow.data.important_notified);
         if !in_scope || flow.action == Action::Delete {
             return Answer::not_applicable();
         }
@@ -46,10 +44,7 @@ impl Policy for ImportantDataPolicy {
         {
             answer.deny(CORE_DATA, &[]);
         }
-        if class == DslClass::Important
-            && leaves
-            && flow.export_mechanism != ExportMechanism::SecurityAssessment
-        {
+        if class == DslClass::Important && leaves && flow.export_mechanism != ExportMechanism::SecurityAssessment {
             answer.deny(IMPORTANT_EXPORT, &[Remedy::SecurityAssessmentRequired]);
         }
         if leaves && !answer.is_denied() {

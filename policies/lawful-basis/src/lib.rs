@@ -4,9 +4,7 @@
 //! in force. Erasure is always lawful: for `delete` only the `deletion` rule
 //! runs.
 
-use flowgate_sdk::{
-    Action, Answer, ConsentState, FlowRecord, LawfulBasis, Policy, Regime, Remedy, Rule, rules,
-};
+use flowgate_sdk::{Action, Answer, ConsentState, FlowRecord, LawfulBasis, Policy, Regime, Remedy, Rule, rules};
 
 rules! {
     DELETION = "deletion", "PIPL Art. 47; GDPR Art. 17",

@@ -5,9 +5,7 @@
 //! every purpose must have an entry, so a missing one is an error at load,
 //! not a silent deny. `non_personal` is always allowed.
 
-use flowgate_sdk::{
-    Action, Answer, Categories, Category, FlowRecord, Obligation, Policy, Purpose, Rule, rules,
-};
+use flowgate_sdk::{Action, Answer, Categories, Category, FlowRecord, Obligation, Policy, Purpose, Rule, rules};
 use std::collections::BTreeMap;
 
 rules! {
@@ -49,21 +47,15 @@ impl TryFrom<PurposeTable> for PurposeMinimisationPolicy {
     type Error = String;
 
     fn try_from(table: PurposeTable) -> Result<Self, String> {
-        let mut limits = [PurposeLimits {
-            categories: Categories::default(),
-            max_retention_days: 0,
-        }; Purpose::ALL.len()];
+        let mut limits =
+            [PurposeLimits { categories: Categories::default(), max_retention_days: 0 }; Purpose::ALL.len()];
         for purpose in Purpose::ALL {
-            let entry = table
-                .purposes
-                .get(purpose)
-                .ok_or_else(|| format!("the purpose table has no entry for `{purpose}`"))?;
+            let entry =
+                table.purposes.get(purpose).ok_or_else(|| format!("the purpose table has no entry for `{purpose}`"))?;
             let mut categories: Categories = entry.categories.iter().copied().collect();
             categories.insert(Category::NonPersonal);
-            limits[usize::from(purpose.code())] = PurposeLimits {
-                categories,
-                max_retention_days: entry.max_retention_days,
-            };
+            limits[usize::from(purpose.code())] =
+                PurposeLimits { categories, max_retention_days: entry.max_retention_days };
         }
         Ok(PurposeMinimisationPolicy { limits })
     }
@@ -73,21 +65,13 @@ impl Policy for PurposeMinimisationPolicy {
     const RULES: &'static [Rule] = RULES;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let in_scope = matches!(
-            flow.action,
-            Action::Collect | Action::Use | Action::Retain | Action::Share
-        );
+        let in_scope = matches!(flow.action, Action::Collect | Action::Use | Action::Retain | Action::Share);
         if !flow.is_personal() || !in_scope {
             return Answer::not_applicable();
         }
         let limits = self.limits[usize::from(flow.purpose.code())];
         let mut answer = Answer::applies();
-        if !flow
-            .data
-            .categories
-            .difference(limits.categories)
-            .is_empty()
-        {
+        if !flow.data.categories.difference(limits.categories).is_empty() {
             answer.deny(EXCESS_CATEGORIES, &[]);
         }
         if flow.retention_days > limits.max_retention_days {

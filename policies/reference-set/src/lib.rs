@@ -21,9 +21,7 @@ pub fn bundles() -> impl Iterator<Item = (&'static str, &'static str, &'static [
 
 /// The manifest text of the reference policy `name`.
 pub fn manifest(name: &str) -> Option<&'static str> {
-    bundles()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, manifest, _)| manifest)
+    bundles().find(|(n, _, _)| *n == name).map(|(_, manifest, _)| manifest)
 }
 
 /// The ten policies compiled natively, each configured from its manifest, in name order.
@@ -32,28 +30,18 @@ pub fn native() -> Vec<(&'static str, Box<dyn DynPolicy>)> {
         .map(|(name, manifest, _)| {
             let config = config_json(manifest);
             let policy: Box<dyn DynPolicy> = match name {
-                "automated-decisions" => {
-                    configure::<automated_decisions::AutomatedDecisionsPolicy>(&config)
-                }
-                "credit-via-bureau" => {
-                    configure::<credit_via_bureau::CreditViaBureauPolicy>(&config)
-                }
+                "automated-decisions" => configure::<automated_decisions::AutomatedDecisionsPolicy>(&config),
+                "credit-via-bureau" => configure::<credit_via_bureau::CreditViaBureauPolicy>(&config),
                 "cross-border" => configure::<cross_border::CrossBorderPolicy>(&config),
                 "important-data" => configure::<important_data::ImportantDataPolicy>(&config),
                 "lawful-basis" => configure::<lawful_basis::LawfulBasisPolicy>(&config),
-                "purpose-minimisation" => {
-                    configure::<purpose_minimisation::PurposeMinimisationPolicy>(&config)
-                }
+                "purpose-minimisation" => configure::<purpose_minimisation::PurposeMinimisationPolicy>(&config),
                 "regulator-jv" => configure::<regulator_jv::RegulatorJvPolicy>(&config),
-                "sensitive-consent" => {
-                    configure::<sensitive_consent::SensitiveConsentPolicy>(&config)
-                }
+                "sensitive-consent" => configure::<sensitive_consent::SensitiveConsentPolicy>(&config),
                 "statutory-credit-reporting" => {
                     configure::<statutory_credit_reporting::StatutoryCreditReportingPolicy>(&config)
                 }
-                "third-party-provision" => {
-                    configure::<third_party_provision::ThirdPartyProvisionPolicy>(&config)
-                }
+                "third-party-provision" => configure::<third_party_provision::ThirdPartyProvisionPolicy>(&config),
                 other => panic!("reference policy `{other}` has no native build listed here"),
             };
             (name, policy)
@@ -68,9 +56,6 @@ fn configure<P: Policy>(config: &str) -> Box<dyn DynPolicy> {
 /// The `[config]` table of a manifest, as JSON.
 fn config_json(manifest: &str) -> String {
     let table: toml::Table = toml::from_str(manifest).expect("reference manifests are valid TOML");
-    let config = table
-        .get("config")
-        .cloned()
-        .unwrap_or(toml::Value::Table(Default::default()));
+    let config = table.get("config").cloned().unwrap_or(toml::Value::Table(Default::default()));
     serde_json::to_string(&config).expect("TOML is valid JSON")
 }

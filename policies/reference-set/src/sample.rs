@@ -42,9 +42,7 @@ impl Rng {
     }
 }
 
-const SUBJECTS: &[u64] = &[
-    0, 1, 5, 9_999, 10_000, 12_000, 99_999, 100_000, 300_000, 999_999, 1_000_000, 5_000_000,
-];
+const SUBJECTS: &[u64] = &[0, 1, 5, 9_999, 10_000, 12_000, 99_999, 100_000, 300_000, 999_999, 1_000_000, 5_000_000];
 const KS: &[u32] = &[0, 5, 49, 50, 100];
 const RETENTION: &[u32] = &[0, 30, 90, 91, 180, 365, 366, 1095, 1825, 3650];
 const COVERAGE: &[f64] = &[1.0, 1.0, 0.999, 0.5, 0.1, 0.0];
@@ -69,9 +67,7 @@ const PLATFORMS: &[(&str, Sector)] = &[
 /// `count` records from `seed`, with ids `{seed}-{n}`.
 pub fn flows(seed: u64, count: usize) -> Vec<FlowRecord> {
     let mut rng = Rng::new(seed);
-    (0..count)
-        .map(|n| flow(&mut rng, format!("{seed}-{n}")))
-        .collect()
+    (0..count).map(|n| flow(&mut rng, format!("{seed}-{n}"))).collect()
 }
 
 /// One record.
@@ -86,16 +82,8 @@ pub fn flow(rng: &mut Rng, id: String) -> FlowRecord {
     let purpose = rng.pick(Purpose::ALL);
     FlowRecord {
         id,
-        regime: if rng.chance(85) {
-            Regime::Pipl
-        } else {
-            Regime::Gdpr
-        },
-        platform: Platform {
-            id: platform.into(),
-            sector,
-            ciio: rng.chance(10),
-        },
+        regime: if rng.chance(85) { Regime::Pipl } else { Regime::Gdpr },
+        platform: Platform { id: platform.into(), sector, ciio: rng.chance(10) },
         action: rng.pick(Action::ALL),
         data: Data {
             categories,
@@ -106,27 +94,15 @@ pub fn flow(rng: &mut Rng, id: String) -> FlowRecord {
             k: rng.pick(KS),
         },
         purpose,
-        original_purpose: if rng.chance(60) {
-            None
-        } else {
-            Some(rng.pick(Purpose::ALL))
-        },
+        original_purpose: if rng.chance(60) { None } else { Some(rng.pick(Purpose::ALL)) },
         lawful_basis: rng.pick(LawfulBasis::ALL),
         consent: Consent {
-            state: if rng.chance(60) {
-                ConsentState::Given
-            } else {
-                rng.pick(ConsentState::ALL)
-            },
+            state: if rng.chance(60) { ConsentState::Given } else { rng.pick(ConsentState::ALL) },
             kind: rng.pick(ConsentKind::ALL),
             covers_purpose: rng.chance(70),
             covers_recipient: rng.chance(70),
         },
-        recipient: Recipient {
-            kind: rng.pick(RecipientKind::ALL),
-            id: bureau.into(),
-            licence: licence.into(),
-        },
+        recipient: Recipient { kind: rng.pick(RecipientKind::ALL), id: bureau.into(), licence: licence.into() },
         destination: CountryCode::new([destination[0], destination[1]]).expect("valid code"),
         volume: Volume {
             subjects: rng.pick(SUBJECTS),

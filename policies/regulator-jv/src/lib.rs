@@ -6,8 +6,8 @@
 //! `max_retention_days`, identified does not go.
 
 use flowgate_sdk::{
-    Action, Answer, Category, Deidentification, FlowRecord, Obligation, Policy, Purpose,
-    RecipientKind, Remedy, Rule, rules,
+    Action, Answer, Category, Deidentification, FlowRecord, Obligation, Policy, Purpose, RecipientKind, Remedy, Rule,
+    rules,
 };
 
 rules! {

@@ -21,10 +21,7 @@ impl Policy for StatutoryCreditReportingPolicy {
     const RULES: &'static [Rule] = RULES;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let reports = matches!(
-            flow.action,
-            Action::Share | Action::Entrust | Action::Disclose
-        );
+        let reports = matches!(flow.action, Action::Share | Action::Entrust | Action::Disclose);
         if !flow.is_personal() || flow.recipient.kind != RecipientKind::CentralBank || !reports {
             return Answer::not_applicable();
         }

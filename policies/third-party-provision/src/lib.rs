@@ -6,9 +6,7 @@
 //! covering any new purpose. An allowed share on consent obliges notifying
 //! the individual (rule `notify-subject`).
 
-use flowgate_sdk::{
-    Action, Answer, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, rules,
-};
+use flowgate_sdk::{Action, Answer, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, rules};
 
 rules! {
     PROVISION_ASSESSMENT = "provision-assessment", "PIPL Art. 55(3)",

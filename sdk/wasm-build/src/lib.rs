@@ -28,28 +28,12 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 ///
 /// `target_dir` gives the build its own directory; a build script must pass
 /// one, or it would wait forever on the lock of the build that runs it.
-pub fn build(
-    manifest_path: &Path,
-    packages: &[String],
-    target_dir: Option<&Path>,
-) -> Result<Vec<PathBuf>, String> {
+pub fn build(manifest_path: &Path, packages: &[String], target_dir: Option<&Path>) -> Result<Vec<PathBuf>, String> {
     ensure_target()?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
-        .args([
-            "build",
-            "--release",
-            "--lib",
-            "--target",
-            TARGET,
-            "--message-format=json-render-diagnostics",
-        ])
-        .args([
-            "--config",
-            "profile.release.lto=true",
-            "--config",
-            "profile.release.codegen-units=1",
-        ])
+        .args(["build", "--release", "--lib", "--target", TARGET, "--message-format=json-render-diagnostics"])
+        .args(["--config", "profile.release.lto=true", "--config", "profile.release.codegen-units=1"])
         .args(["--config", "profile.release.panic=\"abort\""])
         .arg("--manifest-path")
         .arg(manifest_path)
@@ -61,18 +45,12 @@ pub fn build(
         cargo.args(["-p", package]);
     }
     // A build script inherits flags meant for the host target, not for wasm32.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-    ] {
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"]
+    {
         cargo.env_remove(var);
     }
-    let output = cargo
-        .output()
-        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    let output = cargo.output().map_err(|err| format!("cannot run cargo: {err}"))?;
     if !output.status.success() {
         return Err(format!("cargo could not build {packages:?} for {TARGET}"));
     }
@@ -100,16 +78,8 @@ fn wasm_artifacts(messages: &[u8]) -> Vec<(String, PathBuf)> {
         if message["reason"] != "compiler-artifact" {
             continue;
         }
-        let name = message["target"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .replace('-', "_");
-        for file in message["filenames"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_str())
-        {
+        let name = message["target"]["name"].as_str().unwrap_or_default().replace('-', "_");
+        for file in message["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()) {
             if file.ends_with(".wasm") {
                 found.push((name.clone(), PathBuf::from(file)));
             }
@@ -122,41 +92,28 @@ fn wasm_artifacts(messages: &[u8]) -> Vec<(String, PathBuf)> {
 /// fresh machine needs no manual step.
 pub fn ensure_target() -> Result<(), String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|err| format!("cannot run rustc: {err}"))?;
+    let sysroot =
+        Command::new(rustc).args(["--print", "sysroot"]).output().map_err(|err| format!("cannot run rustc: {err}"))?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
         return Ok(());
     }
     eprintln!("installing the {TARGET} target with rustup");
-    match Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-    {
+    match Command::new("rustup").args(["target", "add", TARGET]).status() {
         Ok(status) if status.success() => Ok(()),
-        _ => Err(format!(
-            "the {TARGET} target is missing and `rustup target add {TARGET}` failed"
-        )),
+        _ => Err(format!("the {TARGET} target is missing and `rustup target add {TARGET}` failed")),
     }
 }
 
 /// Writes `OUT_DIR/<file>` with a table of embedded modules, for build scripts:
 /// `pub static <NAME>: [(&str, &str, &[u8]); N]` of `(name, manifest, wasm)`.
-pub fn write_table(
-    file: &Path,
-    name: &str,
-    entries: &[(String, PathBuf, PathBuf)],
-) -> std::io::Result<()> {
+pub fn write_table(file: &Path, name: &str, entries: &[(String, PathBuf, PathBuf)]) -> std::io::Result<()> {
     let mut table = format!(
         "/// `(name, manifest, wasm)`, in name order.\npub static {name}: [(&str, &str, &[u8]); {}] = [\n",
         entries.len()
     );
     for (entry, manifest, wasm) in entries {
-        table.push_str(&format!(
-            "    ({entry:?}, include_str!({manifest:?}), include_bytes!({wasm:?})),\n"
-        ));
+        table.push_str(&format!("    ({entry:?}, include_str!({manifest:?}), include_bytes!({wasm:?})),\n"));
     }
     table.push_str("];\n");
     std::fs::write(file, table)

@@ -1,0 +1,65 @@
+//! What happens to the policy set, for the embedding program to log or act on.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::compiled::PolicyInfo;
+
+/// A change to the active policy set, or a version that was refused.
+///
+/// Subscribe with [`Host::subscribe`](crate::Host::subscribe); the
+/// `Display` form is a log line.
+#[derive(Debug, Clone)]
+pub enum PolicyEvent {
+    /// A policy version passed every check and now serves.
+    Activated {
+        /// The new version.
+        policy: Arc<PolicyInfo>,
+        /// The policy set it is part of.
+        policy_set: u64,
+    },
+    /// A version was refused; whatever served before keeps serving.
+    Rejected {
+        /// Where it came from (a path or a label).
+        origin: String,
+        /// Why, with every cause.
+        reason: String,
+    },
+    /// A policy was removed.
+    Removed {
+        /// Its name.
+        name: String,
+        /// The policy set without it.
+        policy_set: u64,
+    },
+}
+
+impl fmt::Display for PolicyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyEvent::Activated { policy, policy_set } => write!(
+                f,
+                "activated `{}` {} (sha256 {}) in policy set {policy_set}",
+                policy.name,
+                policy.version,
+                &policy.digest[..policy.digest.len().min(12)]
+            ),
+            PolicyEvent::Rejected { origin, reason } => {
+                write!(f, "rejected `{origin}`: {reason}; the previous version keeps serving")
+            }
+            PolicyEvent::Removed { name, policy_set } => write!(f, "removed `{name}` in policy set {policy_set}"),
+        }
+    }
+}
+
+/// An error and all its causes on one line: `a: b: c`.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
