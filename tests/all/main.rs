@@ -1,6 +1,7 @@
 //! Flowgate's integration tests: one binary, a module per concern.
 
 mod agreement;
+mod cache;
 mod cli;
 mod generated;
 mod hostile_records;
