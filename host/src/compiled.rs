@@ -17,10 +17,12 @@ use flowgate_sdk::{ABI_VERSION, Answer, RuleId};
 
 use crate::bundle::Bundle;
 use crate::decision::Reason;
+use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::fault::Fault;
 use crate::instance::{Exports, GuestInstance};
 use crate::sandbox::{Limits, Runtime, StoreState};
+use crate::scope::Scope;
 
 /// What identifies a loaded policy, and the reasons its rules give.
 #[derive(Debug)]
@@ -102,6 +104,8 @@ const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str);
 /// A policy ready to answer, with its instance pool and health.
 pub(crate) struct CompiledPolicy {
     pub(crate) info: Arc<PolicyInfo>,
+    /// Where the policy may apply; elsewhere the host does not call it.
+    pub(crate) scope: Scope,
     pre: InstancePre<StoreState>,
     config: Vec<u8>,
     limits: Limits,
@@ -160,6 +164,7 @@ impl CompiledPolicy {
         };
         Ok(CompiledPolicy {
             info: Arc::new(info),
+            scope: Scope::new(&bundle.manifest.applies_to),
             pre,
             config,
             limits,
@@ -174,11 +179,16 @@ impl CompiledPolicy {
     /// On a fault the instance is discarded and the fault counted; after
     /// `quarantine_after` faults in a row the policy answers only
     /// [`Fault::Quarantined`] until it is replaced.
-    pub(crate) fn evaluate(&self, batch: &[u8], count: usize, quarantine_after: u32) -> Result<Vec<Answer>, Fault> {
+    pub(crate) fn evaluate(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        quarantine_after: u32,
+    ) -> Result<Vec<Answer>, Fault> {
         if self.health.quarantined.load(Ordering::Relaxed) {
             return Err(Fault::Quarantined(self.health.consecutive.load(Ordering::Relaxed)));
         }
-        let result = self.call(batch, count);
+        let result = self.call(records, selected);
         match &result {
             Ok(_) => self.health.consecutive.store(0, Ordering::Relaxed),
             Err(_) => {
@@ -192,13 +202,13 @@ impl CompiledPolicy {
         result
     }
 
-    fn call(&self, batch: &[u8], count: usize) -> Result<Vec<Answer>, Fault> {
+    fn call(&self, records: &EncodedRecords, selected: &[usize]) -> Result<Vec<Answer>, Fault> {
         let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         let mut instance = match idle {
             Some(instance) => instance,
             None => self.fresh_instance()?,
         };
-        let answers = instance.evaluate(batch, count, self.info.reasons.len(), &self.limits)?;
+        let answers = instance.evaluate(records, selected, self.info.reasons.len(), &self.limits)?;
         // Only an instance that answered well goes back; a faulted one is dropped.
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
         Ok(answers)

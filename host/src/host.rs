@@ -7,17 +7,18 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use flowgate_sdk::wire;
 use flowgate_sdk::{Answer, FlowRecord};
 
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
 use crate::compiled::{CompiledPolicy, PolicyInfo};
 use crate::decision::{Decision, PolicyAnswer};
+use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
 use crate::fault::Fault;
 use crate::sandbox::{Limits, Runtime};
+use crate::scope::Facts;
 use crate::vectors::check_policy;
 
 /// Asks every loaded policy about each flow and combines their answers.
@@ -126,21 +127,27 @@ impl Host {
     pub fn evaluate_batch(&self, flows: &[FlowRecord]) -> Vec<Decision> {
         let set = self.active.load_full();
         let mut decisions = Vec::with_capacity(flows.len());
-        let mut encoded = Vec::new();
+        let mut selected = Vec::new();
         for chunk in flows.chunks(self.options.max_batch.max(1)) {
-            encode(chunk, &mut encoded);
-            let per_policy: Vec<Vec<Result<Answer, Fault>>> =
-                set.policies.iter().map(|policy| self.ask(policy, chunk, &encoded)).collect();
-            for (i, flow) in chunk.iter().enumerate() {
-                let answers = set
-                    .policies
-                    .iter()
-                    .zip(&per_policy)
-                    .map(|(policy, outcomes)| PolicyAnswer {
-                        policy: Arc::clone(&policy.info),
-                        outcome: outcomes[i].clone(),
-                    })
-                    .collect();
+            let records = EncodedRecords::new(chunk);
+            let facts: Vec<Facts> = chunk.iter().map(Facts::of).collect();
+            let mut answers: Vec<Vec<PolicyAnswer>> =
+                chunk.iter().map(|_| Vec::with_capacity(set.policies.len())).collect();
+            for policy in &set.policies {
+                selected.clear();
+                selected.extend((0..chunk.len()).filter(|&i| policy.scope.covers(&facts[i])));
+                let mut outcomes = self.ask(policy, &records, &selected).into_iter();
+                let mut next_selected = selected.iter().copied().peekable();
+                for (i, record_answers) in answers.iter_mut().enumerate() {
+                    let outcome = if next_selected.next_if_eq(&i).is_some() {
+                        outcomes.next().expect("one outcome per selected record")
+                    } else {
+                        Ok(Answer::not_applicable())
+                    };
+                    record_answers.push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
+                }
+            }
+            for (flow, answers) in chunk.iter().zip(answers) {
                 let mut decision = combine(flow, answers, self.options.unmatched);
                 decision.policy_set = set.version;
                 decisions.push(decision);
@@ -149,23 +156,21 @@ impl Host {
         decisions
     }
 
-    /// One policy's answers for a chunk. If the chunk faults, each record is
-    /// asked again on its own, so one hostile record cannot deny its neighbours.
-    fn ask(&self, policy: &CompiledPolicy, chunk: &[FlowRecord], encoded: &[u8]) -> Vec<Result<Answer, Fault>> {
+    /// One policy's answers for the selected records. If the batch faults,
+    /// each record is asked again on its own, so one hostile record cannot
+    /// deny its neighbours.
+    fn ask(&self, policy: &CompiledPolicy, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
+        if selected.is_empty() {
+            return Vec::new();
+        }
         let quarantine_after = self.options.quarantine_after;
-        match policy.evaluate(encoded, chunk.len(), quarantine_after) {
+        match policy.evaluate(records, selected, quarantine_after) {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
-            Err(fault) if chunk.len() == 1 => vec![Err(fault)],
-            Err(_) => {
-                let mut single = Vec::new();
-                chunk
-                    .iter()
-                    .map(|flow| {
-                        encode(std::slice::from_ref(flow), &mut single);
-                        policy.evaluate(&single, 1, quarantine_after).map(|answers| answers[0])
-                    })
-                    .collect()
-            }
+            Err(fault) if selected.len() == 1 => vec![Err(fault)],
+            Err(_) => selected
+                .iter()
+                .map(|&i| policy.evaluate(records, &[i], quarantine_after).map(|answers| answers[0]))
+                .collect(),
         }
     }
 
@@ -253,14 +258,6 @@ impl Host {
     /// The version of the active policy set.
     pub fn policy_set_version(&self) -> u64 {
         self.active.load().version
-    }
-}
-
-pub(crate) fn encode(flows: &[FlowRecord], out: &mut Vec<u8>) {
-    out.clear();
-    wire::encode_count(flows.len(), out);
-    for flow in flows {
-        wire::encode_record(flow, out);
     }
 }
 

@@ -9,6 +9,7 @@ use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc};
 use flowgate_sdk::Answer;
 use flowgate_sdk::wire::{self, Reader};
 
+use crate::encoded::EncodedRecords;
 use crate::fault::Fault;
 use crate::sandbox::{Limits, MemoryLimitExceeded, StoreState, TableLimitExceeded};
 
@@ -92,33 +93,46 @@ impl GuestInstance {
         Ok(Err(String::from_utf8_lossy(message).into_owned()))
     }
 
-    /// Answers a batch of `count` encoded records.
+    /// Answers the `selected` records of a batch.
     pub(crate) fn evaluate(
         &mut self,
-        batch: &[u8],
-        count: usize,
+        records: &EncodedRecords,
+        selected: &[usize],
         rule_count: usize,
         limits: &Limits,
     ) -> Result<Vec<Answer>, Fault> {
-        let len = self.write_input(batch, limits)?;
+        let len = records.batch_len(selected);
+        let address = self.reserve_input(len, limits)?;
+        let input = self
+            .memory
+            .data_mut(&mut self.store)
+            .get_mut(address..address + len)
+            .ok_or_else(|| Fault::BadAnswer(format!("its input buffer at {address:#x} lies outside its memory")))?;
+        records.write_batch(selected, input);
         self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self.evaluate.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
-        let output = self.output(packed, 4 + count * MAX_ANSWER_BYTES)?;
-        decode_answers(output, count, rule_count).map_err(Fault::BadAnswer)
+        let packed = self.evaluate.call(&mut self.store, len as i32).map_err(|err| fault(err, limits))?;
+        let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
+        decode_answers(output, selected.len(), rule_count).map_err(Fault::BadAnswer)
     }
 
-    /// Copies `bytes` into the guest's input buffer, growing it when needed.
-    fn write_input(&mut self, bytes: &[u8], limits: &Limits) -> Result<i32, Fault> {
-        let len = i32::try_from(bytes.len()).map_err(|_| Fault::BadAnswer("input larger than 2 GiB".into()))?;
-        if bytes.len() > self.input.1 {
+    /// Makes the guest's input buffer at least `len` bytes; returns its address.
+    fn reserve_input(&mut self, len: usize, limits: &Limits) -> Result<usize, Fault> {
+        if len > self.input.1 {
+            let request = i32::try_from(len).map_err(|_| Fault::BadAnswer("input larger than 2 GiB".into()))?;
             self.store.set_epoch_deadline(limits.deadline_ticks());
-            let address = self.buffer.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
-            self.input = (address as u32 as usize, bytes.len());
+            let address = self.buffer.call(&mut self.store, request).map_err(|err| fault(err, limits))?;
+            self.input = (address as u32 as usize, len);
         }
-        self.memory.write(&mut self.store, self.input.0, bytes).map_err(|_| {
-            Fault::BadAnswer(format!("its input buffer at {:#x} lies outside its memory", self.input.0))
-        })?;
-        Ok(len)
+        Ok(self.input.0)
+    }
+
+    /// Copies `bytes` into the guest's input buffer.
+    fn write_input(&mut self, bytes: &[u8], limits: &Limits) -> Result<i32, Fault> {
+        let address = self.reserve_input(bytes.len(), limits)?;
+        self.memory
+            .write(&mut self.store, address, bytes)
+            .map_err(|_| Fault::BadAnswer(format!("its input buffer at {address:#x} lies outside its memory")))?;
+        Ok(bytes.len() as i32)
     }
 
     /// The guest memory a packed `(address << 32 | length)` result points at.

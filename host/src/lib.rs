@@ -61,6 +61,7 @@ mod cache;
 mod combine;
 mod compiled;
 mod decision;
+mod encoded;
 mod error;
 mod events;
 mod fault;
@@ -68,6 +69,7 @@ mod host;
 mod instance;
 mod manifest;
 mod sandbox;
+mod scope;
 mod vectors;
 mod watch;
 
@@ -81,6 +83,7 @@ pub use fault::Fault;
 pub use host::{Host, HostBuilder, PolicyStatus};
 pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use sandbox::{Limits, TICK};
+pub use scope::AppliesTo;
 pub use vectors::check_vectors;
 pub use watch::{POLL_INTERVAL, QUIET, Watcher};
 

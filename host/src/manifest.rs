@@ -7,6 +7,9 @@
 //! regulator = "Financial regulator"
 //! articles = ["PIPL Art. 6", "PIPL Art. 51"]
 //!
+//! [applies_to]        # optional; elsewhere the host skips the policy
+//! recipients = ["regulator_jv"]
+//!
 //! [limits]            # optional; each key overrides the host default
 //! deadline_ms = 100
 //! memory_bytes = 16_777_216
@@ -31,6 +34,7 @@ use serde::Deserialize;
 use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy};
 
 use crate::error::Error;
+use crate::scope::AppliesTo;
 
 /// A parsed `manifest.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +48,9 @@ pub struct Manifest {
     pub regulator: String,
     /// The legal articles it enforces.
     pub articles: Vec<String>,
+    /// Where the policy may apply; elsewhere the host skips it (see [`AppliesTo`]).
+    #[serde(default)]
+    pub applies_to: AppliesTo,
     /// Per-policy overrides of the host's limits.
     #[serde(default)]
     pub limits: LimitOverrides,

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use flowgate_sdk::{Answer, ObligationSet, RemedySet};
+use flowgate_sdk::{Answer, Effect, ObligationSet, RemedySet};
 
 use crate::bundle::Bundle;
 use crate::compiled::CompiledPolicy;
+use crate::encoded::EncodedRecords;
 use crate::error::Error;
-use crate::host::encode;
 use crate::manifest::TestVector;
 use crate::sandbox::{Limits, Runtime};
+use crate::scope::Facts;
 
 /// Compiles `bundle` on its own and checks every `[[test]]` of its manifest
 /// against the policy's own answer: effect, obligations, remedies and the
@@ -30,11 +31,15 @@ pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
 /// Checks a compiled policy against `tests`.
 pub(crate) fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, Error> {
     let mut failures = Vec::new();
-    let mut encoded = Vec::new();
     for vector in tests {
-        encode(std::slice::from_ref(&vector.record), &mut encoded);
-        let problem = match policy.evaluate(&encoded, 1, u32::MAX) {
+        let records = EncodedRecords::new(std::slice::from_ref(&vector.record));
+        let in_scope = policy.scope.covers(&Facts::of(&vector.record));
+        let problem = match policy.evaluate(&records, &[0], u32::MAX) {
             Err(fault) => Some(format!("the policy {fault}")),
+            Ok(answers) if !in_scope && answers[0].effect() != Effect::NotApplicable => Some(format!(
+                "the record is outside the manifest's [applies_to], but the policy answers {}",
+                answers[0].effect()
+            )),
             Ok(answers) => mismatch(policy, vector, &answers[0]),
         };
         if let Some(problem) = problem {

@@ -87,35 +87,40 @@ impl Obligation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ObligationSet {
     kinds: u16,
-    parameters: [u32; ObligationKind::ALL.len()],
+    /// The parameters of the only two kinds that have one: kept apart so a
+    /// set is 12 bytes, cheap to copy on the hot path.
+    aggregate_k: u32,
+    retention_days: u32,
 }
 
 impl ObligationSet {
     /// No obligations.
-    pub const EMPTY: ObligationSet = ObligationSet { kinds: 0, parameters: [0; ObligationKind::ALL.len()] };
+    pub const EMPTY: ObligationSet = ObligationSet { kinds: 0, aggregate_k: 0, retention_days: 0 };
 
     /// Adds an obligation; when its kind is already there, keeps the most
     /// protective parameter (the largest `aggregate` k, the smallest
     /// `limit_retention` days).
     pub fn insert(&mut self, obligation: Obligation) {
-        let kind = obligation.kind();
-        let slot = usize::from(kind.code());
-        let new = obligation.parameter();
-        self.parameters[slot] = if self.kinds & (1 << slot) == 0 {
-            new
-        } else {
-            let old = self.parameters[slot];
-            match kind {
-                ObligationKind::Aggregate => old.max(new),
-                ObligationKind::LimitRetention => old.min(new),
-                _ => 0,
+        let bit = 1 << obligation.kind().code();
+        let present = self.kinds & bit != 0;
+        match obligation {
+            Obligation::Aggregate { k } => {
+                self.aggregate_k = if present { self.aggregate_k.max(k) } else { k };
             }
-        };
-        self.kinds |= 1 << slot;
+            Obligation::LimitRetention { days } => {
+                self.retention_days = if present { self.retention_days.min(days) } else { days };
+            }
+            _ => {}
+        }
+        self.kinds |= bit;
     }
 
     /// Adds every obligation of `other`, merging as [`ObligationSet::insert`] does.
     pub fn merge(&mut self, other: &ObligationSet) {
+        if self.kinds == 0 {
+            *self = *other;
+            return;
+        }
         for obligation in other.iter() {
             self.insert(obligation);
         }
@@ -136,12 +141,20 @@ impl ObligationSet {
         self.kinds
     }
 
+    fn parameter(&self, kind: ObligationKind) -> u32 {
+        match kind {
+            ObligationKind::Aggregate => self.aggregate_k,
+            ObligationKind::LimitRetention => self.retention_days,
+            _ => 0,
+        }
+    }
+
     /// The obligations, sorted by kind.
     pub fn iter(&self) -> impl Iterator<Item = Obligation> + '_ {
         ObligationKind::ALL
             .iter()
             .filter(|kind| self.kinds & (1 << kind.code()) != 0)
-            .map(|kind| Obligation::new(*kind, self.parameters[usize::from(kind.code())]))
+            .map(|kind| Obligation::new(*kind, self.parameter(*kind)))
     }
 }
 

@@ -43,3 +43,15 @@ fn every_policy_passes_its_own_vectors_natively() {
         }
     }
 }
+
+#[test]
+fn a_scope_narrower_than_the_policy_is_caught_by_its_vectors() {
+    let reference = flowgate_reference_set::manifest("lawful-basis").unwrap();
+    // Claims to concern only `use`, but its vectors show it answers `delete` too.
+    let narrowed = reference.replace("[applies_to]\npersonal = true", "[applies_to]\nactions = [\"use\"]");
+    assert_ne!(narrowed, reference);
+    let wasm = reference_bundles().into_iter().find(|b| b.manifest.name == "lawful-basis").unwrap().wasm;
+    let bundle = flowgate::Bundle::from_bytes("narrowed", &narrowed, wasm).unwrap();
+    let err = check_vectors(&bundle).unwrap_err().to_string();
+    assert!(err.contains("outside the manifest's [applies_to], but the policy answers allow"), "{err}");
+}

@@ -1,0 +1,48 @@
+//! Records in their binary form, encoded once per batch and copied into
+//! each policy that applies to them.
+
+use flowgate_sdk::FlowRecord;
+use flowgate_sdk::wire;
+
+/// A batch of records, each encoded once.
+pub(crate) struct EncodedRecords {
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl EncodedRecords {
+    pub(crate) fn new(flows: &[FlowRecord]) -> EncodedRecords {
+        let mut bytes = Vec::with_capacity(flows.len() * 128);
+        let mut ends = Vec::with_capacity(flows.len());
+        for flow in flows {
+            wire::encode_record(flow, &mut bytes);
+            ends.push(bytes.len());
+        }
+        EncodedRecords { bytes, ends }
+    }
+
+    /// The binary form of record `i`.
+    pub(crate) fn record(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// The size of a batch of the `selected` records: a count, then the records.
+    pub(crate) fn batch_len(&self, selected: &[usize]) -> usize {
+        4 + selected.iter().map(|&i| self.record(i).len()).sum::<usize>()
+    }
+
+    /// Writes the batch of the `selected` records into `out`, which is
+    /// exactly [`EncodedRecords::batch_len`] bytes long.
+    pub(crate) fn write_batch(&self, selected: &[usize], out: &mut [u8]) {
+        let count = u32::try_from(selected.len()).expect("a batch holds fewer than 2^32 records");
+        out[..4].copy_from_slice(&count.to_le_bytes());
+        let mut at = 4;
+        for &i in selected {
+            let record = self.record(i);
+            out[at..at + record.len()].copy_from_slice(record);
+            at += record.len();
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What a policy declares it applies to, so the host skips it elsewhere.
+//!
+//! A manifest may say, in `[applies_to]`, which actions, recipients,
+//! regimes and data classes its policy concerns, and whether only personal
+//! data, only sensitive data, or only flows leaving China. Outside that scope the host answers
+//! `not_applicable` for the policy without calling it: a policy that cannot
+//! apply costs a few bit operations. The declaration is a promise; the
+//! bundle's own test vectors hold it to it (a vector outside the scope must
+//! expect `not_applicable`, and the module must answer so).
+//!
+//! ```toml
+//! [applies_to]
+//! actions = ["share", "entrust", "disclose"]
+//! recipients = ["central_bank"]
+//! personal = true
+//! ```
+
+use serde::Deserialize;
+
+use flowgate_sdk::{Action, DslClass, FlowRecord, RecipientKind, Regime};
+
+/// The `[applies_to]` table: an empty list means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliesTo {
+    /// Actions the policy concerns.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Recipient kinds the policy concerns.
+    #[serde(default)]
+    pub recipients: Vec<RecipientKind>,
+    /// Regimes the policy concerns.
+    #[serde(default)]
+    pub regimes: Vec<Regime>,
+    /// Data Security Law classes the policy concerns.
+    #[serde(default)]
+    pub dsl_classes: Vec<DslClass>,
+    /// Only personal data.
+    #[serde(default)]
+    pub personal: bool,
+    /// Only sensitive personal data.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Only flows that leave China: action `export`, or a destination other than `CN`.
+    #[serde(default)]
+    pub cross_border: bool,
+}
+
+/// The facts about a record that scopes test, computed once per record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts {
+    action: u32,
+    recipient: u32,
+    regime: u32,
+    dsl_class: u32,
+    personal: bool,
+    sensitive: bool,
+    cross_border: bool,
+}
+
+impl Facts {
+    pub(crate) fn of(flow: &FlowRecord) -> Facts {
+        Facts {
+            action: 1 << flow.action.code(),
+            recipient: 1 << flow.recipient.kind.code(),
+            regime: 1 << flow.regime.code(),
+            dsl_class: 1 << flow.data.dsl_class.code(),
+            personal: flow.is_personal(),
+            sensitive: flow.is_sensitive(),
+            cross_border: flow.action == Action::Export || flow.leaves_china(),
+        }
+    }
+}
+
+/// A compiled `[applies_to]`: one bit set per list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope {
+    actions: u32,
+    recipients: u32,
+    regimes: u32,
+    dsl_classes: u32,
+    personal: bool,
+    sensitive: bool,
+    cross_border: bool,
+}
+
+impl Scope {
+    pub(crate) fn new(applies_to: &AppliesTo) -> Scope {
+        fn mask(codes: impl Iterator<Item = u8>) -> u32 {
+            let bits = codes.fold(0, |bits, code| bits | 1 << code);
+            if bits == 0 { u32::MAX } else { bits }
+        }
+        Scope {
+            actions: mask(applies_to.actions.iter().map(|a| a.code())),
+            recipients: mask(applies_to.recipients.iter().map(|r| r.code())),
+            regimes: mask(applies_to.regimes.iter().map(|r| r.code())),
+            dsl_classes: mask(applies_to.dsl_classes.iter().map(|c| c.code())),
+            personal: applies_to.personal,
+            sensitive: applies_to.sensitive,
+            cross_border: applies_to.cross_border,
+        }
+    }
+
+    /// Whether the policy may apply to a record with these facts.
+    pub(crate) fn covers(&self, facts: &Facts) -> bool {
+        facts.action & self.actions != 0
+            && facts.recipient & self.recipients != 0
+            && facts.regime & self.regimes != 0
+            && facts.dsl_class & self.dsl_classes != 0
+            && (facts.personal || !self.personal)
+            && (facts.sensitive || !self.sensitive)
+            && (facts.cross_border || !self.cross_border)
+    }
+}
