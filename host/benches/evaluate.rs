@@ -63,5 +63,20 @@ fn per_record(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_record);
+/// The engines people would otherwise pick, on the same records with the
+/// same decisions (checked by `tests/all/peers.rs`). Slower, so on fewer
+/// records; compare time per record.
+fn peers(c: &mut Criterion) {
+    const PEER_RECORDS: usize = 256;
+    let flows = sample::flows(42, PEER_RECORDS);
+    let mut group = c.benchmark_group("per_record_peers");
+    group.throughput(Throughput::Elements(PEER_RECORDS as u64));
+    let mut rego = flowgate_peers::RegoPolicies::new().unwrap();
+    group.bench_function("regorus", |b| {
+        b.iter(|| flows.iter().map(|flow| rego.decide(flow).unwrap()).collect::<Vec<_>>())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_record, peers);
 criterion_main!(benches);

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod generated;
 mod hostile_records;
+mod peers;
 mod policy_vectors;
 mod records;
 mod reload;

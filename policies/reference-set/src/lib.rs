@@ -53,8 +53,8 @@ fn configure<P: Policy>(config: &str) -> Box<dyn DynPolicy> {
     Box::new(P::from_config_json(config).expect("reference manifests configure their policies"))
 }
 
-/// The `[config]` table of a manifest, as JSON.
-fn config_json(manifest: &str) -> String {
+/// The `[config]` table of a manifest, as JSON: what the policy is handed.
+pub fn config_json(manifest: &str) -> String {
     let table: toml::Table = toml::from_str(manifest).expect("reference manifests are valid TOML");
     let config = table.get("config").cloned().unwrap_or(toml::Value::Table(Default::default()));
     serde_json::to_string(&config).expect("TOML is valid JSON")

@@ -1,0 +1,27 @@
+//! The peers of the benchmarks do the same work: the Rego version of the
+//! reference set agrees with Flowgate on whole decisions.
+
+use flowgate_peers::{RegoPolicies, comparable};
+use flowgate_reference_set::sample;
+
+use crate::{reference_host, repo_path};
+
+#[test]
+fn rego_agrees_on_the_spec_vectors() {
+    let mut rego = RegoPolicies::new().unwrap();
+    for line in std::fs::read_to_string(repo_path("examples/spec-vectors.jsonl")).unwrap().lines() {
+        let flow = flowgate::sdk::FlowRecord::from_json(line.as_bytes()).unwrap();
+        let flowgate = comparable(&reference_host().evaluate(&flow).to_json());
+        assert_eq!(rego.decide(&flow).unwrap(), flowgate, "{line}");
+    }
+}
+
+#[test]
+fn rego_agrees_with_flowgate_on_10_000_records() {
+    let mut rego = RegoPolicies::new().unwrap();
+    let flows = sample::flows(31, 10_000);
+    let decisions = reference_host().evaluate_batch(&flows);
+    for (flow, decision) in flows.iter().zip(&decisions) {
+        assert_eq!(rego.decide(flow).unwrap(), comparable(&decision.to_json()), "{}", flow.to_json());
+    }
+}
