@@ -75,6 +75,10 @@ fn peers(c: &mut Criterion) {
     group.bench_function("regorus", |b| {
         b.iter(|| flows.iter().map(|flow| rego.decide(flow).unwrap()).collect::<Vec<_>>())
     });
+    let cedar = flowgate_peers::CedarPolicies::new().unwrap();
+    group.bench_function("cedar", |b| {
+        b.iter(|| flows.iter().map(|flow| cedar.decide(flow).unwrap()).collect::<Vec<_>>())
+    });
     group.finish();
 }
 

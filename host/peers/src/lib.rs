@@ -3,7 +3,10 @@
 //!
 //! - [`RegoPolicies`]: the ten policies and the combining rules in Rego
 //!   (`rego/*.rego`), evaluated by regorus; its decisions must equal
-//!   Flowgate's whole decisions.
+//!   Flowgate's whole decisions;
+//! - [`CedarPolicies`]: the deny rules in Cedar (`cedar/reference.cedar`);
+//!   its effect must equal Flowgate's, and the rules it names must be among
+//!   Flowgate's reasons.
 //!
 //! Both sides are compared through [`Comparable`]: effect, obligations with
 //! parameters, remedies, and the rules that fired as `(policy, rule)` (the
@@ -12,8 +15,10 @@
 use flowgate_sdk::FlowRecord;
 use serde_json::{Value, json};
 
+mod cedar;
 mod rego;
 
+pub use cedar::{CedarDecision, CedarPolicies};
 pub use rego::RegoPolicies;
 
 /// A decision reduced to what every engine can state.
