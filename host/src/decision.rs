@@ -14,6 +14,7 @@ use crate::fault::Fault;
 /// Serialises to exactly the spec's JSON (`id`, `effect`, `obligations`,
 /// `remedies`, `reasons`); [`Decision::answers`] and
 /// [`Decision::policy_set`] are for the embedding program and not serialised.
+/// [`Host::policies`](crate::Host::policies) lists every loaded policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
@@ -27,7 +28,11 @@ pub struct Decision {
     pub remedies: Vec<Remedy>,
     /// Every rule that fired, from every policy that applied, in policy name order.
     pub reasons: Vec<Reason>,
-    /// Each loaded policy's own answer, in policy name order.
+    /// The own answer of each policy that applied (or faulted), in policy
+    /// name order, with its name, version and digest. Policies that answered
+    /// `not_applicable`, or that their `[applies_to]` excluded, are left
+    /// out: with a thousand policies loaded, a decision carries only the few
+    /// that concern it.
     #[serde(skip)]
     pub answers: Vec<PolicyAnswer>,
     /// The version of the policy set that decided (it changes on every reload).

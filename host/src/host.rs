@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use flowgate_sdk::{Answer, FlowRecord};
+use flowgate_sdk::{Answer, Effect, FlowRecord};
 
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
@@ -131,20 +131,18 @@ impl Host {
         for chunk in flows.chunks(self.options.max_batch.max(1)) {
             let records = EncodedRecords::new(chunk);
             let facts: Vec<Facts> = chunk.iter().map(Facts::of).collect();
-            let mut answers: Vec<Vec<PolicyAnswer>> =
-                chunk.iter().map(|_| Vec::with_capacity(set.policies.len())).collect();
+            // Only the policies that applied are recorded: a policy that
+            // cannot apply costs its scope check and nothing more.
+            let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
             for policy in &set.policies {
                 selected.clear();
                 selected.extend((0..chunk.len()).filter(|&i| policy.scope.covers(&facts[i])));
-                let mut outcomes = self.ask(policy, &records, &selected).into_iter();
-                let mut next_selected = selected.iter().copied().peekable();
-                for (i, record_answers) in answers.iter_mut().enumerate() {
-                    let outcome = if next_selected.next_if_eq(&i).is_some() {
-                        outcomes.next().expect("one outcome per selected record")
-                    } else {
-                        Ok(Answer::not_applicable())
-                    };
-                    record_answers.push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
+                let outcomes = self.ask(policy, &records, &selected);
+                for (&i, outcome) in selected.iter().zip(outcomes) {
+                    if outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
+                        continue;
+                    }
+                    answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
                 }
             }
             for (flow, answers) in chunk.iter().zip(answers) {

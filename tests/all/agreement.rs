@@ -28,6 +28,7 @@ fn native_and_wasm_give_the_same_decisions() {
         let answers = natives
             .iter()
             .map(|(info, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
+            .filter(|answer| answer.effect() != flowgate::sdk::Effect::NotApplicable)
             .collect::<Vec<_>>();
         let outcomes: Vec<_> = answers.iter().map(|a| a.outcome.clone()).collect();
         let native = combine(flow, answers, Unmatched::Deny);

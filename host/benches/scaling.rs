@@ -1,0 +1,95 @@
+//! Cost per record as the work grows: 10, 100 and 1,000 loaded policies
+//! (variants of the reference ones, each narrowed to one action, as
+//! regulators' per-sector variants would be), and records of 1 to 10
+//! categories.
+//!
+//! `cargo bench -p flowgate --bench scaling`
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use flowgate::sdk::{Action, Category, FlowRecord};
+use flowgate::{Bundle, Host};
+use flowgate_reference_set::sample::{self, Rng};
+
+const RECORDS: usize = 1024;
+
+/// `count` policies: the reference ten, then variants of them, each named
+/// apart and limited to one action (the reference ones keep their scope).
+fn policies(count: usize) -> Host {
+    let reference: Vec<(&str, &str, &[u8])> = flowgate_reference_set::bundles().collect();
+    let cache = std::env::temp_dir().join(format!("flowgate-bench-scaling-{}", std::process::id()));
+    let mut builder = Host::builder().cache_dir(&cache);
+    for n in 0..count {
+        let (name, manifest, wasm) = reference[n % reference.len()];
+        let manifest = if n < reference.len() {
+            manifest.to_owned()
+        } else {
+            let action = Action::ALL[n / reference.len() % (Action::ALL.len() - 1)];
+            let variant = manifest.replacen(&format!("name = \"{name}\""), &format!("name = \"{name}-{n}\""), 1);
+            narrow(&variant, action)
+        };
+        builder = builder.bundle(Bundle::from_bytes(name, &manifest, wasm.to_vec()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// The manifest with its `[applies_to]` actions replaced by `action` alone.
+fn narrow(manifest: &str, action: Action) -> String {
+    let only = format!("actions = [\"{action}\"]");
+    match manifest.lines().find(|line| line.starts_with("actions = ")) {
+        Some(line) => manifest.replacen(line, &only, 1),
+        None => manifest.replacen("[applies_to]\n", &format!("[applies_to]\n{only}\n"), 1),
+    }
+}
+
+fn loaded_policies(c: &mut Criterion) {
+    let flows = sample::flows(42, RECORDS);
+    let mut group = c.benchmark_group("loaded_policies");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.sample_size(20);
+    for count in [10, 100, 1000] {
+        let host = policies(count);
+        group.bench_function(format!("{count}_batch_256"), |b| {
+            b.iter_batched(
+                || (),
+                |()| flows.chunks(256).flat_map(|c| host.evaluate_batch(c)).collect::<Vec<_>>(),
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(format!("{count}_single"), |b| {
+            b.iter(|| flows.iter().map(|flow| host.evaluate(flow)).collect::<Vec<_>>())
+        });
+    }
+    group.finish();
+}
+
+/// The records with exactly `n` categories each.
+fn with_categories(flows: &[FlowRecord], n: usize, rng: &mut Rng) -> Vec<FlowRecord> {
+    flows
+        .iter()
+        .map(|flow| {
+            let mut flow = flow.clone();
+            let mut pool: Vec<Category> =
+                Category::ALL.iter().copied().filter(|c| *c != Category::NonPersonal).collect();
+            flow.data.categories = (0..n).map(|_| pool.swap_remove(rng.below(pool.len()))).collect();
+            flow
+        })
+        .collect()
+}
+
+fn categories(c: &mut Criterion) {
+    let host = policies(10);
+    let base = sample::flows(43, RECORDS);
+    let mut rng = Rng::new(44);
+    let mut group = c.benchmark_group("categories");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for n in [1, 2, 5, 10] {
+        let flows = with_categories(&base, n, &mut rng);
+        group.bench_function(format!("{n}_batch_256"), |b| {
+            b.iter(|| flows.chunks(256).flat_map(|c| host.evaluate_batch(c)).collect::<Vec<_>>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, loaded_policies, categories);
+criterion_main!(benches);
