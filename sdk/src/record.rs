@@ -193,6 +193,11 @@ impl FlowRecord {
         if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(RecordError { field: ".".into(), message: "a record is a JSON object `{...}`".into() });
         }
+        // Valid records take the fast path; only a failure is parsed again
+        // with path tracking, to name the field.
+        if let Ok(record) = serde_json::from_slice(json) {
+            return Ok(record);
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(json);
         let record: FlowRecord = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|err| RecordError::from_path(err.path().to_string(), err.inner()))?;

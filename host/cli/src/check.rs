@@ -102,11 +102,14 @@ fn log_events(events: &Receiver<PolicyEvent>, stderr: &Mutex<&mut (impl Write + 
 fn decide_stream(
     host: &Host,
     mut input: impl BufRead,
-    mut stdout: impl Write,
+    stdout: impl Write,
     stderr: &Mutex<&mut (impl Write + Send)>,
     bar: Option<ProgressBar>,
     chunk_lines: usize,
 ) -> anyhow::Result<u8> {
+    // Standard output flushes at every newline; a decision per write call
+    // would cost a system call per record.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, stdout);
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let started = Instant::now();
     let mut summary = Summary::default();
