@@ -109,7 +109,9 @@ pub(crate) struct CompiledPolicy {
     pre: InstancePre<StoreState>,
     config: Vec<u8>,
     limits: Limits,
-    runtime: Arc<Runtime>,
+    /// Keeps the epoch ticker running for as long as this policy can be
+    /// called: without it, deadlines would never fire.
+    _runtime: Arc<Runtime>,
     /// Instances ready for the next call. Reusing an instance costs nothing;
     /// a fresh one costs an instantiation and a configuration parse.
     idle: Mutex<Vec<GuestInstance>>,
@@ -168,7 +170,7 @@ impl CompiledPolicy {
             pre,
             config,
             limits,
-            runtime: Arc::clone(runtime),
+            _runtime: Arc::clone(runtime),
             idle: Mutex::new(vec![probe]),
             health: Health::default(),
         })
@@ -234,11 +236,6 @@ impl CompiledPolicy {
     /// The limits its calls run under.
     pub(crate) fn limits(&self) -> Limits {
         self.limits
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
     }
 }
 

@@ -52,6 +52,8 @@
 //!   `important-export-log`, `bureau-log`) so they can be reasoned about.
 //! - A policy that denies reports every deny rule that fired, so the
 //!   platform sees every remedy at once.
+//! - [`Decision::answers`] lists the policies that applied (or faulted), not
+//!   those answering `not_applicable`.
 //! - The fault reason is rule `policy-fault`; the fail-closed deny for
 //!   personal data no policy applies to is rule `no-policy-applied` of
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).

@@ -1,6 +1,6 @@
 //! The `flowgate` command: output order, invalid lines, exit status.
 
-use crate::{flowgate, repo_path};
+use crate::{flowgate, repo_path, scratch_dir};
 
 #[test]
 fn invalid_lines_are_reported_and_the_rest_evaluated() {
@@ -67,4 +67,47 @@ fn test_command_runs_the_reference_vectors() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(run.stdout.contains("ok   cross-border 1.0.0"), "{}", run.stdout);
     assert!(run.stdout.contains("10 passed, 0 failed"), "{}", run.stdout);
+}
+
+#[test]
+fn build_makes_a_tested_bundle_that_test_and_check_accept() {
+    let out = scratch_dir("cli-build-out");
+    let target = scratch_dir("cli-build-target");
+    let crate_dir = repo_path("policies/regulator-jv");
+    let args = [
+        "build",
+        "--out",
+        out.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+        crate_dir.to_str().unwrap(),
+    ];
+    let run = flowgate(&args, b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("built regulator-jv 1.0.0"), "{}", run.stderr);
+    let bundle = out.join("regulator-jv");
+    let run = flowgate(&["test", bundle.to_str().unwrap()], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("ok   regulator-jv 1.0.0: 7 vectors"), "{}", run.stdout);
+    let record = br#"{"id":"jv","platform":{"id":"taobao"},"action":"share","data":{"categories":["transaction"],"deidentification":"aggregated","k":5},"purpose":"statistics","recipient":{"kind":"regulator_jv"}}"#;
+    let run = flowgate(&["check", "--policies", out.to_str().unwrap(), "-"], record);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(r#""obligations":[{"kind":"aggregate","k":50}]"#), "{}", run.stdout);
+}
+
+#[test]
+fn test_reports_failing_vectors_with_status_1() {
+    let dir = scratch_dir("cli-test-failing");
+    let bundle = dir.join("lawful-basis");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let manifest = flowgate_reference_set::manifest("lawful-basis")
+        .unwrap()
+        .replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"");
+    std::fs::write(bundle.join(flowgate::MANIFEST_FILE), manifest).unwrap();
+    let wasm = flowgate_reference_set::bundles().find(|(n, _, _)| *n == "lawful-basis").unwrap().2;
+    std::fs::write(bundle.join(flowgate::MODULE_FILE), wasm).unwrap();
+    let run = flowgate(&["test", bundle.to_str().unwrap()], b"");
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("FAIL lawful-basis 1.0.0"), "{}", run.stdout);
+    assert!(run.stderr.contains("`no basis at all`: expected allow"), "{}", run.stderr);
 }

@@ -9,14 +9,14 @@ use flowgate::{Bundle, MANIFEST_FILE, MODULE_FILE};
 
 use crate::EXIT_OK;
 
-pub fn run(out: &Path, crates: &[PathBuf], stderr: &mut impl Write) -> anyhow::Result<u8> {
+pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &mut impl Write) -> anyhow::Result<u8> {
     for dir in crates {
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
         let package = package_name(dir)?;
         let modules =
-            flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], None).map_err(anyhow::Error::msg)?;
+            flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], target_dir).map_err(anyhow::Error::msg)?;
         let wasm = std::fs::read(&modules[0]).with_context(|| format!("cannot read `{}`", modules[0].display()))?;
         let bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
         let passed = flowgate::check_vectors(&bundle)?;

@@ -57,6 +57,9 @@ enum Command {
         /// Where to write the bundles, one subdirectory each.
         #[arg(long, short, default_value = "bundles")]
         out: PathBuf,
+        /// Cargo's target directory for the Wasm build (default: the crate's own).
+        #[arg(long, value_name = "DIR")]
+        target_dir: Option<PathBuf>,
         /// Policy crate directories (each with Cargo.toml and manifest.toml).
         #[arg(required = true)]
         crates: Vec<PathBuf>,
@@ -81,7 +84,7 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
             };
             check::run(check, stdin, stdout, &mut stderr)
         }
-        Command::Build { out, crates } => build::run(&out, &crates, &mut stderr),
+        Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { bundles } => test::run(&bundles, stdout, &mut stderr),
     };
     match result {
