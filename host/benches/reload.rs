@@ -65,12 +65,8 @@ fn landing_to_serving(c: &mut Criterion) {
                     let (manifest, _) = lawful_basis(version);
                     let landed = Instant::now();
                     std::fs::write(dir.join("lawful-basis").join(flowgate::MANIFEST_FILE), manifest).unwrap();
-                    loop {
-                        match events.recv_timeout(Duration::from_secs(30)).expect("activation") {
-                            PolicyEvent::Activated { .. } => break,
-                            other => panic!("{other}"),
-                        }
-                    }
+                    let event = events.recv_timeout(Duration::from_secs(30)).expect("activation");
+                    assert!(matches!(event, PolicyEvent::Activated { .. }), "{event}");
                     total += landed.elapsed();
                 }
                 total

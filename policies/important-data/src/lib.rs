@@ -39,9 +39,8 @@ impl Policy for ImportantDataPolicy {
         }
         let mut answer = Answer::applies();
         let leaves = flow.action == Action::Export || flow.leaves_china();
-        if class == DslClass::Core
-            && !(self.core_data_recipients.contains(&flow.recipient.kind) && !flow.leaves_china())
-        {
+        let stays_with_the_state = self.core_data_recipients.contains(&flow.recipient.kind) && !flow.leaves_china();
+        if class == DslClass::Core && !stays_with_the_state {
             answer.deny(CORE_DATA, &[]);
         }
         if class == DslClass::Important && leaves && flow.export_mechanism != ExportMechanism::SecurityAssessment {
