@@ -124,10 +124,14 @@ pub fn evaluate<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
 /// policy module: on wasm32 it exports the versioned ABI; natively it
 /// expands to nothing, so the same crate links into native code beside
 /// other policies.
+///
+/// A policy crate that declares a cargo feature `library` can be linked
+/// into another Wasm module as a plain library: with that feature on, the
+/// exports are left out (two policies' exports would collide).
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", not(feature = "library")))]
         const _: () = {
             static POLICY: ::std::sync::OnceLock<$policy> = ::std::sync::OnceLock::new();
 

@@ -6,10 +6,12 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", crate_dir.join("plugin").display());
-    let modules = flowgate_wasm_build::build(
+    // The plugin links the ten policy crates, so it is built without LTO.
+    let modules = flowgate_wasm_build::build_with(
         &crate_dir.join("Cargo.toml"),
         &["flowgate-extism-plugin".to_owned()],
         Some(&out_dir.join("wasm-target")),
+        false,
     )
     .unwrap_or_else(|err| panic!("{err}"));
     std::fs::write(

@@ -29,11 +29,23 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 /// `target_dir` gives the build its own directory; a build script must pass
 /// one, or it would wait forever on the lock of the build that runs it.
 pub fn build(manifest_path: &Path, packages: &[String], target_dir: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    build_with(manifest_path, packages, target_dir, true)
+}
+
+/// [`build`], choosing whether to use link-time optimisation. A cdylib that
+/// links other cdylib-and-rlib policy crates as dependencies must go without:
+/// rustc cannot load their bitcode for LTO.
+pub fn build_with(
+    manifest_path: &Path,
+    packages: &[String],
+    target_dir: Option<&Path>,
+    lto: bool,
+) -> Result<Vec<PathBuf>, String> {
     ensure_target()?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .args(["build", "--release", "--lib", "--target", TARGET, "--message-format=json-render-diagnostics"])
-        .args(["--config", "profile.release.lto=true", "--config", "profile.release.codegen-units=1"])
+        .args(["--config", &format!("profile.release.lto={lto}"), "--config", "profile.release.codegen-units=1"])
         .args(["--config", "profile.release.panic=\"abort\""])
         .arg("--manifest-path")
         .arg(manifest_path)
