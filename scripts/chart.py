@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Draws cost per record across engines from criterion's output, as SVG.
 
-Reads target/criterion/<group>/<bench>/new/estimates.json (the mean) and
+Reads target/criterion/<group>/<bench>/new/estimates.json (the mean; the
+Extism row from host/benches/extism/target/criterion) and
 the throughput each benchmark declared, and writes benchmarks/cost-per-record.svg.
-Run after `cargo bench -p flowgate --bench evaluate`:
+Run by scripts/compare.sh after both benchmark runs, or alone:
 
     python3 scripts/chart.py
 """
@@ -13,6 +14,7 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRITERION = ROOT / "target" / "criterion"
+EXTISM_CRITERION = ROOT / "host" / "benches" / "extism" / "target" / "criterion"
 OUT = ROOT / "benchmarks" / "cost-per-record.svg"
 
 ROWS = [
@@ -23,11 +25,13 @@ ROWS = [
     ("per_record", "flowgate_single", "Flowgate, one per call"),
     ("per_record_peers", "cedar", "Cedar (effect only)"),
     ("per_record_peers", "regorus", "regorus (Rego)"),
+    ("extism_vs_flowgate", "extism_single", "Extism, ten plugin calls"),
 ]
 
 
 def per_record_ns(group, bench):
-    folder = CRITERION / group / bench / "new"
+    root = EXTISM_CRITERION if group == "extism_vs_flowgate" else CRITERION
+    folder = root / group / bench / "new"
     mean = json.loads((folder / "estimates.json").read_text())["mean"]["point_estimate"]
     throughput = json.loads((folder / "benchmark.json").read_text())["throughput"]
     return mean / throughput["Elements"]

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole per-record comparison in one command: native Rust, Flowgate
+# (single calls and batches), regorus and Cedar from the main workspace,
+# Extism from its own (it pins another wasmtime), then the chart.
+# Extra arguments go to both criterion runs, e.g. `--measurement-time 3`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench -p flowgate --bench evaluate -- "$@"
+cargo bench --manifest-path host/benches/extism/Cargo.toml -- "$@"
+python3 scripts/chart.py
