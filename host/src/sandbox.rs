@@ -36,8 +36,9 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Generous for per-record work that takes microseconds: a reference
-    /// policy uses about 1.2 MiB and well under a millisecond per batch.
+    /// Generous for per-record work that takes microseconds: the ten
+    /// reference policies together take about 0.3 ms for a batch of 256
+    /// records (BENCHMARKS.md), and each fits in the memory cap with room.
     fn default() -> Self {
         Limits { deadline_ms: 100, memory_bytes: 16 << 20, table_elements: 10_000 }
     }

@@ -206,7 +206,11 @@ fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
 
 /// Parses, evaluates and serialises a chunk, split across `workers` threads.
 fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
-    let share = chunk.len().div_ceil(workers).max(1);
+    // A thread costs more than a few lines do (watch mode decides one line at a time).
+    if workers == 1 || chunk.len() < 64 {
+        return decide_lines(host, chunk);
+    }
+    let share = chunk.len().div_ceil(workers);
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunk.chunks(share).map(|part| scope.spawn(move || decide_lines(host, part))).collect();
         handles.into_iter().flat_map(|handle| handle.join().expect("workers do not panic")).collect()
