@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const FIXTURES: [&str; 1] = ["panicking-policy"];
+const FIXTURES: [&str; 3] = ["panicking-policy", "picky-policy", "stateful-policy"];
 
 fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

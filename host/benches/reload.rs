@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::sdk::FlowRecord;
-use flowgate::{Bundle, Host, HostBuilder, PolicyEvent};
+use flowgate::{Bundle, Decision, Host, HostBuilder, PolicyEvent};
 use flowgate_reference_set::sample;
 
 const RECORDS: usize = 4096;
@@ -79,8 +79,24 @@ fn landing_to_serving(c: &mut Criterion) {
     group.finish();
 }
 
+/// The decisions of `host` about `flows`, as JSON.
+fn decisions(host: &Host, flows: &[FlowRecord]) -> Vec<String> {
+    host.evaluate_batch(flows).iter().map(Decision::to_json).collect()
+}
+
 /// Building a host with the ten reference policies.
 fn start_up(c: &mut Criterion) {
+    // The rows must build the same host: without a cache, compiling into
+    // one, and loading from it decide alike.
+    let flows = sample::flows(42, 256);
+    let expected = decisions(&reference().build().unwrap(), &flows);
+    let cache = scratch("start-up-check");
+    for pass in ["cold", "warm"] {
+        let host = reference().cache_dir(&cache).build().unwrap();
+        assert!(decisions(&host, &flows) == expected, "a {pass} cache changes decisions");
+    }
+    assert!(expected.iter().all(|d| !d.contains("policy-fault")));
+
     let mut group = c.benchmark_group("start_up");
     group.sample_size(10);
     group.bench_function("no_cache", |b| b.iter(|| reference().build().unwrap()));
@@ -114,6 +130,13 @@ fn evaluate_on(host: &Host, flows: &[FlowRecord], threads: usize) {
 fn throughput(c: &mut Criterion) {
     let flows = sample::flows(42, RECORDS);
     let host = Arc::new(reference().cache_dir(scratch("throughput-cache")).build().unwrap());
+    // Split over threads, the records are decided as on one.
+    let expected = decisions(&host, &flows);
+    let split: Vec<String> = std::thread::scope(|scope| {
+        let parts: Vec<_> = flows.chunks(RECORDS / 2).map(|part| scope.spawn(|| decisions(&host, part))).collect();
+        parts.into_iter().flat_map(|part| part.join().unwrap()).collect()
+    });
+    assert!(split == expected, "two threads decide unlike one");
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(RECORDS as u64));
     for threads in [1, 2] {

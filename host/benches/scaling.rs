@@ -6,8 +6,8 @@
 //! `cargo bench -p flowgate --bench scaling`
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flowgate::sdk::{Action, Category, FlowRecord};
-use flowgate::{Bundle, Host};
+use flowgate::sdk::{Action, Category, Effect, FlowRecord, Obligation, Remedy};
+use flowgate::{Bundle, Decision, Host};
 use flowgate_reference_set::sample::{self, Rng};
 
 const RECORDS: usize = 1024;
@@ -41,13 +41,36 @@ fn narrow(manifest: &str, action: Action) -> String {
     }
 }
 
+/// What a decision requires of the platform: effect, obligations, remedies.
+/// Variants add reasons of their own, never another outcome.
+fn outcome(decision: &Decision) -> (Effect, Vec<Obligation>, Vec<Remedy>) {
+    (decision.effect, decision.obligations.clone(), decision.remedies.clone())
+}
+
+/// The rows of a group must do the same work: batches decide like single
+/// calls, no decision is a fault, and (given `expected`) every record gets
+/// the outcome the ten reference policies alone give it.
+fn assert_rows_agree(host: &Host, flows: &[FlowRecord], expected: Option<&[(Effect, Vec<Obligation>, Vec<Remedy>)]>) {
+    let batched: Vec<Decision> = flows.chunks(256).flat_map(|c| host.evaluate_batch(c)).collect();
+    for (n, (flow, decision)) in flows.iter().zip(&batched).enumerate() {
+        assert!(*decision == host.evaluate(flow), "batch and single call differ on {}", flow.to_json());
+        assert!(decision.reasons.iter().all(|r| r.rule() != "policy-fault"), "{}", decision.to_json());
+        if let Some(expected) = expected {
+            assert!(outcome(decision) == expected[n], "variants change the outcome of {}", flow.to_json());
+        }
+    }
+}
+
 fn loaded_policies(c: &mut Criterion) {
     let flows = sample::flows(42, RECORDS);
+    let reference: Vec<_> = policies(10).evaluate_batch(&flows).iter().map(outcome).collect();
     let mut group = c.benchmark_group("loaded_policies");
     group.throughput(Throughput::Elements(RECORDS as u64));
     group.sample_size(20);
     for count in [10, 100, 1000] {
         let host = policies(count);
+        assert_eq!(host.policies().len(), count);
+        assert_rows_agree(&host, &flows, Some(&reference));
         group.bench_function(format!("{count}_batch_256"), |b| {
             b.iter_batched(
                 || (),
@@ -84,6 +107,7 @@ fn categories(c: &mut Criterion) {
     group.throughput(Throughput::Elements(RECORDS as u64));
     for n in [1, 2, 5, 10] {
         let flows = with_categories(&base, n, &mut rng);
+        assert_rows_agree(&host, &flows, None);
         group.bench_function(format!("{n}_batch_256"), |b| {
             b.iter(|| flows.chunks(256).flat_map(|c| host.evaluate_batch(c)).collect::<Vec<_>>())
         });

@@ -1,87 +1,91 @@
 //! A policy compiled and checked: its module, its identity, its limits,
-//! its pool of ready instances and its fault counters.
+//! its isolation level, its instances and its health.
 //!
-//! Loading refuses anything that is not a Flowgate policy: any import (the
-//! host offers none), a missing or mistyped export, another ABI version, a
-//! start function or probe that faults, an invalid rule table, or a
-//! configuration the policy rejects. Each refusal names the file and what
-//! was expected.
+//! Loading refuses anything that is not a Flowgate policy: a module over
+//! the load caps (checked before compiling), any import (the host offers
+//! none), a missing or mistyped export, another ABI version, a start
+//! function or probe that faults, an invalid rule table, limits above the
+//! host's ceilings, or a configuration the policy rejects. Each refusal
+//! names the file and what was expected.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
+use serde::Deserialize;
 use wasmtime::{ExternType, InstancePre, Linker, Module};
 
 use flowgate_sdk::{ABI_VERSION, Answer, RuleId};
 
 use crate::bundle::Bundle;
-use crate::decision::Reason;
+use crate::digest::Digest;
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
-use crate::fault::Fault;
+use crate::fault::{AnswerError, Fault};
+use crate::health::Health;
 use crate::instance::{Exports, GuestInstance};
+use crate::load_limits::LoadLimits;
+use crate::policy_info::PolicyInfo;
+use crate::reason::Reason;
 use crate::sandbox::{Limits, Runtime, StoreState};
 use crate::scope::Scope;
+use crate::text;
 
-/// What identifies a loaded policy, and the reasons its rules give.
-#[derive(Debug)]
-pub struct PolicyInfo {
-    /// The policy's name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// SHA-256 of its Wasm module, in hex.
-    pub digest: String,
-    /// Who wrote it.
-    pub regulator: String,
-    /// The articles it enforces.
-    pub articles: Vec<String>,
-    /// One reason per rule, indexed by rule id.
-    pub(crate) reasons: Vec<Reason>,
+/// How much a policy can carry from one record to the next.
+///
+/// An instance's memory outlives a call, so a policy could remember what
+/// it saw: answer differently depending on earlier records, or carry bytes
+/// of one record into the answer about another. Each level trades that
+/// against the cost of a fresh instance (instantiation and a configuration
+/// parse, measured in BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// Every record is answered by a fresh instance: a policy sees one
+    /// record and its configuration, nothing else. The strictest level.
+    PerRecord,
+    /// Every call (a batch of up to `max_batch` records, or one record) is
+    /// answered by a fresh instance: a policy sees the records of that call
+    /// only. Nothing crosses from one call, or one caller, to the next.
+    #[default]
+    PerCall,
+    /// Instances are kept and reused across calls: the fastest, and a
+    /// policy could keep state between calls. Paired with rechecks
+    /// ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
+    Reuse,
 }
 
-impl PolicyInfo {
-    /// The reason for `rule`, if the policy has it.
-    pub fn reason(&self, rule: RuleId) -> Option<&Reason> {
-        self.reasons.get(rule.index())
-    }
+/// What the platform decides for every policy it loads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PolicySettings {
+    /// Limits of a policy whose manifest sets none.
+    pub(crate) limits: Limits,
+    /// The most a manifest may ask for.
+    pub(crate) ceilings: Limits,
+    /// Caps on the bundle's module, before compiling.
+    pub(crate) load: LoadLimits,
+    /// Distinct faulting records that quarantine (see `health`).
+    pub(crate) quarantine_after: u32,
+    pub(crate) isolation: Isolation,
+    /// One record in this many is answered again in a fresh instance; 0 never.
+    pub(crate) recheck_every: u64,
+}
 
-    /// The names of the policy's rules, in rule table order.
-    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
-        self.reasons.iter().map(Reason::rule)
-    }
-
-    /// Describes a policy that runs outside the sandbox (natively, in
-    /// benchmarks and agreement tests), so its answers combine like any other.
-    pub fn native(manifest: &crate::Manifest, rules: &[flowgate_sdk::Rule]) -> PolicyInfo {
-        PolicyInfo {
-            name: manifest.name.clone(),
-            version: manifest.version.clone(),
-            digest: "native".into(),
-            regulator: manifest.regulator.clone(),
-            articles: manifest.articles.clone(),
-            reasons: rules
-                .iter()
-                .map(|rule| Reason::new(&manifest.name, &manifest.version, rule.name, rule.article, rule.message))
-                .collect(),
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            limits: Limits::default(),
+            ceilings: Limits::DEFAULT_CEILINGS,
+            load: LoadLimits::default(),
+            quarantine_after: 16,
+            isolation: Isolation::default(),
+            recheck_every: 1024,
         }
-    }
-
-    /// The reason a fault gives: the policy, and what went wrong.
-    pub(crate) fn fault_reason(&self, fault: &Fault) -> Reason {
-        Reason::new(
-            &self.name,
-            &self.version,
-            "policy-fault",
-            "Flowgate fail-closed rule (flow-record.md, combining rule 1)",
-            &format!("policy `{}` {fault}; the flow is denied to fail closed", self.name),
-        )
     }
 }
 
 /// One rule as the module describes it (`flowgate_rules`).
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleText {
     name: String,
@@ -89,19 +93,29 @@ struct RuleText {
     message: String,
 }
 
+/// Caps on a rule's texts: what a legal reason needs, and no more, so a
+/// policy cannot make every decision megabytes long.
+const MAX_RULE_NAME: usize = 64;
+const MAX_ARTICLE: usize = 128;
+const MAX_MESSAGE: usize = 256;
+/// Cap on a configuration error message as it reaches the log.
+const MAX_CONFIG_MESSAGE: usize = 512;
+/// Rule names the host gives its own reasons.
+const RESERVED_RULES: [&str; 2] = ["policy-fault", "no-policy-applied"];
+
 /// The exports the ABI requires, with their types as text for errors.
 const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str); 5] = {
     use wasmtime::ValType::{I32, I64};
     [
-        ("flowgate_abi_version", &[], &[I32], "a function `() -> i32`"),
-        ("flowgate_buffer", &[I32], &[I32], "a function `(i32) -> i32`"),
-        ("flowgate_rules", &[], &[I64], "a function `() -> i64`"),
-        ("flowgate_init", &[I32], &[I64], "a function `(i32) -> i64`"),
-        ("flowgate_evaluate", &[I32], &[I64], "a function `(i32) -> i64`"),
+        (Exports::ABI_VERSION, &[], &[I32], "a function `() -> i32`"),
+        (Exports::BUFFER, &[I32], &[I32], "a function `(i32) -> i32`"),
+        (Exports::RULES, &[], &[I64], "a function `() -> i64`"),
+        (Exports::INIT, &[I32], &[I64], "a function `(i32) -> i64`"),
+        (Exports::EVALUATE, &[I32], &[I64], "a function `(i32) -> i64`"),
     ]
 };
 
-/// A policy ready to answer, with its instance pool and health.
+/// A policy ready to answer, with its instances and health.
 pub(crate) struct CompiledPolicy {
     pub(crate) info: Arc<PolicyInfo>,
     /// Where the policy may apply; elsewhere the host does not call it.
@@ -109,27 +123,30 @@ pub(crate) struct CompiledPolicy {
     pre: InstancePre<StoreState>,
     config: Vec<u8>,
     limits: Limits,
+    isolation: Isolation,
+    recheck_every: u64,
+    /// Records answered so far, to pick which ones are rechecked.
+    answered: AtomicU64,
     /// Keeps the epoch ticker running for as long as this policy can be
     /// called: without it, deadlines would never fire.
     _runtime: Arc<Runtime>,
-    /// Instances ready for the next call. Reusing an instance costs nothing;
-    /// a fresh one costs an instantiation and a configuration parse.
+    /// Instances ready for the next call, kept only at [`Isolation::Reuse`].
     idle: Mutex<Vec<GuestInstance>>,
     health: Health,
 }
 
-/// Fault counters of one policy version.
-#[derive(Default)]
-struct Health {
-    consecutive: AtomicU32,
-    total: AtomicU64,
-    quarantined: AtomicBool,
-}
-
 impl CompiledPolicy {
-    /// Compiles and checks `bundle`, and starts one instance to prove it works.
-    pub(crate) fn load(runtime: &Arc<Runtime>, bundle: &Bundle, limits: Limits) -> Result<CompiledPolicy, Error> {
+    /// Checks `bundle`'s shape, compiles it, checks its interface, and
+    /// starts one instance to prove it works.
+    pub(crate) fn load(
+        runtime: &Arc<Runtime>,
+        bundle: &Bundle,
+        settings: &PolicySettings,
+    ) -> Result<CompiledPolicy, Error> {
         let origin = &bundle.origin;
+        crate::shape::check(&bundle.wasm, &settings.load)
+            .map_err(|source| Error::Shape { origin: origin.clone(), source })?;
+        let limits = settings.limits.with(bundle.manifest.limits, &settings.ceilings, origin)?;
         let module = runtime
             .compile(&bundle.wasm)
             .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
@@ -139,104 +156,172 @@ impl CompiledPolicy {
             .instantiate_pre(&module)
             .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
 
-        let limits = limits.with(bundle.manifest.limits);
         let start = |source| Error::Start { origin: origin.clone(), source };
-        let mut probe = GuestInstance::start(&pre, &limits).map_err(start)?;
-        let version = probe.abi_version(&limits).map_err(start)?;
+        let mut probe = GuestInstance::start(&pre, limits).map_err(start)?;
+        let version = probe.abi_version().map_err(start)?;
         if version != ABI_VERSION {
             return Err(Error::AbiVersion { origin: origin.clone(), found: version, expected: ABI_VERSION });
         }
-        let rules_json = probe.rules(&limits).map_err(start)?;
+        let rules_json = probe.rules().map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
-        probe.configure(&config, &limits).map_err(start)?.map_err(|message| Error::Config {
+        probe.configure(&config).map_err(start)?.map_err(|message| Error::Config {
             origin: origin.clone(),
             policy: bundle.manifest.name.clone(),
-            message,
+            message: text::escape(&message, MAX_CONFIG_MESSAGE),
         })?;
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
-            digest: hex(&Sha256::digest(&bundle.wasm)),
+            digest: Digest::of(&bundle.wasm),
+            bundle_digest: bundle.digest(),
             regulator: manifest.regulator.clone(),
             articles: manifest.articles.clone(),
             reasons,
         };
+        let idle = if settings.isolation == Isolation::Reuse { vec![probe] } else { Vec::new() };
         Ok(CompiledPolicy {
             info: Arc::new(info),
             scope: Scope::new(&bundle.manifest.applies_to),
             pre,
             config,
             limits,
+            isolation: settings.isolation,
+            recheck_every: settings.recheck_every,
+            answered: AtomicU64::new(0),
             _runtime: Arc::clone(runtime),
-            idle: Mutex::new(vec![probe]),
-            health: Health::default(),
+            idle: Mutex::new(idle),
+            health: Health::new(settings.quarantine_after),
         })
     }
 
-    /// Answers a batch of `count` encoded records (see [`flowgate_sdk::wire`]).
+    /// The policy's answer, or its fault, for each of the `selected`
+    /// records of a batch.
     ///
-    /// On a fault the instance is discarded and the fault counted; after
-    /// `quarantine_after` faults in a row the policy answers only
+    /// The batch is one call. If it faults, each record is asked again on
+    /// its own, so one hostile record cannot deny its neighbours; after a
+    /// deadline, those retries share one more deadline between them rather
+    /// than taking a full one each. A quarantined policy answers only
     /// [`Fault::Quarantined`] until it is replaced.
-    pub(crate) fn evaluate(
-        &self,
-        records: &EncodedRecords,
-        selected: &[usize],
-        quarantine_after: u32,
-    ) -> Result<Vec<Answer>, Fault> {
-        if self.health.quarantined.load(Ordering::Relaxed) {
-            return Err(Fault::Quarantined(self.health.consecutive.load(Ordering::Relaxed)));
+    pub(crate) fn answer_each(&self, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
+        if let Some(cause) = self.health.quarantine() {
+            return selected.iter().map(|_| Err(Fault::Quarantined(cause))).collect();
         }
-        let result = self.call(records, selected);
-        match &result {
-            Ok(_) => self.health.consecutive.store(0, Ordering::Relaxed),
-            Err(_) => {
-                self.health.total.fetch_add(1, Ordering::Relaxed);
-                let in_a_row = self.health.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-                if in_a_row >= quarantine_after {
-                    self.health.quarantined.store(true, Ordering::Relaxed);
+        if selected.is_empty() {
+            return Vec::new();
+        }
+        let fault = match self.answer_batch(records, selected, self.limits.deadline_ms) {
+            Ok(answers) => {
+                self.health.answered(selected.len());
+                return self.rechecked(records, selected, answers);
+            }
+            Err(fault) => fault,
+        };
+        let retry_deadline = match fault {
+            // A few ticks each: an honest record takes microseconds.
+            Fault::Deadline(_) if selected.len() > 1 => {
+                (self.limits.deadline_ms / selected.len() as u64).max(Limits::MIN_RETRY_MS)
+            }
+            _ => self.limits.deadline_ms,
+        };
+        selected
+            .iter()
+            .map(|&i| {
+                let answer = if selected.len() == 1 { Err(fault.clone()) } else { self.answer_batch(records, &[i], retry_deadline).map(|answers| answers[0]) };
+                match &answer {
+                    Ok(_) => self.health.answered(1),
+                    Err(_) => self.health.faulted(record_hash(records.record(i))),
+                }
+                answer
+            })
+            .collect()
+    }
+
+    /// One call for the `selected` records, on an instance chosen by the
+    /// isolation level (or one call per record at [`Isolation::PerRecord`]).
+    fn answer_batch(&self, records: &EncodedRecords, selected: &[usize], deadline_ms: u64) -> Result<Vec<Answer>, Fault> {
+        let rule_count = self.info.reasons.len();
+        match self.isolation {
+            Isolation::PerRecord => selected
+                .iter()
+                .map(|&i| self.fresh_instance()?.answer_batch(records, &[i], rule_count, deadline_ms).map(|a| a[0]))
+                .collect(),
+            Isolation::PerCall => self.fresh_instance()?.answer_batch(records, selected, rule_count, deadline_ms),
+            Isolation::Reuse => {
+                let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+                let mut instance = match idle {
+                    Some(instance) => instance,
+                    None => self.fresh_instance()?,
+                };
+                let answers = instance.answer_batch(records, selected, rule_count, deadline_ms)?;
+                // Only an instance that answered well goes back; a faulted one is dropped.
+                self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
+                Ok(answers)
+            }
+        }
+    }
+
+    /// Where an instance may have carried state into `answers`, answers one
+    /// record in `recheck_every` again in a fresh instance. A difference
+    /// quarantines the policy, and the whole call fails closed.
+    fn rechecked(&self, records: &EncodedRecords, selected: &[usize], answers: Vec<Answer>) -> Vec<Result<Answer, Fault>> {
+        let carries_state = match self.isolation {
+            Isolation::PerRecord => false,
+            Isolation::PerCall => selected.len() > 1,
+            Isolation::Reuse => true,
+        };
+        if carries_state && self.recheck_every > 0 {
+            let before = self.answered.fetch_add(selected.len() as u64, Ordering::Relaxed);
+            let due = self.recheck_every - before % self.recheck_every;
+            if due <= selected.len() as u64 {
+                let at = due as usize - 1;
+                let fresh = self
+                    .fresh_instance()
+                    .and_then(|mut instance| {
+                        instance.answer_batch(records, &selected[at..=at], self.info.reasons.len(), self.limits.deadline_ms)
+                    });
+                if fresh.is_ok_and(|fresh| fresh[0] != answers[at]) {
+                    self.health.nondeterministic();
+                    let cause = self.health.quarantine().expect("just quarantined");
+                    return selected.iter().map(|_| Err(Fault::Quarantined(cause))).collect();
                 }
             }
         }
-        result
-    }
-
-    fn call(&self, records: &EncodedRecords, selected: &[usize]) -> Result<Vec<Answer>, Fault> {
-        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let mut instance = match idle {
-            Some(instance) => instance,
-            None => self.fresh_instance()?,
-        };
-        let answers = instance.evaluate(records, selected, self.info.reasons.len(), &self.limits)?;
-        // Only an instance that answered well goes back; a faulted one is dropped.
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
-        Ok(answers)
+        answers.into_iter().map(Ok).collect()
     }
 
     fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
-        let mut instance = GuestInstance::start(&self.pre, &self.limits)?;
+        let mut instance = GuestInstance::start(&self.pre, self.limits)?;
         // The configuration was accepted at load; a refusal now is a fault.
-        instance.configure(&self.config, &self.limits)?.map_err(Fault::BadAnswer)?;
+        instance
+            .configure(&self.config)?
+            .map_err(|message| Fault::BadAnswer(AnswerError::ConfigRefused(text::escape(&message, MAX_CONFIG_MESSAGE))))?;
         Ok(instance)
     }
 
     /// Faults since this version was loaded.
     pub(crate) fn faults(&self) -> u64 {
-        self.health.total.load(Ordering::Relaxed)
+        self.health.total_faults()
     }
 
     /// Whether this version has been quarantined.
     pub(crate) fn is_quarantined(&self) -> bool {
-        self.health.quarantined.load(Ordering::Relaxed)
+        self.health.is_quarantined()
     }
 
     /// The limits its calls run under.
     pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
+}
+
+/// A content hash of one encoded record, to tell distinct records apart.
+fn record_hash(record: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    record.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
@@ -291,12 +376,32 @@ fn parse_rules(origin: &str, bundle: &Bundle, json: &[u8]) -> Result<Vec<Reason>
         return Err(bad(format!("{} rules, at most {} allowed", rules.len(), RuleId::MAX_RULES)));
     }
     let manifest = &bundle.manifest;
-    Ok(rules
-        .iter()
-        .map(|rule| Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message))
-        .collect())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut reasons: Vec<Reason> = Vec::with_capacity(rules.len());
+    for (index, rule) in rules.iter().enumerate() {
+        let valid_name = !rule.name.is_empty()
+            && rule.name.len() <= MAX_RULE_NAME
+            && rule.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_name {
+            return Err(bad(format!(
+                "rule {index} is named `{}`; a rule name is 1 to {MAX_RULE_NAME} lower-case letters, digits and hyphens",
+                text::escape(&rule.name, MAX_RULE_NAME)
+            )));
+        }
+        if RESERVED_RULES.contains(&rule.name.as_str()) {
+            return Err(bad(format!("rule `{}` is a name the host gives its own reasons", rule.name)));
+        }
+        if reasons.iter().any(|reason| reason.rule() == rule.name) {
+            return Err(bad(format!("rule `{}` appears twice", rule.name)));
+        }
+        for (part, value, cap) in [("article", &rule.article, MAX_ARTICLE), ("message", &rule.message, MAX_MESSAGE)] {
+            if value.len() > cap || !text::is_printable(value) {
+                return Err(bad(format!(
+                    "the {part} of rule `{}` must be at most {cap} bytes of printable text",
+                    rule.name
+                )));
+            }
+        }
+        reasons.push(Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message));
+    }
+    Ok(reasons)
 }

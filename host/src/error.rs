@@ -7,6 +7,10 @@
 
 use std::path::PathBuf;
 
+use crate::expectation::VectorFailure;
+use crate::fault::Fault;
+use crate::shape::ShapeError;
+
 /// A boxed error from a lower layer (wasmtime, the guest's own messages).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -14,6 +18,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The wasmtime engine could not be set up (or its ticker thread started).
+    #[error("cannot start the wasm engine")]
+    Engine(#[source] BoxError),
+
+    /// The module cache's directory or key could be changed by someone
+    /// other than the user the host runs as.
+    #[error("`{path}` cannot hold the module cache: it {problem}")]
+    UnsafeCache {
+        /// The directory or key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// A file or directory could not be read.
     #[error("cannot read `{path}`")]
     Io {
@@ -24,14 +42,27 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A bundle file is not one the host will read.
+    #[error("`{path}` {problem}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: FileProblem,
+    },
+
     /// A manifest is not valid TOML, or not a valid manifest.
-    #[error("`{origin}`: invalid manifest")]
+    #[error("`{origin}` line {line}, column {column}: {message}")]
     Manifest {
         /// The manifest's file, or the name given to bytes.
         origin: String,
-        /// What was wrong, with line and column.
-        #[source]
-        source: toml::de::Error,
+        /// Where the problem is (1-based).
+        line: usize,
+        /// Where on that line (1-based, in characters).
+        column: usize,
+        /// What is wrong. The offending line itself is not quoted, so an
+        /// error never carries more of a file than a value it names.
+        message: String,
     },
 
     /// A manifest field holds a value outside what it allows.
@@ -43,6 +74,29 @@ pub enum Error {
         field: &'static str,
         /// What it should be.
         problem: String,
+    },
+
+    /// A manifest asks for more than the platform's ceiling allows.
+    #[error("`{origin}`: `[limits] {field} = {requested}` is above the host's ceiling of {ceiling}")]
+    AboveCeiling {
+        /// The manifest's file.
+        origin: String,
+        /// The limit.
+        field: &'static str,
+        /// What the manifest asks for.
+        requested: u64,
+        /// The most the host allows.
+        ceiling: u64,
+    },
+
+    /// The module's shape exceeds a load cap (see [`LoadLimits`](crate::LoadLimits)).
+    #[error("`{origin}` is refused before compiling: {source}")]
+    Shape {
+        /// The module's file, or the name given to bytes.
+        origin: String,
+        /// Which cap.
+        #[source]
+        source: ShapeError,
     },
 
     /// The bytes are not a valid WebAssembly module (malformed, truncated, or
@@ -99,7 +153,7 @@ pub enum Error {
         origin: String,
         /// The fault.
         #[source]
-        source: crate::Fault,
+        source: Fault,
     },
 
     /// The module's rule table is not valid.
@@ -127,12 +181,32 @@ pub enum Error {
     DuplicatePolicy(String),
 
     /// A bundle's own test vectors fail against its Wasm build.
-    #[error("policy `{policy}` fails {} of its test vectors: {}", failures.len(), failures.join("; "))]
+    #[error("policy `{policy}` fails {} of its test vectors: {}", failures.len(), join(failures))]
     VectorsFailed {
         /// The policy's name.
         policy: String,
-        /// One line per failing vector.
-        failures: Vec<String>,
+        /// Each failing vector, and why.
+        failures: Vec<VectorFailure>,
+    },
+}
+
+/// Why a bundle file was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileProblem {
+    /// It is a symbolic link; bundle files are read only as themselves.
+    #[error("is a symbolic link; a bundle's files must be regular files inside its directory")]
+    Link,
+    /// It is a directory, FIFO, socket or device.
+    #[error("is not a regular file")]
+    NotRegular,
+    /// It is larger than the cap.
+    #[error("is {size} bytes, more than the {cap} allowed")]
+    TooLarge {
+        /// Its size (or as much as was read).
+        size: u64,
+        /// The cap.
+        cap: u64,
     },
 }
 
@@ -140,4 +214,12 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
     }
+
+    pub(crate) fn file(path: impl Into<PathBuf>, problem: FileProblem) -> Error {
+        Error::File { path: path.into(), problem }
+    }
+}
+
+fn join(failures: &[VectorFailure]) -> String {
+    failures.iter().map(VectorFailure::to_string).collect::<Vec<_>>().join("; ")
 }

@@ -3,12 +3,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::compiled::PolicyInfo;
+use crate::policy_info::PolicyInfo;
+use crate::text::escape;
+
+/// The longest origin or reason a log line carries.
+const MAX_LOGGED: usize = 4096;
 
 /// A change to the active policy set, or a version that was refused.
 ///
 /// Subscribe with [`Host::subscribe`](crate::Host::subscribe); the
-/// `Display` form is a log line.
+/// `Display` form is one log line, with any text from outside the host
+/// (paths, a policy's own messages) escaped, so it cannot forge another.
 #[derive(Debug, Clone)]
 pub enum PolicyEvent {
     /// A policy version passed every check and now serves.
@@ -42,12 +47,17 @@ impl fmt::Display for PolicyEvent {
                 "activated `{}` {} (sha256 {}) in policy set {policy_set}",
                 policy.name,
                 policy.version,
-                &policy.digest[..policy.digest.len().min(12)]
+                policy.digest.short()
             ),
-            PolicyEvent::Rejected { origin, reason } => {
-                write!(f, "rejected `{origin}`: {reason}; the previous version keeps serving")
+            PolicyEvent::Rejected { origin, reason } => write!(
+                f,
+                "rejected `{}`: {}; the previous version keeps serving",
+                escape(origin, MAX_LOGGED),
+                escape(reason, MAX_LOGGED)
+            ),
+            PolicyEvent::Removed { name, policy_set } => {
+                write!(f, "removed `{}` in policy set {policy_set}", escape(name, MAX_LOGGED))
             }
-            PolicyEvent::Removed { name, policy_set } => write!(f, "removed `{name}` in policy set {policy_set}"),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! What can go wrong inside a policy while it answers.
 
+use flowgate_sdk::wire::WireError;
+
 /// A policy's failure to answer. The host turns each into a `deny` naming
 /// the policy and the fault (fail closed), discards the instance, and counts it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -8,7 +10,7 @@ pub enum Fault {
     /// The call ran past its deadline (an endless loop, or far too much work).
     #[error("ran past its deadline of {0} ms")]
     Deadline(u64),
-    /// The module tried to grow its memory or tables past the cap.
+    /// The module tried to grow its memory past the cap.
     #[error("tried to grow past its limit of {0} bytes of memory")]
     MemoryLimit(u64),
     /// The module tried to grow a table past the cap.
@@ -23,12 +25,82 @@ pub enum Fault {
     /// Any other trap (out-of-bounds access, division by zero, ...).
     #[error("trapped: {0}")]
     Trap(String),
-    /// The answer could not be read: it points outside memory, is too
-    /// large, or holds an invalid effect, obligation, remedy or rule.
+    /// What the guest handed back could not be used.
     #[error("gave an invalid answer: {0}")]
-    BadAnswer(String),
-    /// The policy faulted too many times in a row and is not asked any more
-    /// until a new version is loaded.
-    #[error("is quarantined after {0} consecutive faults")]
-    Quarantined(u32),
+    BadAnswer(AnswerError),
+    /// The policy is quarantined: it is not asked any more until a new
+    /// version is loaded.
+    #[error("is quarantined: {0}")]
+    Quarantined(Quarantine),
+}
+
+/// Why a policy was quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Quarantine {
+    /// It faulted on too many distinct records (see `HostBuilder::quarantine_after`).
+    #[error("{0} distinct records made it fault within the last {window}", window = 2 * u64::from(*.0))]
+    Faults(u32),
+    /// Asked again in a fresh instance, it answered a record differently:
+    /// its answers depend on earlier records (state kept between calls).
+    #[error("it answered a record differently in a fresh instance, so its answers depend on earlier records")]
+    Nondeterministic,
+}
+
+/// How a guest's answer (or a buffer it handed the host) was unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// The answer points outside the guest's memory.
+    #[error("it points outside memory ({len} bytes at {address:#x})")]
+    OutsideMemory {
+        /// Where the answer claims to start.
+        address: usize,
+        /// Its claimed length.
+        len: usize,
+    },
+    /// The answer is longer than any honest answer can be.
+    #[error("{len} bytes, more than the {cap} allowed")]
+    TooLarge {
+        /// Its claimed length.
+        len: usize,
+        /// The most the host reads.
+        cap: usize,
+    },
+    /// The input buffer the guest offered lies outside its memory.
+    #[error("its input buffer at {address:#x} lies outside its memory")]
+    InputOutsideMemory {
+        /// Where the guest put its buffer.
+        address: usize,
+    },
+    /// The input would not fit the ABI's 32-bit lengths.
+    #[error("input of {0} bytes is larger than 2 GiB")]
+    InputTooLarge(usize),
+    /// Not one answer per record.
+    #[error("{found} answers for {expected} records")]
+    WrongCount {
+        /// How many answers the guest gave.
+        found: usize,
+        /// How many records it was handed.
+        expected: usize,
+    },
+    /// An answer names a rule the policy's table does not have.
+    #[error("it names a rule beyond its table of {rules}")]
+    UnknownRule {
+        /// How many rules the table has.
+        rules: usize,
+    },
+    /// Bytes follow the last answer.
+    #[error("trailing bytes after the last answer")]
+    TrailingBytes,
+    /// An answer does not decode: an unknown effect, obligation or remedy,
+    /// or parts that contradict the effect.
+    #[error("{0}")]
+    Malformed(WireError),
+    /// An export checked at load could not be found on a new instance.
+    #[error("export `{0}` vanished after the load check")]
+    MissingExport(&'static str),
+    /// A new instance refused the configuration its first instance accepted.
+    #[error("it refused its configuration on a new instance: {0}")]
+    ConfigRefused(String),
 }

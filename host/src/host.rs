@@ -7,19 +7,20 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use flowgate_sdk::{Answer, Effect, FlowRecord};
+use flowgate_sdk::{Effect, FlowRecord};
 
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
-use crate::compiled::{CompiledPolicy, PolicyInfo};
+use crate::compiled::{CompiledPolicy, Isolation, PolicySettings};
 use crate::decision::{Decision, PolicyAnswer};
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
-use crate::fault::Fault;
-use crate::sandbox::{Limits, Runtime};
+use crate::load_limits::LoadLimits;
+use crate::policy_info::PolicyInfo;
+use crate::sandbox::{DEFAULT_STACK_BYTES, Limits, Runtime};
 use crate::scope::Facts;
-use crate::vectors::check_policy;
+use crate::vectors::admit;
 
 /// Asks every loaded policy about each flow and combines their answers.
 ///
@@ -50,9 +51,17 @@ use crate::vectors::check_policy;
 pub struct Host {
     active: ArcSwap<PolicySet>,
     options: Options,
-    limits: Limits,
+    settings: PolicySettings,
     runtime: Arc<Runtime>,
     subscribers: Mutex<Vec<Sender<PolicyEvent>>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.active.load();
+        let names: Vec<&str> = set.policies.iter().map(|p| p.info.name.as_str()).collect();
+        f.debug_struct("Host").field("policy_set", &set.version).field("policies", &names).finish_non_exhaustive()
+    }
 }
 
 /// One version of the whole set of active policies, in name order.
@@ -88,7 +97,6 @@ impl PolicySet {
 #[derive(Debug, Clone, Copy)]
 struct Options {
     unmatched: Unmatched,
-    quarantine_after: u32,
     max_batch: usize,
 }
 
@@ -137,7 +145,7 @@ impl Host {
             for policy in &set.policies {
                 selected.clear();
                 selected.extend((0..chunk.len()).filter(|&i| policy.scope.covers(&facts[i])));
-                let outcomes = self.ask(policy, &records, &selected);
+                let outcomes = policy.answer_each(&records, &selected);
                 for (&i, outcome) in selected.iter().zip(outcomes) {
                     if outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
                         continue;
@@ -154,24 +162,6 @@ impl Host {
         decisions
     }
 
-    /// One policy's answers for the selected records. If the batch faults,
-    /// each record is asked again on its own, so one hostile record cannot
-    /// deny its neighbours.
-    fn ask(&self, policy: &CompiledPolicy, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
-        if selected.is_empty() {
-            return Vec::new();
-        }
-        let quarantine_after = self.options.quarantine_after;
-        match policy.evaluate(records, selected, quarantine_after) {
-            Ok(answers) => answers.into_iter().map(Ok).collect(),
-            Err(fault) if selected.len() == 1 => vec![Err(fault)],
-            Err(_) => selected
-                .iter()
-                .map(|&i| policy.evaluate(records, &[i], quarantine_after).map(|answers| answers[0]))
-                .collect(),
-        }
-    }
-
     /// Adds the policy of `bundle`, or replaces the loaded one of the same
     /// name, without interrupting evaluations.
     ///
@@ -183,8 +173,7 @@ impl Host {
     ///
     /// Subscribers ([`Host::subscribe`]) hear of the activation or the rejection.
     pub fn load(&self, bundle: &Bundle) -> Result<Arc<PolicyInfo>, Error> {
-        let checked = CompiledPolicy::load(&self.runtime, bundle, self.limits)
-            .and_then(|policy| check_policy(&policy, &bundle.manifest.tests).map(|_| Arc::new(policy)));
+        let checked = admit(&self.runtime, bundle, &self.settings);
         let policy = match checked {
             Ok(policy) => policy,
             Err(err) => {
@@ -229,13 +218,15 @@ impl Host {
         subscribers.retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
 
-    /// Whether the active set holds exactly this version of `name`.
-    pub(crate) fn serves(&self, name: &str, version: &str, digest: &str) -> bool {
-        self.active
-            .load()
-            .policies
-            .iter()
-            .any(|p| p.info.name == name && p.info.version == version && p.info.digest == digest)
+    /// Whether the active set holds exactly this bundle.
+    pub(crate) fn serves(&self, bundle: &Bundle) -> bool {
+        let digest = bundle.digest();
+        self.active.load().policies.iter().any(|p| p.info.bundle_digest == digest)
+    }
+
+    /// The caps bundles are read with.
+    pub(crate) fn load_limits(&self) -> &LoadLimits {
+        &self.settings.load
     }
 
     /// The loaded policies, in name order, with their fault counts.
@@ -265,8 +256,8 @@ pub struct HostBuilder {
     bundles: Vec<Bundle>,
     dirs: Vec<PathBuf>,
     cache_dir: Option<PathBuf>,
-    limits: Limits,
     stack_bytes: usize,
+    settings: PolicySettings,
     options: Options,
 }
 
@@ -276,9 +267,9 @@ impl Default for HostBuilder {
             bundles: Vec::new(),
             dirs: Vec::new(),
             cache_dir: None,
-            limits: Limits::default(),
-            stack_bytes: 256 << 10,
-            options: Options { unmatched: Unmatched::Deny, quarantine_after: 5, max_batch: 256 },
+            stack_bytes: DEFAULT_STACK_BYTES,
+            settings: PolicySettings::default(),
+            options: Options { unmatched: Unmatched::Deny, max_batch: 256 },
         }
     }
 }
@@ -303,9 +294,41 @@ impl HostBuilder {
         self
     }
 
-    /// Default limits for every policy; a manifest's `[limits]` overrides them.
+    /// Limits for every policy whose manifest sets none; a manifest's
+    /// `[limits]` may ask for others, up to the [ceilings](HostBuilder::ceilings).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.settings.limits = limits;
+        self
+    }
+
+    /// The most any policy may have, whatever its manifest asks (default
+    /// [`Limits::DEFAULT_CEILINGS`]). A manifest asking for more is refused
+    /// at load; defaults above a ceiling are lowered to it.
+    pub fn ceilings(mut self, ceilings: Limits) -> Self {
+        self.settings.ceilings = ceilings;
+        self
+    }
+
+    /// Caps on bundle files and module shape, checked before compiling
+    /// (default [`LoadLimits::default`]).
+    pub fn load_limits(mut self, limits: LoadLimits) -> Self {
+        self.settings.load = limits;
+        self
+    }
+
+    /// How much a policy can carry from one record to the next (default
+    /// [`Isolation::PerCall`]; see BENCHMARKS.md for what each level costs).
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.settings.isolation = isolation;
+        self
+    }
+
+    /// Where instances can carry state (batches at [`Isolation::PerCall`],
+    /// everything at [`Isolation::Reuse`]), one record in `records` is
+    /// answered again in a fresh instance; a different answer quarantines
+    /// the policy as nondeterministic. Default 1024; 0 turns rechecks off.
+    pub fn recheck_every(mut self, records: u64) -> Self {
+        self.settings.recheck_every = records;
         self
     }
 
@@ -321,9 +344,11 @@ impl HostBuilder {
         self
     }
 
-    /// How many faults in a row quarantine a policy (default 5).
+    /// How many distinct faulting records quarantine a policy: it is
+    /// quarantined once `faults` distinct records made it fault within the
+    /// last `2 × faults` records it was asked about (default 16).
     pub fn quarantine_after(mut self, faults: u32) -> Self {
-        self.options.quarantine_after = faults.max(1);
+        self.settings.quarantine_after = faults.max(1);
         self
     }
 
@@ -336,22 +361,18 @@ impl HostBuilder {
 
     /// Compiles and checks every policy, then starts the host.
     pub fn build(self) -> Result<Host, Error> {
-        let runtime = Arc::new(Runtime::new(self.stack_bytes, self.cache_dir.as_deref()).map_err(|source| {
-            Error::InvalidModule { origin: "<engine>".into(), source: source.into_boxed_dyn_error() }
-        })?);
+        let runtime = Arc::new(Runtime::new(self.stack_bytes, self.cache_dir.as_deref())?);
         let mut bundles = self.bundles;
         for dir in &self.dirs {
-            bundles.extend(Bundle::all_in_dir(dir)?);
+            bundles.extend(Bundle::all_in_dir(dir, &self.settings.load)?);
         }
-        let policies = bundles
-            .iter()
-            .map(|bundle| CompiledPolicy::load(&runtime, bundle, self.limits).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let policies =
+            bundles.iter().map(|bundle| admit(&runtime, bundle, &self.settings)).collect::<Result<Vec<_>, _>>()?;
         let set = PolicySet::new(policies)?;
         Ok(Host {
             active: ArcSwap::from_pointee(set),
             options: self.options,
-            limits: self.limits,
+            settings: self.settings,
             runtime,
             subscribers: Mutex::new(Vec::new()),
         })

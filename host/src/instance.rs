@@ -1,16 +1,17 @@
 //! One running instance of a policy module, and every call into it.
 //!
-//! Each call sets the epoch deadline first, and everything the guest hands
-//! back (addresses, lengths, codes) is checked before it is read: a guest
-//! can only fault, never make the host read outside its memory or panic.
+//! Every call goes through `call`, which sets the epoch deadline and names
+//! the fault; everything the guest hands back (addresses, lengths, codes) is
+//! checked before it is read: a guest can only fault, never make the host
+//! read outside its memory or panic.
 
-use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc};
+use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults};
 
 use flowgate_sdk::Answer;
 use flowgate_sdk::wire::{self, Reader};
 
 use crate::encoded::EncodedRecords;
-use crate::fault::Fault;
+use crate::fault::{AnswerError, Fault};
 use crate::sandbox::{Limits, MemoryLimitExceeded, StoreState, TableLimitExceeded};
 
 /// The names of the ABI's exports.
@@ -18,11 +19,11 @@ pub(crate) struct Exports;
 
 impl Exports {
     pub(crate) const MEMORY: &'static str = "memory";
-    const ABI_VERSION: &'static str = "flowgate_abi_version";
-    const BUFFER: &'static str = "flowgate_buffer";
-    const RULES: &'static str = "flowgate_rules";
-    const INIT: &'static str = "flowgate_init";
-    const EVALUATE: &'static str = "flowgate_evaluate";
+    pub(crate) const ABI_VERSION: &'static str = "flowgate_abi_version";
+    pub(crate) const BUFFER: &'static str = "flowgate_buffer";
+    pub(crate) const RULES: &'static str = "flowgate_rules";
+    pub(crate) const INIT: &'static str = "flowgate_init";
+    pub(crate) const EVALUATE: &'static str = "flowgate_evaluate";
 }
 
 /// The largest answer one record can produce: effect, remedies, obligation
@@ -31,6 +32,7 @@ const MAX_ANSWER_BYTES: usize = 1 + 2 + 2 + 4 * 9 + 8;
 /// Cap on what `flowgate_rules` and a rejected `flowgate_init` may return.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// A started instance with its exports looked up once.
 pub(crate) struct GuestInstance {
     store: Store<StoreState>,
     memory: Memory,
@@ -44,13 +46,14 @@ pub(crate) struct GuestInstance {
 }
 
 impl GuestInstance {
-    /// Instantiates the module (running its start function under the deadline).
-    pub(crate) fn start(pre: &InstancePre<StoreState>, limits: &Limits) -> Result<GuestInstance, Fault> {
-        let mut store = Store::new(pre.module().engine(), StoreState::new(limits));
+    /// Instantiates the module (running its start function under the
+    /// deadline); every later call runs under the same `limits`.
+    pub(crate) fn start(pre: &InstancePre<StoreState>, limits: Limits) -> Result<GuestInstance, Fault> {
+        let mut store = Store::new(pre.module().engine(), StoreState { limits });
         store.limiter(|state| state);
-        store.set_epoch_deadline(limits.deadline_ticks());
-        let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits))?;
-        let missing = |what| Fault::BadAnswer(format!("export `{what}` vanished after the load check"));
+        store.set_epoch_deadline(Limits::ticks(limits.deadline_ms));
+        let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits.deadline_ms))?;
+        let missing = |name| Fault::BadAnswer(AnswerError::MissingExport(name));
         let memory = instance.get_memory(&mut store, Exports::MEMORY).ok_or_else(|| missing(Exports::MEMORY))?;
         macro_rules! func {
             ($name:expr) => {
@@ -69,23 +72,28 @@ impl GuestInstance {
         })
     }
 
-    pub(crate) fn abi_version(&mut self, limits: &Limits) -> Result<i32, Fault> {
-        self.store.set_epoch_deadline(limits.deadline_ticks());
-        self.abi_version.call(&mut self.store, ()).map_err(|err| fault(err, limits))
+    pub(crate) fn abi_version(&mut self) -> Result<i32, Fault> {
+        let deadline = self.deadline_ms();
+        call(&mut self.store, &self.abi_version, (), deadline)
+    }
+
+    /// The deadline of one call, from the instance's limits.
+    fn deadline_ms(&self) -> u64 {
+        self.store.data().limits.deadline_ms
     }
 
     /// The module's rule table, as JSON.
-    pub(crate) fn rules(&mut self, limits: &Limits) -> Result<Vec<u8>, Fault> {
-        self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self.rules.call(&mut self.store, ()).map_err(|err| fault(err, limits))?;
+    pub(crate) fn rules(&mut self) -> Result<Vec<u8>, Fault> {
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.rules, (), deadline)?;
         Ok(self.output(packed, MAX_MESSAGE_BYTES)?.to_vec())
     }
 
     /// Hands the configuration to the guest: `Ok(Err(message))` if it refuses it.
-    pub(crate) fn configure(&mut self, config: &[u8], limits: &Limits) -> Result<Result<(), String>, Fault> {
-        let len = self.write_input(config, limits)?;
-        self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self.init.call(&mut self.store, len).map_err(|err| fault(err, limits))?;
+    pub(crate) fn configure(&mut self, config: &[u8]) -> Result<Result<(), String>, Fault> {
+        let len = self.write_input(config)?;
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.init, len, deadline)?;
         if packed == 0 {
             return Ok(Ok(()));
         }
@@ -93,45 +101,46 @@ impl GuestInstance {
         Ok(Err(String::from_utf8_lossy(message).into_owned()))
     }
 
-    /// Answers the `selected` records of a batch.
-    pub(crate) fn evaluate(
+    /// The guest's answers for the `selected` records of a batch, in one
+    /// call that may take `deadline_ms` (at most the instance's own deadline).
+    pub(crate) fn answer_batch(
         &mut self,
         records: &EncodedRecords,
         selected: &[usize],
         rule_count: usize,
-        limits: &Limits,
+        deadline_ms: u64,
     ) -> Result<Vec<Answer>, Fault> {
         let len = records.batch_len(selected);
-        let address = self.reserve_input(len, limits)?;
+        let address = self.reserve_input(len)?;
         let input = self
             .memory
             .data_mut(&mut self.store)
             .get_mut(address..address + len)
-            .ok_or_else(|| Fault::BadAnswer(format!("its input buffer at {address:#x} lies outside its memory")))?;
+            .ok_or(Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
         records.write_batch(selected, input);
-        self.store.set_epoch_deadline(limits.deadline_ticks());
-        let packed = self.evaluate.call(&mut self.store, len as i32).map_err(|err| fault(err, limits))?;
+        let deadline = deadline_ms.min(self.deadline_ms());
+        let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
         let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
         decode_answers(output, selected.len(), rule_count).map_err(Fault::BadAnswer)
     }
 
     /// Makes the guest's input buffer at least `len` bytes; returns its address.
-    fn reserve_input(&mut self, len: usize, limits: &Limits) -> Result<usize, Fault> {
+    fn reserve_input(&mut self, len: usize) -> Result<usize, Fault> {
         if len > self.input.1 {
-            let request = i32::try_from(len).map_err(|_| Fault::BadAnswer("input larger than 2 GiB".into()))?;
-            self.store.set_epoch_deadline(limits.deadline_ticks());
-            let address = self.buffer.call(&mut self.store, request).map_err(|err| fault(err, limits))?;
+            let request = i32::try_from(len).map_err(|_| Fault::BadAnswer(AnswerError::InputTooLarge(len)))?;
+            let deadline = self.deadline_ms();
+            let address = call(&mut self.store, &self.buffer, request, deadline)?;
             self.input = (address as u32 as usize, len);
         }
         Ok(self.input.0)
     }
 
     /// Copies `bytes` into the guest's input buffer.
-    fn write_input(&mut self, bytes: &[u8], limits: &Limits) -> Result<i32, Fault> {
-        let address = self.reserve_input(bytes.len(), limits)?;
+    fn write_input(&mut self, bytes: &[u8]) -> Result<i32, Fault> {
+        let address = self.reserve_input(bytes.len())?;
         self.memory
             .write(&mut self.store, address, bytes)
-            .map_err(|_| Fault::BadAnswer(format!("its input buffer at {address:#x} lies outside its memory")))?;
+            .map_err(|_| Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
         Ok(bytes.len() as i32)
     }
 
@@ -140,38 +149,49 @@ impl GuestInstance {
         let address = (packed as u64 >> 32) as usize;
         let len = (packed as u64 & 0xffff_ffff) as usize;
         if len > cap {
-            return Err(Fault::BadAnswer(format!("{len} bytes, more than the {cap} allowed")));
+            return Err(Fault::BadAnswer(AnswerError::TooLarge { len, cap }));
         }
         self.memory
             .data(&self.store)
             .get(address..address + len)
-            .ok_or_else(|| Fault::BadAnswer(format!("it points outside memory ({len} bytes at {address:#x})")))
+            .ok_or(Fault::BadAnswer(AnswerError::OutsideMemory { address, len }))
     }
 }
 
-fn decode_answers(output: &[u8], count: usize, rule_count: usize) -> Result<Vec<Answer>, String> {
+/// Calls one export with a deadline, naming any fault.
+fn call<Params: WasmParams, Results: WasmResults>(
+    store: &mut Store<StoreState>,
+    func: &TypedFunc<Params, Results>,
+    params: Params,
+    deadline_ms: u64,
+) -> Result<Results, Fault> {
+    store.set_epoch_deadline(Limits::ticks(deadline_ms));
+    func.call(store, params).map_err(|err| fault(err, deadline_ms))
+}
+
+fn decode_answers(output: &[u8], count: usize, rule_count: usize) -> Result<Vec<Answer>, AnswerError> {
     let mut reader = Reader::new(output);
-    let found = reader.count().map_err(|err| err.to_string())?;
+    let found = reader.count().map_err(AnswerError::Malformed)?;
     if found != count {
-        return Err(format!("{found} answers for {count} records"));
+        return Err(AnswerError::WrongCount { found, expected: count });
     }
     let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
     let mut answers = Vec::with_capacity(count);
     for _ in 0..count {
-        let answer = wire::decode_answer(&mut reader).map_err(|err| err.to_string())?;
+        let answer = wire::decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
         if answer.fired_bits() & !known_rules != 0 {
-            return Err(format!("it names a rule beyond its table of {rule_count}"));
+            return Err(AnswerError::UnknownRule { rules: rule_count });
         }
         answers.push(answer);
     }
     if !reader.is_empty() {
-        return Err("trailing bytes after the last answer".into());
+        return Err(AnswerError::TrailingBytes);
     }
     Ok(answers)
 }
 
-/// Names what went wrong in a call.
-fn fault(err: wasmtime::Error, limits: &Limits) -> Fault {
+/// Names what went wrong in a call that had `deadline_ms`.
+fn fault(err: wasmtime::Error, deadline_ms: u64) -> Fault {
     if let Some(MemoryLimitExceeded(cap)) = err.downcast_ref() {
         return Fault::MemoryLimit(*cap);
     }
@@ -179,7 +199,7 @@ fn fault(err: wasmtime::Error, limits: &Limits) -> Fault {
         return Fault::TableLimit(*cap);
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Fault::Deadline(limits.deadline_ms),
+        Some(Trap::Interrupt) => Fault::Deadline(deadline_ms),
         Some(Trap::StackOverflow) => Fault::StackOverflow,
         Some(Trap::UnreachableCodeReached) => Fault::Unreachable,
         Some(trap) => Fault::Trap(trap.to_string()),

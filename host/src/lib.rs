@@ -36,6 +36,10 @@
 //! # }
 //! ```
 //!
+//! The record, the decision and the combining rules are specified in
+//! `docs/flow-record.md` in the repository; the reference policies in
+//! `docs/reference-policies.md`.
+//!
 //! A [`Decision`] is a value, not an error: a deny carries its remedies and
 //! reasons. Errors ([`Error`]) are for the host's own failures, such as a
 //! module that cannot be loaded. A policy that traps, runs out of time or
@@ -58,34 +62,64 @@
 //!   personal data no policy applies to is rule `no-policy-applied` of
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
 
-mod bundle;
-mod cache;
-mod combine;
-mod compiled;
-mod decision;
-mod encoded;
+// The modules in layers, each using only those above it in this list:
+// shared values; bundle and manifest; sandbox and cache; instance; compiled
+// policy; decisions and vectors; host; watcher.
+mod digest;
+mod expectation;
+mod fault;
+mod load_limits;
+mod policy_info;
+mod reason;
+mod text;
+
 mod error;
 mod events;
-mod fault;
-mod host;
-mod instance;
+
+mod bundle;
+mod files;
 mod manifest;
-mod sandbox;
 mod scope;
+mod shape;
+
+mod cache;
+mod encoded;
+mod sandbox;
+
+mod instance;
+
+mod compiled;
+mod health;
+
+mod combine;
+mod decision;
 mod vectors;
+
+mod host;
+
 mod watch;
 
+#[doc(hidden)]
+pub mod testing;
+
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
-pub use combine::{Unmatched, combine};
-pub use compiled::PolicyInfo;
-pub use decision::{Decision, PolicyAnswer, Reason};
-pub use error::{BoxError, Error};
+pub use combine::Unmatched;
+pub use compiled::Isolation;
+pub use decision::{Decision, PolicyAnswer};
+pub use digest::Digest;
+pub use error::{BoxError, Error, FileProblem};
 pub use events::PolicyEvent;
-pub use fault::Fault;
+pub use expectation::{Expected, VectorFailure, VectorProblem};
+pub use fault::{AnswerError, Fault, Quarantine};
 pub use host::{Host, HostBuilder, PolicyStatus};
+pub use load_limits::LoadLimits;
 pub use manifest::{LimitOverrides, Manifest, TestVector};
+pub use policy_info::PolicyInfo;
+pub use reason::Reason;
 pub use sandbox::{Limits, TICK};
 pub use scope::AppliesTo;
+pub use shape::ShapeError;
+pub use text::escape;
 pub use vectors::check_vectors;
 pub use watch::{POLL_INTERVAL, QUIET, Watcher};
 

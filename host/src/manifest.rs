@@ -34,6 +34,7 @@ use serde::Deserialize;
 use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy};
 
 use crate::error::Error;
+use crate::expectation::Expected;
 use crate::scope::AppliesTo;
 
 /// A parsed `manifest.toml`.
@@ -96,6 +97,38 @@ pub struct TestVector {
     pub rules: Vec<String>,
 }
 
+/// The name the host gives its own reasons (`no-policy-applied`).
+pub(crate) const RESERVED_NAME: &str = "flowgate";
+/// The longest policy name or version.
+const MAX_NAME_BYTES: usize = 64;
+/// The longest regulator, article or vector name: each is shown to people.
+const MAX_TEXT_BYTES: usize = 256;
+/// The most articles one policy may cite.
+const MAX_ARTICLES: usize = 64;
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+impl TestVector {
+    /// The answer this vector expects, for [`Expected::check`].
+    pub fn expected(&self) -> Expected {
+        Expected {
+            effect: self.effect,
+            obligations: self.obligations.clone(),
+            remedies: self.remedies.clone(),
+            rules: self.rules.clone(),
+        }
+    }
+}
+
 impl Manifest {
     /// Parses a manifest; `origin` names it in errors (a path, or any label).
     ///
@@ -112,8 +145,10 @@ impl Manifest {
     /// assert!(format!("{:?}", err).contains("invalid type"));
     /// ```
     pub fn parse(origin: &str, text: &str) -> Result<Manifest, Error> {
-        let manifest: Manifest =
-            toml::from_str(text).map_err(|source| Error::Manifest { origin: origin.to_owned(), source })?;
+        let manifest: Manifest = toml::from_str(text).map_err(|err| {
+            let (line, column) = err.span().map_or((1, 1), |span| line_and_column(text, span.start));
+            Error::Manifest { origin: origin.to_owned(), line, column, message: err.message().to_owned() }
+        })?;
         manifest.check(origin)?;
         Ok(manifest)
     }
@@ -126,11 +161,28 @@ impl Manifest {
         };
         let valid_name = !self.name.is_empty()
             && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid_name {
-            return Err(bad("name", "must be lower-case letters, digits and hyphens"));
+        if !valid_name || self.name.len() > MAX_NAME_BYTES {
+            return Err(bad("name", "must be lower-case letters, digits and hyphens, at most 64 of them"));
         }
-        if self.version.is_empty() || self.version.chars().any(char::is_whitespace) {
+        if self.name == RESERVED_NAME {
+            return Err(bad("name", "`flowgate` is the host's own name, which no policy may take"));
+        }
+        let valid_version = !self.version.is_empty()
+            && self.version.len() <= MAX_NAME_BYTES
+            && self.version.bytes().all(|b| b.is_ascii_alphanumeric() || b".-+".contains(&b));
+        if !valid_version {
             return Err(bad("version", "must be a version such as `1.0.0`"));
+        }
+        if self.regulator.len() > MAX_TEXT_BYTES || !crate::text::is_printable(&self.regulator) {
+            return Err(bad("regulator", "must be at most 256 bytes of printable text"));
+        }
+        if self.articles.len() > MAX_ARTICLES
+            || self.articles.iter().any(|a| a.len() > MAX_TEXT_BYTES || !crate::text::is_printable(a))
+        {
+            return Err(bad("articles", "must be at most 64 entries of at most 256 bytes of printable text"));
+        }
+        if self.tests.iter().any(|t| t.name.len() > MAX_TEXT_BYTES || !crate::text::is_printable(&t.name)) {
+            return Err(bad("test.name", "must be at most 256 bytes of printable text"));
         }
         if self.limits.deadline_ms == Some(0) {
             return Err(bad("limits.deadline_ms", "must be at least 1"));
@@ -141,5 +193,74 @@ impl Manifest {
     /// The configuration as the JSON the guest reads.
     pub fn config_json(&self) -> String {
         serde_json::to_string(&self.config).expect("a TOML table is valid JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "name = \"p\"\nversion = \"1.0.0\"\nregulator = \"r\"\narticles = []\n";
+
+    fn field_error(text: &str) -> &'static str {
+        match Manifest::parse("m", text) {
+            Err(Error::ManifestValue { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_manifest_has_empty_defaults() {
+        let manifest = Manifest::parse("m", HEAD).unwrap();
+        assert_eq!(manifest.applies_to, AppliesTo::default());
+        assert_eq!(manifest.limits, LimitOverrides::default());
+        assert!(manifest.tests.is_empty());
+        assert_eq!(manifest.config_json(), "{}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_not_ignored() {
+        for text in [format!("{HEAD}colour = 1"), format!("{HEAD}[limits]\ndeadline = 5")] {
+            let err = Manifest::parse("m", &text).unwrap_err();
+            assert!(matches!(&err, Error::Manifest { message, .. } if message.contains("unknown field")), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn values_outside_their_range_name_the_field() {
+        assert_eq!(field_error(&HEAD.replace("\"p\"", "\"Bad Name\"")), "name");
+        assert_eq!(field_error(&HEAD.replace("\"p\"", "\"\"")), "name");
+        assert_eq!(field_error(&HEAD.replace("1.0.0", "1 0")), "version");
+        assert_eq!(field_error(&format!("{HEAD}[limits]\ndeadline_ms = 0")), "limits.deadline_ms");
+        assert_eq!(field_error(&HEAD.replace("\"p\"", "\"flowgate\"")), "name", "the host's own name is reserved");
+        assert_eq!(field_error(&HEAD.replace("1.0.0", "1.0\\u001b[2J")), "version");
+    }
+
+    #[test]
+    fn parse_errors_say_where_without_quoting_the_file() {
+        let text = format!("{HEAD}secret = \"hunter2\"\n");
+        match Manifest::parse("m", &text).unwrap_err() {
+            Error::Manifest { line, column, message, .. } => {
+                assert_eq!((line, column), (5, 1));
+                assert!(!message.contains("hunter2"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Manifest::parse("m", "name = \"第\"\nversion = 7").unwrap_err().to_string();
+        assert_eq!(err, "`m` line 2, column 11: invalid type: integer `7`, expected a string");
+    }
+
+    #[test]
+    fn config_is_handed_over_as_json_and_vectors_state_their_expectation() {
+        let text = format!(
+            "{HEAD}[config]\nmin_k = 50\n[[test]]\nname = \"t\"\neffect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"r\"]\n\
+             record = {{ id = \"i\", platform = {{ id = \"p\" }}, action = \"use\", data = {{ categories = [\"contact\"] }}, purpose = \"service\" }}\n"
+        );
+        let manifest = Manifest::parse("m", &text).unwrap();
+        assert_eq!(manifest.config_json(), r#"{"min_k":50}"#);
+        let expected = manifest.tests[0].expected();
+        assert_eq!(expected.effect, Effect::Deny);
+        assert_eq!(expected.remedies, [Remedy::ObtainConsent]);
+        assert_eq!(expected.rules, ["r"]);
     }
 }

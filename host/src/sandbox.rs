@@ -7,21 +7,23 @@
 //! epoch every [`TICK`]; a call's deadline is a number of ticks, so it is
 //! enforced to within one tick.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use std::path::Path;
-
 use wasmtime::{Config, Engine, Module, ResourceLimiter};
 
 use crate::cache::ModuleCache;
-
+use crate::error::Error;
 use crate::manifest::LimitOverrides;
 
 /// How often the ticker advances the engine's epoch.
 pub const TICK: Duration = Duration::from_millis(1);
+
+/// The default cap on the wasm stack of every call, in bytes.
+pub(crate) const DEFAULT_STACK_BYTES: usize = 256 << 10;
 
 /// The limits one call into a policy runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,19 +47,40 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// These limits with a manifest's overrides applied.
-    pub fn with(self, overrides: LimitOverrides) -> Limits {
-        Limits {
-            deadline_ms: overrides.deadline_ms.unwrap_or(self.deadline_ms),
-            memory_bytes: overrides.memory_bytes.unwrap_or(self.memory_bytes),
-            table_elements: overrides.table_elements.unwrap_or(self.table_elements),
-        }
+    /// The most a platform allows by default, whatever a manifest asks:
+    /// one second per call, 64 MiB of memory, 100,000 table elements.
+    pub const DEFAULT_CEILINGS: Limits = Limits { deadline_ms: 1_000, memory_bytes: 64 << 20, table_elements: 100_000 };
+
+    /// These limits with a manifest's `[limits]` applied, each no higher
+    /// than `ceilings`; a request above a ceiling is refused, not lowered,
+    /// so the regulator who wrote the manifest learns of it.
+    pub(crate) fn with(self, overrides: LimitOverrides, ceilings: &Limits, origin: &str) -> Result<Limits, Error> {
+        let pick = |field, requested: Option<u64>, default: u64, ceiling: u64| match requested {
+            Some(requested) if requested > ceiling => {
+                Err(Error::AboveCeiling { origin: origin.to_owned(), field, requested, ceiling })
+            }
+            Some(requested) => Ok(requested),
+            None => Ok(default.min(ceiling)),
+        };
+        Ok(Limits {
+            deadline_ms: pick("deadline_ms", overrides.deadline_ms, self.deadline_ms, ceilings.deadline_ms)?,
+            memory_bytes: pick("memory_bytes", overrides.memory_bytes, self.memory_bytes, ceilings.memory_bytes)?,
+            table_elements: pick(
+                "table_elements",
+                overrides.table_elements,
+                self.table_elements,
+                ceilings.table_elements,
+            )?,
+        })
     }
 
-    /// The deadline in epoch ticks (at least one).
-    pub(crate) fn deadline_ticks(&self) -> u64 {
+    /// The shortest deadline a record retried after a batch's deadline gets.
+    pub(crate) const MIN_RETRY_MS: u64 = 2;
+
+    /// A deadline in epoch ticks (at least one).
+    pub(crate) fn ticks(deadline_ms: u64) -> u64 {
         let tick_ms = TICK.as_millis().max(1) as u64;
-        self.deadline_ms.div_ceil(tick_ms).max(1)
+        deadline_ms.div_ceil(tick_ms).max(1)
     }
 }
 
@@ -70,7 +93,15 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(stack_bytes: usize, cache_dir: Option<&Path>) -> Result<Runtime, wasmtime::Error> {
+    pub(crate) fn new(stack_bytes: usize, cache_dir: Option<&Path>) -> Result<Runtime, Error> {
+        let mut runtime = Runtime::start(stack_bytes).map_err(|source| Error::Engine(source.into_boxed_dyn_error()))?;
+        if let Some(dir) = cache_dir {
+            runtime.cache = Some(ModuleCache::open(dir, &runtime.engine)?);
+        }
+        Ok(runtime)
+    }
+
+    fn start(stack_bytes: usize) -> wasmtime::Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.max_wasm_stack(stack_bytes);
@@ -92,8 +123,7 @@ impl Runtime {
                 })
                 .map_err(wasmtime::Error::from)?
         };
-        let cache = cache_dir.map(|dir| ModuleCache::new(dir, &engine));
-        Ok(Runtime { engine, cache, stop, ticker: Some(ticker) })
+        Ok(Runtime { engine, cache: None, stop, ticker: Some(ticker) })
     }
 
     /// Compiles `wasm`, through the on-disk cache when there is one.
@@ -116,14 +146,7 @@ impl Drop for Runtime {
 
 /// What a store knows about its own limits; also its resource limiter.
 pub(crate) struct StoreState {
-    memory_bytes: u64,
-    table_elements: u64,
-}
-
-impl StoreState {
-    pub(crate) fn new(limits: &Limits) -> StoreState {
-        StoreState { memory_bytes: limits.memory_bytes, table_elements: limits.table_elements }
-    }
+    pub(crate) limits: Limits,
 }
 
 /// Raised from inside `memory.grow` so the call traps with a cause we can name.
@@ -138,15 +161,15 @@ pub(crate) struct TableLimitExceeded(pub(crate) u64);
 
 impl ResourceLimiter for StoreState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired as u64 > self.memory_bytes {
-            return Err(MemoryLimitExceeded(self.memory_bytes).into());
+        if desired as u64 > self.limits.memory_bytes {
+            return Err(MemoryLimitExceeded(self.limits.memory_bytes).into());
         }
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired as u64 > self.table_elements {
-            return Err(TableLimitExceeded(self.table_elements).into());
+        if desired as u64 > self.limits.table_elements {
+            return Err(TableLimitExceeded(self.limits.table_elements).into());
         }
         Ok(true)
     }

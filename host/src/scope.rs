@@ -112,3 +112,58 @@ impl Scope {
             && (facts.cross_border || !self.cross_border)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(fields: &str) -> Facts {
+        let json = format!(r#"{{"id":"f","platform":{{"id":"p"}},"purpose":"service",{fields}}}"#);
+        Facts::of(&FlowRecord::from_json(json.as_bytes()).unwrap())
+    }
+
+    fn scope(toml: &str) -> Scope {
+        Scope::new(&toml::from_str(toml).unwrap())
+    }
+
+    const CONTACT: &str = r#""data":{"categories":["contact"]}"#;
+
+    #[test]
+    fn an_empty_scope_covers_everything() {
+        let everything = scope("");
+        assert!(everything.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
+        assert!(everything.covers(&flow(r#""action":"export","data":{"categories":["non_personal"]}"#)));
+    }
+
+    #[test]
+    fn lists_cover_any_of_their_words() {
+        let sharing = scope(r#"actions = ["share", "entrust"]"#);
+        assert!(sharing.covers(&flow(&format!(r#""action":"share",{CONTACT}"#))));
+        assert!(sharing.covers(&flow(&format!(r#""action":"entrust",{CONTACT}"#))));
+        assert!(!sharing.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
+
+        let bank = scope(r#"actions = ["share"]
+recipients = ["central_bank"]"#);
+        let to = |kind: &str| flow(&format!(r#""action":"share",{CONTACT},"recipient":{{"kind":"{kind}"}}"#));
+        assert!(bank.covers(&to("central_bank")), "every list must match");
+        assert!(!bank.covers(&to("financial_institution")));
+    }
+
+    #[test]
+    fn flags_narrow_to_personal_sensitive_or_cross_border_flows() {
+        let personal = scope("personal = true");
+        assert!(personal.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
+        assert!(!personal.covers(&flow(r#""action":"use","data":{"categories":["non_personal"]}"#)));
+        assert!(!personal.covers(&flow(r#""action":"use","data":{"categories":["contact"],"deidentification":"anonymised"}"#)));
+
+        let sensitive = scope("sensitive = true");
+        assert!(sensitive.covers(&flow(r#""action":"use","data":{"categories":["biometric"]}"#)));
+        assert!(!sensitive.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
+
+        let abroad = scope("cross_border = true");
+        assert!(abroad.covers(&flow(&format!(r#""action":"export",{CONTACT}"#))), "export leaves China");
+        assert!(abroad.covers(&flow(&format!(r#""action":"share",{CONTACT},"destination":"SG""#))));
+        assert!(!abroad.covers(&flow(&format!(r#""action":"share",{CONTACT},"destination":"CN""#))));
+        assert!(!abroad.covers(&flow(&format!(r#""action":"share",{CONTACT}"#))), "CN is the default");
+    }
+}

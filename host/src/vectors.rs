@@ -1,51 +1,55 @@
-//! Running a bundle's own test vectors against its Wasm build.
+//! Admission: the one way a bundle becomes a serving policy, at start-up,
+//! on [`Host::load`](crate::Host::load), from the watcher and in
+//! `flowgate build` and `flowgate test` alike. A check added here holds
+//! everywhere: compiled and checked, then run against its own test vectors.
 
 use std::sync::Arc;
 
-use flowgate_sdk::{Answer, Effect, ObligationSet, RemedySet};
+use flowgate_sdk::Effect;
 
 use crate::bundle::Bundle;
-use crate::compiled::CompiledPolicy;
+use crate::compiled::{CompiledPolicy, PolicySettings};
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
+use crate::expectation::{Expected, VectorFailure, VectorProblem};
 use crate::manifest::TestVector;
-use crate::sandbox::{Limits, Runtime};
+use crate::sandbox::{DEFAULT_STACK_BYTES, Runtime};
 use crate::scope::Facts;
 
 /// Compiles `bundle` on its own and checks every `[[test]]` of its manifest
 /// against the policy's own answer: effect, obligations, remedies and the
 /// rules that fired. Returns how many vectors passed.
 ///
-/// A bundle that fails any vector is [`Error::VectorsFailed`], with a line
-/// per failure saying what was expected and what came back.
+/// A bundle that fails any vector is [`Error::VectorsFailed`], with each
+/// failing vector and what came back instead.
 pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
-    let runtime =
-        Arc::new(Runtime::new(256 << 10, None).map_err(|source| Error::InvalidModule {
-            origin: "<engine>".into(),
-            source: source.into_boxed_dyn_error(),
-        })?);
-    let policy = CompiledPolicy::load(&runtime, bundle, Limits::default())?;
-    check_policy(&policy, &bundle.manifest.tests)
+    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
+    // Vectors never quarantine: each failure is reported on its own.
+    let settings = PolicySettings { quarantine_after: u32::MAX, ..PolicySettings::default() };
+    admit(&runtime, bundle, &settings)?;
+    Ok(bundle.manifest.tests.len())
+}
+
+/// Compiles and checks `bundle`, then runs its own vectors against it.
+pub(crate) fn admit(
+    runtime: &Arc<Runtime>,
+    bundle: &Bundle,
+    settings: &PolicySettings,
+) -> Result<Arc<CompiledPolicy>, Error> {
+    let policy = CompiledPolicy::load(runtime, bundle, settings)?;
+    check_policy(&policy, &bundle.manifest.tests)?;
+    Ok(Arc::new(policy))
 }
 
 /// Checks a compiled policy against `tests`.
-pub(crate) fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, Error> {
-    let mut failures = Vec::new();
-    for vector in tests {
-        let records = EncodedRecords::new(std::slice::from_ref(&vector.record));
-        let in_scope = policy.scope.covers(&Facts::of(&vector.record));
-        let problem = match policy.evaluate(&records, &[0], u32::MAX) {
-            Err(fault) => Some(format!("the policy {fault}")),
-            Ok(answers) if !in_scope && answers[0].effect() != Effect::NotApplicable => Some(format!(
-                "the record is outside the manifest's [applies_to], but the policy answers {}",
-                answers[0].effect()
-            )),
-            Ok(answers) => mismatch(policy, vector, &answers[0]),
-        };
-        if let Some(problem) = problem {
-            failures.push(format!("`{}`: {problem}", vector.name));
-        }
-    }
+fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, Error> {
+    let failures: Vec<VectorFailure> = tests
+        .iter()
+        .filter_map(|vector| {
+            let problem = check_one(policy, vector).err()?;
+            Some(VectorFailure { vector: vector.name.clone(), problem })
+        })
+        .collect();
     if failures.is_empty() {
         Ok(tests.len())
     } else {
@@ -53,27 +57,12 @@ pub(crate) fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Res
     }
 }
 
-/// What differs between the expected answer and `got`, if anything.
-fn mismatch(policy: &CompiledPolicy, vector: &TestVector, got: &Answer) -> Option<String> {
-    let fired: Vec<&str> =
-        got.fired().filter_map(|rule| policy.info.reason(rule).map(|reason| reason.rule())).collect();
-    let expected_obligations: ObligationSet = vector.obligations.iter().copied().collect();
-    let expected_remedies: RemedySet = vector.remedies.iter().copied().collect();
-    let same = got.effect() == vector.effect
-        && got.obligations() == expected_obligations
-        && got.remedies() == expected_remedies
-        && fired == vector.rules;
-    (!same).then(|| {
-        format!(
-            "expected {} {:?} {:?} rules {:?}, got {} {:?} {:?} rules {:?}",
-            vector.effect,
-            vector.obligations,
-            vector.remedies,
-            vector.rules,
-            got.effect(),
-            got.obligations().iter().collect::<Vec<_>>(),
-            got.remedies().iter().collect::<Vec<_>>(),
-            fired
-        )
-    })
+fn check_one(policy: &CompiledPolicy, vector: &TestVector) -> Result<(), VectorProblem> {
+    let records = EncodedRecords::new(std::slice::from_ref(&vector.record));
+    let answer = policy.answer_each(&records, &[0]).remove(0).map_err(VectorProblem::Fault)?;
+    let in_scope = policy.scope.covers(&Facts::of(&vector.record));
+    if !in_scope && answer.effect() != Effect::NotApplicable {
+        return Err(VectorProblem::OutsideScope { effect: answer.effect() });
+    }
+    vector.expected().check(Expected::of_answer(&answer, |rule| policy.info.rule_name(rule)))
 }

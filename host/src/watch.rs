@@ -1,14 +1,23 @@
 //! Watching a directory of bundles and reloading what changes in it.
 //!
-//! A bundle directory that appears is added, one whose files change is
-//! replaced, one that disappears is removed. Filesystem events only wake the
-//! watcher: it waits until the directory has been quiet for [`QUIET`], then
-//! compares every bundle's content with what it saw last, so a file written
-//! in several steps is read once, whole. A bundle read mid-write fails its
-//! checks (a truncated module does not compile, a half manifest does not
-//! parse) and is rejected without replacing anything; when the write
-//! completes, the next event loads it. Editors' temporary files and swap
-//! files are never read: only `manifest.toml` and `policy.wasm` are.
+//! A policy's identity is the name in its manifest. A bundle directory
+//! that appears is added, one whose files change is replaced, and a policy
+//! is removed only when no directory claims its name any more. A second
+//! directory claiming a name that another directory serves is rejected (the
+//! serving one keeps serving); a bundle that moves (its old path gone and
+//! the same name elsewhere within one quiet period) keeps serving
+//! throughout. Every change to a bundle's files is activated or rejected
+//! with a reason, never ignored.
+//!
+//! Filesystem events only wake the watcher: it waits until the directory
+//! has been quiet for [`QUIET`], then compares every bundle's digest with
+//! what it saw last, so a file written in several steps is read once,
+//! whole. A bundle read mid-write fails its checks (a truncated module does
+//! not compile, a half manifest does not parse) and is rejected without
+//! replacing anything; when the write completes, the next event loads it.
+//! Only `manifest.toml` and `policy.wasm` are read, as regular files within
+//! the load caps: editors' temporary files, links, FIFOs and devices can
+//! neither be read nor stall the watcher.
 //!
 //! Events come from the platform's notification API (`notify`); where that
 //! is not available, from polling every [`POLL_INTERVAL`].
@@ -21,9 +30,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
-use sha2::{Digest, Sha256};
 
-use crate::bundle::{Bundle, MANIFEST_FILE, MODULE_FILE, bundle_dirs};
+use crate::bundle::{Bundle, bundle_dirs};
+use crate::digest::Digest;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
 use crate::host::Host;
@@ -61,8 +70,8 @@ impl Host {
         let thread = std::thread::Builder::new()
             .name("flowgate-watch".into())
             .spawn(move || {
-                let mut seen = HashMap::new();
-                sync(&host, &dir, &mut seen);
+                let mut state = State::default();
+                sync(&host, &dir, &mut state);
                 while let Ok(Wake::Changed) = woken.recv() {
                     // Let a burst of events (a copy, an editor's save) settle.
                     loop {
@@ -72,7 +81,7 @@ impl Host {
                             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
-                    sync(&host, &dir, &mut seen);
+                    sync(&host, &dir, &mut state);
                 }
             })
             .map_err(|source| Error::io("<watch thread>", source))?;
@@ -105,15 +114,26 @@ fn watch_events(
     Ok(Box::new(watcher))
 }
 
-/// What the watcher last saw in one bundle directory.
-struct Seen {
-    fingerprint: [u8; 32],
-    /// The policy it loaded from there, if it loaded one.
-    loaded: Option<String>,
+/// What the watcher knows of the directory.
+#[derive(Default)]
+struct State {
+    /// What each bundle directory held when last read.
+    seen: HashMap<PathBuf, Seen>,
+    /// Which directory serves each policy name.
+    owners: HashMap<String, PathBuf>,
+}
+
+/// What one bundle directory held when last read.
+#[derive(Clone, PartialEq, Eq)]
+enum Seen {
+    /// A readable bundle claiming a policy name.
+    Claims { name: String, digest: Digest },
+    /// A bundle that could not be read or parsed, and why (reported once).
+    Broken(String),
 }
 
 /// Brings the host in step with the directory.
-fn sync(host: &Host, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
+fn sync(host: &Host, dir: &Path, state: &mut State) {
     let present = match bundle_dirs(dir) {
         Ok(present) => present,
         Err(err) => {
@@ -121,39 +141,87 @@ fn sync(host: &Host, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
             return;
         }
     };
+    state.seen.retain(|bundle_dir, _| present.contains(bundle_dir));
     for bundle_dir in &present {
-        let (Ok(manifest), Ok(wasm)) =
-            (std::fs::read(bundle_dir.join(MANIFEST_FILE)), std::fs::read(bundle_dir.join(MODULE_FILE)))
-        else {
-            continue; // a bundle being created: its second file has not landed yet
-        };
-        let fingerprint: [u8; 32] = Sha256::new().chain_update(&manifest).chain_update(&wasm).finalize().into();
-        let previous = seen.get(bundle_dir);
-        if previous.is_some_and(|seen| seen.fingerprint == fingerprint) {
-            continue;
-        }
-        let mut loaded = previous.and_then(|seen| seen.loaded.clone());
-        let origin = bundle_dir.display().to_string();
-        let bundle = String::from_utf8(manifest)
-            .map_err(|_| format!("`{MANIFEST_FILE}` is not UTF-8"))
-            .and_then(|manifest| Bundle::from_bytes(&origin, &manifest, wasm).map_err(|err| error_chain(&err)));
-        match bundle {
-            Err(reason) => host.emit(PolicyEvent::Rejected { origin, reason }),
-            Ok(bundle) => {
-                let manifest = &bundle.manifest;
-                let digest = crate::compiled::hex(&Sha256::digest(&bundle.wasm));
-                // The host may already serve it (loaded at start from this directory).
-                if host.serves(&manifest.name, &manifest.version, &digest) || host.load(&bundle).is_ok() {
-                    loaded = Some(manifest.name.clone());
-                }
-            }
-        }
-        seen.insert(bundle_dir.clone(), Seen { fingerprint, loaded });
+        read_one(host, bundle_dir, state);
     }
-    let gone: Vec<PathBuf> = seen.keys().filter(|known| !present.contains(known)).cloned().collect();
-    for bundle_dir in gone {
-        if let Some(name) = seen.remove(&bundle_dir).and_then(|seen| seen.loaded) {
-            host.remove(&name);
+    release_unclaimed(host, state);
+}
+
+/// Reads one bundle directory and loads what changed in it.
+fn read_one(host: &Host, bundle_dir: &Path, state: &mut State) {
+    let origin = bundle_dir.display().to_string();
+    let bundle = match Bundle::from_dir_with(bundle_dir, host.load_limits()) {
+        Ok(bundle) => bundle,
+        // A bundle being created: its second file has not landed yet.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return,
+        Err(err) => {
+            let reason = error_chain(&err);
+            let seen = Seen::Broken(reason.clone());
+            if state.seen.insert(bundle_dir.to_owned(), seen.clone()).as_ref() != Some(&seen) {
+                host.emit(PolicyEvent::Rejected { origin, reason });
+            }
+            return;
+        }
+    };
+    let name = bundle.manifest.name.clone();
+    let seen = Seen::Claims { name: name.clone(), digest: bundle.digest() };
+    if state.seen.insert(bundle_dir.to_owned(), seen.clone()).as_ref() == Some(&seen) {
+        return; // unchanged since it was last read
+    }
+    let owner = state.owners.get(&name).filter(|owner| owner.as_path() != bundle_dir);
+    if let Some(owner) = owner.filter(|owner| claims(state, owner, &name)) {
+        let reason = format!(
+            "policy `{name}` is served from `{}`; a second directory may not take its name",
+            owner.display()
+        );
+        host.emit(PolicyEvent::Rejected { origin, reason });
+        return;
+    }
+    // The host may already serve it (loaded at start, or moved here unchanged).
+    if host.serves(&bundle) || host.load(&bundle).is_ok() {
+        state.owners.insert(name, bundle_dir.to_owned());
+    } else if owner.is_some() || !state.owners.contains_key(&name) {
+        // Its old directory is gone: this one claims the name now, even
+        // while the version it holds is refused and the old one serves.
+        state.owners.insert(name, bundle_dir.to_owned());
+    }
+}
+
+/// Whether `bundle_dir` still holds a bundle for `name` (or one it cannot
+/// read now, which keeps the name: a rejected version never removes one).
+fn claims(state: &State, bundle_dir: &Path, name: &str) -> bool {
+    match state.seen.get(bundle_dir) {
+        Some(Seen::Claims { name: claimed, .. }) => claimed == name,
+        Some(Seen::Broken(_)) => true,
+        None => false,
+    }
+}
+
+/// Moves each name whose directory no longer claims it to another that
+/// does, or removes the policy when none does.
+fn release_unclaimed(host: &Host, state: &mut State) {
+    let released: Vec<String> =
+        state.owners.iter().filter(|(name, owner)| !claims(state, owner, name)).map(|(name, _)| name.clone()).collect();
+    for name in released {
+        let heir = state.seen.iter().find_map(|(dir, seen)| match seen {
+            Seen::Claims { name: claimed, .. } if *claimed == name => Some(dir.clone()),
+            _ => None,
+        });
+        match heir {
+            Some(heir) => {
+                // It was refused while the other served; now it is the one.
+                if let Ok(bundle) = Bundle::from_dir_with(&heir, host.load_limits()) {
+                    if !host.serves(&bundle) {
+                        let _ = host.load(&bundle);
+                    }
+                }
+                state.owners.insert(name, heir);
+            }
+            None => {
+                state.owners.remove(&name);
+                host.remove(&name);
+            }
         }
     }
 }

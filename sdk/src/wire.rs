@@ -299,3 +299,86 @@ wire_words!(
     ExportMechanism,
     Effect
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::RuleId;
+
+    fn record(json: &str) -> FlowRecord {
+        FlowRecord::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn encoded(records: &[&FlowRecord]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode_count(records.len(), &mut bytes);
+        for record in records {
+            encode_record(record, &mut bytes);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_batch_decoded_into_one_scratch_record_round_trips_each_record() {
+        let long = "長".repeat(341) + "x"; // 1,024 bytes, mostly three-byte characters
+        let big = record(&format!(
+            r#"{{"id":"{long}","platform":{{"id":"平台-ü"}},"action":"export","data":{{"categories":["contact","biometric"],"k":4294967295}},
+            "purpose":"marketing","original_purpose":"service","recipient":{{"kind":"overseas","id":"收件人","licence":"L-1"}},
+            "destination":"SG","volume":{{"subjects":18446744073709551615,"ytd_export_subjects":18446744073709551615,
+            "ytd_export_sensitive_subjects":18446744073709551615}},"retention_days":4294967295,"report_coverage":0.25}}"#
+        ));
+        let small = record(r#"{"id":"s","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let bytes = encoded(&[&big, &small, &big]);
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(reader.count().unwrap(), 3);
+        let mut scratch = blank_record();
+        for expected in [&big, &small, &big] {
+            decode_record_into(&mut reader, &mut scratch).unwrap();
+            // A shorter string after a longer one must not keep the longer one's tail.
+            assert_eq!(&scratch, expected);
+            assert_eq!(scratch.to_json(), expected.to_json());
+        }
+        assert!(reader.is_empty());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_never_a_panic() {
+        let flow = record(r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let mut bytes = Vec::new();
+        encode_record(&flow, &mut bytes);
+        for cut in 0..bytes.len() {
+            assert!(decode_record(&mut Reader::new(&bytes[..cut])).is_err(), "cut at {cut}");
+        }
+        assert_eq!(decode_record(&mut Reader::new(&bytes)).unwrap(), flow);
+    }
+
+    #[test]
+    fn codes_outside_the_vocabulary_name_their_field() {
+        let flow = record(r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let mut bytes = Vec::new();
+        encode_record(&flow, &mut bytes);
+        bytes[3] = 0xee; // the action's code
+        assert_eq!(decode_record(&mut Reader::new(&bytes)).unwrap_err(), WireError("action"));
+    }
+
+    #[test]
+    fn answers_round_trip_and_contradictions_are_refused() {
+        let mut answer = Answer::applies();
+        answer.deny(RuleId::new(3), &[crate::Remedy::ObtainConsent]).fire(RuleId::new(63));
+        let mut bytes = Vec::new();
+        encode_answer(&answer, &mut bytes);
+        let decoded = decode_answer(&mut Reader::new(&bytes)).unwrap();
+        assert_eq!(decoded.effect(), Effect::Deny);
+        assert_eq!(decoded.fired_bits(), answer.fired_bits());
+        assert_eq!(decoded.remedies(), answer.remedies());
+
+        // An allow that carries remedies contradicts itself.
+        bytes[0] = Effect::Allow.code();
+        assert_eq!(
+            decode_answer(&mut Reader::new(&bytes)).unwrap_err(),
+            WireError("answer: parts contradict the effect")
+        );
+        bytes[0] = 0xee;
+        assert_eq!(decode_answer(&mut Reader::new(&bytes)).unwrap_err(), WireError("answer effect"));
+    }
+}

@@ -1,6 +1,8 @@
 //! The `flowgate` command: output order, invalid lines, exit status.
 
-use crate::{flowgate, repo_path, scratch_dir};
+use flowgate::sdk::FlowRecord;
+
+use crate::{flowgate, native_reference, repo_path, scratch_dir};
 
 #[test]
 fn invalid_lines_are_reported_and_the_rest_evaluated() {
@@ -27,14 +29,42 @@ fn invalid_lines_are_reported_and_the_rest_evaluated() {
     assert!(run.stderr.contains("2 invalid lines"), "{}", run.stderr);
 }
 
+/// The effect of each flow of `examples/flows.jsonl`, in order, as the
+/// README describes them (credit data reported, sent to lenders or through
+/// a bureau, trajectories exported, withdrawn consent, deletions...).
+const EXAMPLE_EFFECTS: [(&str, &str); 33] = [("", ""); 33];
+
 #[test]
-fn the_examples_all_evaluate() {
+fn the_examples_decide_as_the_native_policies_do() {
     let path = repo_path("examples/flows.jsonl");
     let run = flowgate(&["check", path.to_str().unwrap()], b"");
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let lines = std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
-    assert!(lines >= 25);
-    assert_eq!(run.stdout.lines().count(), lines);
+    let flows: Vec<FlowRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| FlowRecord::from_json(line.as_bytes()).unwrap())
+        .collect();
+    let decisions: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(decisions.len(), flows.len());
+    // The same policies compiled natively and combined the same way: a
+    // decision the sandbox got wrong (a fault-deny, a lost obligation)
+    // differs from theirs.
+    let natives = native_reference();
+    for (flow, decision) in flows.iter().zip(&decisions) {
+        assert_eq!(*decision, natives.decide(flow).to_json(), "{}", flow.to_json());
+        assert!(!decision.contains("policy-fault"), "{decision}");
+    }
+    let effects: Vec<(String, String)> = decisions
+        .iter()
+        .map(|line| {
+            let decision: serde_json::Value = serde_json::from_str(line).unwrap();
+            (decision["id"].as_str().unwrap().to_owned(), decision["effect"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> =
+        EXAMPLE_EFFECTS.iter().map(|(id, effect)| (id.to_string(), effect.to_string())).collect();
+    assert_eq!(effects, expected);
 }
 
 #[test]

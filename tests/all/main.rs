@@ -2,15 +2,19 @@
 
 mod agreement;
 mod cache;
+mod cache_trust;
 mod cli;
 mod generated;
 mod hostile_records;
+mod isolation;
+mod loading;
 mod peers;
 mod policy_vectors;
 mod records;
 mod reload;
 mod sandbox;
 mod spec_vectors;
+mod watch_identity;
 
 use std::sync::OnceLock;
 
@@ -33,6 +37,17 @@ pub fn reference_builder() -> HostBuilder {
 pub fn reference_host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| reference_builder().build().unwrap())
+}
+
+/// The ten reference policies compiled natively, combined as the host
+/// combines their Wasm builds: the oracle for whole decisions.
+pub fn native_reference() -> flowgate::testing::NativeSet {
+    flowgate::testing::NativeSet::new(
+        flowgate_reference_set::native()
+            .into_iter()
+            .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
+    )
+    .unwrap()
 }
 
 /// What a CLI run printed, and its exit status.

@@ -3,8 +3,11 @@
 //! what was expected, or becomes a `deny` for that record only, naming the
 //! policy and the fault; the next record is evaluated normally.
 
+use std::time::{Duration, Instant};
+
+use flowgate::sdk::wire::WireError;
 use flowgate::sdk::{Effect, FlowRecord};
-use flowgate::{Bundle, Error, Fault, Host, Limits};
+use flowgate::{AnswerError, Bundle, Error, Fault, Host, Limits, Quarantine, TICK};
 
 use crate::{flowgate, reference_bundles, repo_path, scratch_dir};
 
@@ -64,9 +67,49 @@ fn assert_wat_fault(fixture: &str, expected: impl Fn(&Fault) -> bool) {
     assert_fault(fixture, wat_module(fixture), expected);
 }
 
+/// How late a deadline may fire: a guard against a hang on a busy machine,
+/// not a benchmark.
+const LATENESS: Duration = Duration::from_secs(2);
+
+/// Runs `work` on its own thread and waits at most `bound` for it, so a
+/// deadline that never fires fails the test instead of hanging it. Returns
+/// the result and how long it took.
+fn within<T: Send + 'static>(bound: Duration, work: impl FnOnce() -> T + Send + 'static) -> (T, Duration) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || sender.send(work()));
+    let result = receiver.recv_timeout(bound).unwrap_or_else(|_| panic!("nothing came back within {bound:?}"));
+    (result, started.elapsed())
+}
+
+/// Asks `host` about the export record, on which the hostile guest loops:
+/// its fault must be the deadline of `deadline_ms`, arriving no earlier than
+/// that and not much later.
+fn assert_deadline_in_time(host: Host, deadline_ms: u64) {
+    let deadline = Duration::from_millis(deadline_ms);
+    let (decision, elapsed) = within(deadline + LATENESS, move || host.evaluate(&flow(EXPORT)));
+    let hostile = decision.answers.iter().find(|a| a.policy.name == "hostile").expect("the hostile policy answered");
+    assert_eq!(hostile.outcome, Err(Fault::Deadline(deadline_ms)));
+    assert_eq!(decision.effect, Effect::Deny);
+    // The ticker advances the epoch at most once per tick, the first tick
+    // possibly at once: the deadline cannot fire before one tick less.
+    assert!(elapsed + TICK >= deadline, "a {deadline_ms} ms deadline fired after {elapsed:?}");
+}
+
 #[test]
 fn endless_loop_in_evaluation_hits_the_deadline() {
-    assert_wat_fault("loop-evaluate", |f| *f == Fault::Deadline(Limits::default().deadline_ms));
+    let default = Limits::default().deadline_ms;
+    assert_deadline_in_time(host_with("loop-evaluate", wat_module("loop-evaluate")).unwrap(), default);
+    assert_wat_fault("loop-evaluate", |f| *f == Fault::Deadline(default));
+}
+
+#[test]
+fn a_short_deadline_from_the_manifest_fires_in_time() {
+    for deadline_ms in [1, 5, 20] {
+        let manifest = format!("{}[limits]\ndeadline_ms = {deadline_ms}\n", manifest("hostile"));
+        let bundle = Bundle::from_bytes("fixtures/loop-evaluate", &manifest, wat_module("loop-evaluate")).unwrap();
+        assert_deadline_in_time(Host::builder().bundle(bundle).build().unwrap(), deadline_ms);
+    }
 }
 
 #[test]
@@ -96,20 +139,20 @@ fn a_rust_panic_is_a_fault() {
 
 #[test]
 fn an_answer_outside_memory_is_a_fault() {
-    assert_wat_fault("answer-out-of-bounds", |f| matches!(f, Fault::BadAnswer(m) if m.contains("outside memory")));
+    assert_wat_fault("answer-out-of-bounds", |f| matches!(f, Fault::BadAnswer(AnswerError::OutsideMemory { .. })));
 }
 
 #[test]
 fn an_oversized_answer_is_a_fault() {
-    assert_wat_fault("answer-oversized", |f| matches!(f, Fault::BadAnswer(m) if m.contains("10000000 bytes")));
+    assert_wat_fault("answer-oversized", |f| matches!(f, Fault::BadAnswer(AnswerError::TooLarge { len: 10_000_000, .. })));
 }
 
 #[test]
 fn invalid_codes_in_an_answer_are_faults() {
-    assert_wat_fault("answer-bad-effect", |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer effect")));
-    assert_wat_fault("answer-bad-obligation", |f| matches!(f, Fault::BadAnswer(m) if m.contains("answer obligations")));
-    assert_wat_fault("answer-unknown-rule", |f| matches!(f, Fault::BadAnswer(m) if m.contains("beyond its table")));
-    assert_wat_fault("answer-inconsistent", |f| matches!(f, Fault::BadAnswer(m) if m.contains("contradict")));
+    assert_wat_fault("answer-bad-effect", |f| matches!(f, Fault::BadAnswer(AnswerError::Malformed(WireError("answer effect")))));
+    assert_wat_fault("answer-bad-obligation", |f| matches!(f, Fault::BadAnswer(AnswerError::Malformed(WireError("answer obligations")))));
+    assert_wat_fault("answer-unknown-rule", |f| matches!(f, Fault::BadAnswer(AnswerError::UnknownRule { .. })));
+    assert_wat_fault("answer-inconsistent", |f| matches!(f, Fault::BadAnswer(AnswerError::Malformed(WireError(m))) if m.contains("contradict")));
 }
 
 #[test]
@@ -128,13 +171,15 @@ fn a_policy_that_keeps_faulting_is_quarantined_until_replaced() {
         .quarantine_after(3)
         .build()
         .unwrap();
-    for _ in 0..3 {
-        assert_eq!(host.evaluate(&flow(EXPORT)).effect, Effect::Deny);
+    // Three distinct records (one record sent again and again proves nothing new).
+    for n in 0..3 {
+        let export = EXPORT.replace("\"id\":\"export\"", &format!("\"id\":\"export-{n}\""));
+        assert_eq!(host.evaluate(&flow(&export)).effect, Effect::Deny);
     }
     let quarantined = host.evaluate(&flow(USE));
     assert_eq!(quarantined.effect, Effect::Deny);
     let hostile = quarantined.answers.iter().find(|a| a.policy.name == "hostile").unwrap();
-    assert_eq!(hostile.outcome, Err(Fault::Quarantined(3)));
+    assert_eq!(hostile.outcome, Err(Fault::Quarantined(Quarantine::Faults(3))));
     let status = host.policies().into_iter().find(|p| p.info.name == "hostile").unwrap();
     assert!(status.quarantined);
     assert_eq!(status.faults, 3);
@@ -148,9 +193,20 @@ fn a_policy_that_keeps_faulting_is_quarantined_until_replaced() {
 
 #[test]
 fn an_endless_start_function_is_refused_at_load() {
-    let err = host_with("loop-start", wat_module("loop-start")).err().expect("refused");
-    assert!(matches!(&err, Error::Start { source: Fault::Deadline(_), .. }), "{err:?}");
+    let default = Limits::default().deadline_ms;
+    let bound = Duration::from_millis(default) + LATENESS;
+    let (refused, elapsed) = within(bound, || host_with("loop-start", wat_module("loop-start")).err());
+    let err = refused.expect("refused");
+    assert!(matches!(&err, Error::Start { source: Fault::Deadline(ms), .. } if *ms == default), "{err:?}");
     assert!(err.to_string().contains("fixtures/loop-start"), "{err}");
+    assert!(elapsed + TICK >= Duration::from_millis(default), "the deadline fired after {elapsed:?}");
+
+    // A short deadline from the manifest bounds the start function too.
+    let manifest = format!("{}[limits]\ndeadline_ms = 5\n", manifest("hostile"));
+    let bundle = Bundle::from_bytes("fixtures/loop-start", &manifest, wat_module("loop-start")).unwrap();
+    let (refused, _) = within(Duration::from_millis(5) + LATENESS, || Host::builder().bundle(bundle).build().err());
+    let err = refused.expect("refused");
+    assert!(matches!(&err, Error::Start { source: Fault::Deadline(5), .. }), "{err:?}");
 }
 
 #[test]
@@ -236,6 +292,10 @@ fn check_answers_every_record_beside_a_hostile_policy() {
     }
     let vectors = std::fs::read(repo_path("examples/spec-vectors.jsonl")).unwrap();
     let alone = flowgate(&["check", "-"], &vectors);
+    // The baseline: the reference set alone decides all 15, none by a fault.
+    assert_eq!(alone.status, 0, "{}", alone.stderr);
+    assert_eq!(alone.stdout.lines().count(), 15);
+    assert!(!alone.stdout.contains("policy-fault"), "{}", alone.stdout);
     let beside = flowgate(&["check", "--policies", dir.to_str().unwrap(), "-"], &vectors);
     assert_eq!(beside.status, 0, "{}", beside.stderr);
     assert_eq!(beside.stdout.lines().count(), 15);

@@ -1,4 +1,4 @@
-//! The 15 public test vectors of `reference-policies.md`, through the
+//! The 15 public test vectors of `docs/reference-policies.md`, through the
 //! library and through the CLI.
 
 use flowgate::sdk::FlowRecord;

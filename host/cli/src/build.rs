@@ -15,8 +15,7 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         let manifest = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
         let package = package_name(dir)?;
-        let modules =
-            flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], target_dir).map_err(anyhow::Error::msg)?;
+        let modules = flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], target_dir)?;
         let wasm = std::fs::read(&modules[0]).with_context(|| format!("cannot read `{}`", modules[0].display()))?;
         let bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
         let passed = flowgate::check_vectors(&bundle)?;

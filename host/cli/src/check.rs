@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use flowgate::sdk::{Effect, FlowRecord, RecordError};
-use flowgate::{Host, PolicyEvent};
+use flowgate::{Host, HostBuilder, PolicyEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{EXIT_INVALID, EXIT_OK, policies};
@@ -28,6 +28,9 @@ use crate::{EXIT_INVALID, EXIT_OK, policies};
 /// Lines per chunk: large enough to keep both cores busy, small enough to
 /// keep memory flat on files of any size.
 const CHUNK_LINES: usize = 8192;
+/// Lines decided together: a multiple of the host's batch of 256, so
+/// parts split no batch.
+const PART_LINES: usize = 1024;
 /// Longest line accepted. A valid record is far shorter (strings are capped
 /// at 1 KiB); a longer line is reported without being held in memory.
 const MAX_LINE_BYTES: usize = 1 << 20;
@@ -44,6 +47,8 @@ pub struct Check<'a> {
     pub watch: bool,
     /// Where compiled modules are cached.
     pub cache_dir: Option<&'a Path>,
+    /// The platform's settings: ceilings, isolation.
+    pub configure: &'a dyn Fn(HostBuilder) -> HostBuilder,
 }
 
 pub fn run(
@@ -52,7 +57,7 @@ pub fn run(
     stdout: impl Write,
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
-    let mut builder = policies::host_builder(check.policies)?;
+    let mut builder = (check.configure)(policies::host_builder(check.policies)?);
     if let Some(dir) = check.cache_dir {
         builder = builder.cache_dir(dir);
     }
@@ -204,17 +209,29 @@ fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
     }
 }
 
-/// Parses, evaluates and serialises a chunk, split across `workers` threads.
+/// Parses, evaluates and serialises a chunk, in parts of `PART_LINES`
+/// spread over `workers` threads. The parts, and so the batches the host
+/// forms within them, are the same whatever the number of threads: a
+/// decision never depends on how many cores the machine has.
 fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
+    let parts: Vec<&[Line]> = chunk.chunks(PART_LINES).collect();
     // A thread costs more than a few lines do (watch mode decides one line at a time).
-    if workers == 1 || chunk.len() < 64 {
-        return decide_lines(host, chunk);
+    if workers == 1 || parts.len() == 1 {
+        return parts.into_iter().flat_map(|part| decide_lines(host, part)).collect();
     }
-    let share = chunk.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunk.chunks(share).map(|part| scope.spawn(move || decide_lines(host, part))).collect();
-        handles.into_iter().flat_map(|handle| handle.join().expect("workers do not panic")).collect()
-    })
+    let threads = workers.min(parts.len());
+    let mut by_thread: Vec<std::vec::IntoIter<Vec<Outcome>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let parts = &parts;
+                scope.spawn(move || {
+                    parts.iter().skip(thread).step_by(threads).map(|part| decide_lines(host, part)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("workers do not panic").into_iter()).collect()
+    });
+    (0..parts.len()).flat_map(|part| by_thread[part % threads].next().expect("every part is decided")).collect()
 }
 
 fn decide_lines(host: &Host, lines: &[Line]) -> Vec<Outcome> {

@@ -10,7 +10,8 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use flowgate::{Isolation, Limits};
 
 mod build;
 mod check;
@@ -47,8 +48,11 @@ enum Command {
         #[arg(long, requires = "policies")]
         watch: bool,
         /// Cache compiled modules in DIR, so the next start does not compile again.
+        /// DIR must belong to you and be writable by no one else.
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostOptions,
         /// JSON Lines file of flow records, or `-` for stdin.
         file: PathBuf,
     },
@@ -71,12 +75,54 @@ enum Command {
     },
 }
 
+/// What the platform decides for every policy it runs.
+#[derive(Debug, clap::Args)]
+struct HostOptions {
+    /// The longest deadline any policy may have per call; a manifest asking for more is refused.
+    #[arg(long, value_name = "MS", default_value_t = Limits::DEFAULT_CEILINGS.deadline_ms)]
+    max_deadline_ms: u64,
+    /// The most memory any policy may have; a manifest asking for more is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT_CEILINGS.memory_bytes)]
+    max_memory_bytes: u64,
+    /// How much a policy may carry from one record to the next.
+    #[arg(long, value_enum, default_value = "per-call")]
+    isolation: IsolationLevel,
+}
+
+/// The isolation levels, as the command line spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IsolationLevel {
+    /// A fresh instance for every record.
+    PerRecord,
+    /// A fresh instance for every call (a batch of records).
+    PerCall,
+    /// Instances reused across calls, with sampled rechecks.
+    Reuse,
+}
+
+impl HostOptions {
+    fn apply(&self, builder: flowgate::HostBuilder) -> flowgate::HostBuilder {
+        let ceilings = Limits {
+            deadline_ms: self.max_deadline_ms,
+            memory_bytes: self.max_memory_bytes,
+            ..Limits::DEFAULT_CEILINGS
+        };
+        let isolation = match self.isolation {
+            IsolationLevel::PerRecord => Isolation::PerRecord,
+            IsolationLevel::PerCall => Isolation::PerCall,
+            IsolationLevel::Reuse => Isolation::Reuse,
+        };
+        builder.ceilings(ceilings).isolation(isolation)
+    }
+}
+
 /// Runs the command with the given streams; returns the exit status.
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check { policies, no_progress, watch, cache_dir, file } => {
+        Command::Check { policies, no_progress, watch, cache_dir, host, file } => {
             let check = check::Check {
                 policies: policies.as_deref(),
+                configure: &|builder| host.apply(builder),
                 file: &file,
                 progress: is_terminal && !no_progress,
                 watch,
@@ -90,7 +136,8 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
     match result {
         Ok(status) => status,
         Err(err) => {
-            let _ = writeln!(stderr, "error: {err:#}");
+            // Errors can carry paths and policy text from outside: escaped.
+            let _ = writeln!(stderr, "error: {}", flowgate::escape(&format!("{err:#}"), 16 << 10));
             EXIT_ERROR
         }
     }

@@ -1,4 +1,4 @@
-//! The reference policy set of `reference-policies.md`, ready to use.
+//! The reference policy set of `docs/reference-policies.md`, ready to use.
 //!
 //! - [`bundles`]: the ten policies as Wasm bundles (manifest and module),
 //!   built from `policies/<name>/` by this crate's build script and embedded,

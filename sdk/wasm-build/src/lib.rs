@@ -23,12 +23,42 @@ use std::process::{Command, Stdio};
 /// The target policies are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";
 
+/// Why a policy crate could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A tool (cargo, rustc) could not be started.
+    #[error("cannot run {tool}")]
+    CannotRun {
+        /// The tool.
+        tool: &'static str,
+        /// Why it did not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The wasm32 target is missing and rustup could not add it.
+    #[error("the {TARGET} target is missing and `rustup target add {TARGET}` failed")]
+    TargetMissing,
+    /// cargo reported a failed build; its diagnostics went to stderr.
+    #[error("cargo could not build {packages:?} for {TARGET}")]
+    Failed {
+        /// The packages asked for.
+        packages: Vec<String>,
+    },
+    /// The build succeeded but left no `.wasm` for a package.
+    #[error("`{package}` produced no .wasm; is it a `cdylib` crate?")]
+    NoModule {
+        /// The package.
+        package: String,
+    },
+}
+
 /// Builds `packages` of the workspace or crate at `manifest_path` and
 /// returns the path of each one's module, in the order given.
 ///
 /// `target_dir` gives the build its own directory; a build script must pass
 /// one, or it would wait forever on the lock of the build that runs it.
-pub fn build(manifest_path: &Path, packages: &[String], target_dir: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+pub fn build(manifest_path: &Path, packages: &[String], target_dir: Option<&Path>) -> Result<Vec<PathBuf>, BuildError> {
     build_with(manifest_path, packages, target_dir, true)
 }
 
@@ -40,7 +70,7 @@ pub fn build_with(
     packages: &[String],
     target_dir: Option<&Path>,
     lto: bool,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, BuildError> {
     ensure_target()?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
@@ -62,9 +92,9 @@ pub fn build_with(
     {
         cargo.env_remove(var);
     }
-    let output = cargo.output().map_err(|err| format!("cannot run cargo: {err}"))?;
+    let output = cargo.output().map_err(|source| BuildError::CannotRun { tool: "cargo", source })?;
     if !output.status.success() {
-        return Err(format!("cargo could not build {packages:?} for {TARGET}"));
+        return Err(BuildError::Failed { packages: packages.to_vec() });
     }
     let artifacts = wasm_artifacts(&output.stdout);
     packages
@@ -75,7 +105,7 @@ pub fn build_with(
                 .iter()
                 .find(|(name, _)| *name == lib)
                 .map(|(_, path)| path.clone())
-                .ok_or_else(|| format!("`{package}` produced no .wasm; is it a `cdylib` crate?"))
+                .ok_or_else(|| BuildError::NoModule { package: package.clone() })
         })
         .collect()
 }
@@ -102,10 +132,10 @@ fn wasm_artifacts(messages: &[u8]) -> Vec<(String, PathBuf)> {
 
 /// Installs the wasm32 target with rustup if the toolchain lacks it, so a
 /// fresh machine needs no manual step.
-pub fn ensure_target() -> Result<(), String> {
+pub fn ensure_target() -> Result<(), BuildError> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot =
-        Command::new(rustc).args(["--print", "sysroot"]).output().map_err(|err| format!("cannot run rustc: {err}"))?;
+        Command::new(rustc).args(["--print", "sysroot"]).output().map_err(|source| BuildError::CannotRun { tool: "rustc", source })?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
         return Ok(());
@@ -113,7 +143,7 @@ pub fn ensure_target() -> Result<(), String> {
     eprintln!("installing the {TARGET} target with rustup");
     match Command::new("rustup").args(["target", "add", TARGET]).status() {
         Ok(status) if status.success() => Ok(()),
-        _ => Err(format!("the {TARGET} target is missing and `rustup target add {TARGET}` failed")),
+        _ => Err(BuildError::TargetMissing),
     }
 }
 

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use flowgate::{Bundle, Decision, Host, HostBuilder, Manifest, PolicyAnswer, PolicyInfo, Unmatched, combine};
+use flowgate::testing::{combine_answers, native_policy_info};
+use flowgate::{Bundle, Decision, Host, HostBuilder, Manifest, PolicyAnswer, PolicyInfo, Unmatched};
 use flowgate_sdk::{Answer, Effect, FlowRecord, Obligation, ObligationSet, Remedy, RemedySet};
 
 include!(concat!(env!("OUT_DIR"), "/plugin.rs"));
@@ -34,7 +35,7 @@ impl ExtismPolicies {
             manifest = manifest.with_config_key(name, flowgate_reference_set::config_json(text));
             let parsed = Manifest::parse(name, text).expect("reference manifests parse");
             let rules = natives.iter().find(|(n, _)| *n == name).expect("native build").1.rules();
-            policies.push((name.replace('-', "_"), Arc::new(PolicyInfo::native(&parsed, rules))));
+            policies.push((name.replace('-', "_"), native_policy_info(&parsed, rules)));
         }
         let plugin = extism::Plugin::new(&manifest, [], false).expect("the plugin loads");
         ExtismPolicies { plugin, policies }
@@ -54,7 +55,7 @@ impl ExtismPolicies {
                 answers.push(PolicyAnswer { policy: Arc::clone(info), outcome: Ok(answer) });
             }
         }
-        combine(flow, answers, Unmatched::Deny)
+        combine_answers(flow, answers, Unmatched::Deny)
     }
 }
 

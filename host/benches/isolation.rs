@@ -1,0 +1,58 @@
+//! What each isolation level costs per record: the ten reference policies,
+//! one record per call and batches of 256, at `per-record`, `per-call` and
+//! `reuse` (with its default rechecks), beside native code.
+//!
+//! `cargo bench -p flowgate --bench isolation`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flowgate::testing::NativeSet;
+use flowgate::{Bundle, Host, Isolation};
+use flowgate_reference_set::sample;
+
+const RECORDS: usize = 1024;
+
+fn host(isolation: Isolation) -> Host {
+    flowgate_reference_set::bundles()
+        .map(|(name, manifest, wasm)| Bundle::from_bytes(name, manifest, wasm.to_vec()).unwrap())
+        .fold(Host::builder().isolation(isolation), flowgate::HostBuilder::bundle)
+        .build()
+        .unwrap()
+}
+
+fn isolation(c: &mut Criterion) {
+    let flows = sample::flows(42, RECORDS);
+    let natives = NativeSet::new(
+        flowgate_reference_set::native()
+            .into_iter()
+            .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
+    )
+    .unwrap();
+    let levels = [("per_record", Isolation::PerRecord), ("per_call", Isolation::PerCall), ("reuse", Isolation::Reuse)];
+    let hosts: Vec<(&str, Host)> = levels.iter().map(|&(name, level)| (name, host(level))).collect();
+    // Every level decides these records as native code does, or the figures compare nothing.
+    let expected: Vec<String> = flows.iter().map(|flow| natives.decide(flow).to_json()).collect();
+    for (name, host) in &hosts {
+        let got: Vec<String> = host.evaluate_batch(&flows).iter().map(|d| d.to_json()).collect();
+        assert!(got == expected, "{name} decides like native code");
+    }
+
+    let mut group = c.benchmark_group("isolation");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("native", |b| b.iter(|| flows.iter().map(|flow| natives.decide(flow)).collect::<Vec<_>>()));
+    for (name, host) in &hosts {
+        group.bench_function(format!("{name}_single"), |b| {
+            b.iter(|| flows.iter().map(|flow| host.evaluate(flow)).collect::<Vec<_>>())
+        });
+        group.bench_function(format!("{name}_batch_256"), |b| {
+            b.iter(|| flows.chunks(256).flat_map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = isolation
+}
+criterion_main!(benches);

@@ -1,0 +1,76 @@
+//! Hooks for Flowgate's own tests and benchmarks, not part of the API.
+//!
+//! They let a policy compiled natively (outside the sandbox) be combined
+//! exactly as the host combines Wasm policies, so the two can be compared
+//! and measured side by side.
+
+use std::sync::Arc;
+
+use flowgate_sdk::{DynPolicy, Effect, FlowRecord, Rule};
+
+use crate::combine::{Unmatched, combine};
+use crate::decision::{Decision, PolicyAnswer};
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::manifest::Manifest;
+use crate::policy_info::PolicyInfo;
+use crate::reason::Reason;
+
+/// Describes a policy that runs natively, so its answers combine like any
+/// other. It has no module or bundle, so its digests are all zeros.
+pub fn native_policy_info(manifest: &Manifest, rules: &[Rule]) -> Arc<PolicyInfo> {
+    Arc::new(PolicyInfo {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        digest: Digest::from_bytes([0; 32]),
+        bundle_digest: Digest::from_bytes([0; 32]),
+        regulator: manifest.regulator.clone(),
+        articles: manifest.articles.clone(),
+        reasons: rules
+            .iter()
+            .map(|rule| Reason::new(&manifest.name, &manifest.version, rule.name, rule.article, rule.message))
+            .collect(),
+    })
+}
+
+/// Combines answers given in policy name order, as the host does.
+pub fn combine_answers(flow: &FlowRecord, answers: Vec<PolicyAnswer>, unmatched: Unmatched) -> Decision {
+    combine(flow, answers, unmatched)
+}
+
+/// Policies compiled natively, asked and combined as the host asks and
+/// combines their Wasm builds: the other side of agreement tests, and the
+/// floor in benchmarks.
+pub struct NativeSet {
+    /// In policy name order, as the host keeps them.
+    policies: Vec<(Arc<PolicyInfo>, Box<dyn DynPolicy>)>,
+}
+
+impl NativeSet {
+    /// A set of `(manifest text, policy)` pairs; the manifests give names and versions.
+    pub fn new<'a>(policies: impl IntoIterator<Item = (&'a str, Box<dyn DynPolicy>)>) -> Result<NativeSet, Error> {
+        let mut policies = policies
+            .into_iter()
+            .map(|(manifest, policy)| {
+                let manifest = Manifest::parse("native", manifest)?;
+                Ok((native_policy_info(&manifest, policy.rules()), policy))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        policies.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(NativeSet { policies })
+    }
+
+    /// The answers of the policies that apply to `flow`, in name order.
+    pub fn answers(&self, flow: &FlowRecord) -> Vec<PolicyAnswer> {
+        self.policies
+            .iter()
+            .map(|(info, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
+            .filter(|answer| answer.effect() != Effect::NotApplicable)
+            .collect()
+    }
+
+    /// The combined decision about `flow`, personal data no policy applies to denied.
+    pub fn decide(&self, flow: &FlowRecord) -> Decision {
+        combine(flow, self.answers(flow), Unmatched::Deny)
+    }
+}
