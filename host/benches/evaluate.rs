@@ -54,9 +54,7 @@ fn per_record(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("per_record");
     group.throughput(Throughput::Elements(RECORDS as u64));
-    group.bench_function("native", |b| {
-        b.iter(|| flows.iter().map(|flow| natives.decide(flow)).collect::<Vec<_>>())
-    });
+    group.bench_function("native", |b| b.iter(|| flows.iter().map(|flow| natives.decide(flow)).collect::<Vec<_>>()));
     group.bench_function("flowgate_single", |b| {
         b.iter(|| flows.iter().map(|flow| host.evaluate(flow)).collect::<Vec<_>>())
     });

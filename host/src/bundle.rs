@@ -1,27 +1,32 @@
-//! A policy bundle: a manifest and the Wasm module it describes.
+//! A policy bundle: a manifest, the Wasm module it describes, and the
+//! regulators' signatures of both.
 //!
-//! On disk a bundle is a directory holding `manifest.toml` and
-//! `policy.wasm`; a directory of policies holds one bundle per
-//! subdirectory. A bundle can also be made from bytes, for policies that
-//! arrive over the network or are embedded in a binary.
+//! On disk a bundle is a directory holding `manifest.toml`, `policy.wasm`
+//! and, once signed, `signatures.toml`; a directory of policies holds one
+//! bundle per subdirectory. A bundle can also be made from bytes, for
+//! policies that arrive over the network or are embedded in a binary.
 //!
-//! A bundle is exactly those two files (a closed list): anything else in
-//! its directory, such as an editor's temporary file, is not part of it
-//! and is never read. Its [`Bundle::digest`] covers both files, so any
-//! change to either is a different bundle.
+//! A bundle is exactly those files (a closed list): anything else in its
+//! directory, such as an editor's temporary file, is not part of it and is
+//! never read. Its [`Bundle::digest`] covers all of them, so any change to
+//! any of them is a different bundle.
 
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::files::{is_real_dir, read_capped};
+use crate::keys::SecretKey;
 use crate::load_limits::LoadLimits;
 use crate::manifest::Manifest;
+use crate::signature::{self, BundleSignature, SIGNATURES_FILE};
 
 /// The file name of a bundle's manifest.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// The file name of a bundle's Wasm module.
 pub const MODULE_FILE: &str = "policy.wasm";
+/// The largest `signatures.toml` read.
+const MAX_SIGNATURES_BYTES: u64 = 64 << 10;
 
 /// A manifest and its Wasm module, not yet compiled.
 #[derive(Debug, Clone)]
@@ -32,41 +37,70 @@ pub struct Bundle {
     pub wasm: Vec<u8>,
     /// Where it came from, for error messages (a path or a label).
     pub origin: String,
-    /// The digest of the bundle's files (see [`Bundle::digest`]).
-    digest: Digest,
+    /// The signatures it carries (unverified until a trust policy checks them).
+    pub signatures: Vec<BundleSignature>,
+    manifest_digest: Digest,
+    module_digest: Digest,
+    signatures_digest: Option<Digest>,
 }
 
 impl Bundle {
     /// A bundle from a manifest's text and a module's bytes; `origin` names it in errors.
     pub fn from_bytes(origin: &str, manifest: &str, wasm: Vec<u8>) -> Result<Bundle, Error> {
-        let digest = files_digest(manifest.as_bytes(), &wasm);
-        let manifest = Manifest::parse(&format!("{origin}/{MANIFEST_FILE}"), manifest)?;
-        Ok(Bundle { manifest, wasm, origin: format!("{origin}/{MODULE_FILE}"), digest })
+        let manifest_digest = Digest::of(manifest.as_bytes());
+        let parsed = Manifest::parse(&format!("{origin}/{MANIFEST_FILE}"), manifest)?;
+        Ok(Bundle {
+            manifest: parsed,
+            module_digest: Digest::of(&wasm),
+            wasm,
+            origin: format!("{origin}/{MODULE_FILE}"),
+            signatures: Vec::new(),
+            manifest_digest,
+            signatures_digest: None,
+        })
     }
 
-    /// Reads the bundle in `dir` (`manifest.toml` and `policy.wasm`), with
-    /// the default [`LoadLimits`].
+    /// This bundle with the signatures of a `signatures.toml`'s text.
+    pub fn with_signatures(mut self, text: &str) -> Result<Bundle, Error> {
+        let dir = self.origin.strip_suffix(MODULE_FILE).unwrap_or(&self.origin).trim_end_matches('/');
+        self.signatures = signature::parse(&format!("{dir}/{SIGNATURES_FILE}"), text)?;
+        self.signatures_digest = Some(Digest::of(text.as_bytes()));
+        Ok(self)
+    }
+
+    /// Reads the bundle in `dir`, with the default [`LoadLimits`].
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Bundle, Error> {
         Bundle::from_dir_with(dir, &LoadLimits::default())
     }
 
     /// Reads the bundle in `dir`: each file must be a regular file (not a
-    /// link, FIFO or device) within the caps of `limits`.
+    /// link, FIFO or device) within the caps of `limits`. `signatures.toml`
+    /// is optional.
     pub fn from_dir_with(dir: impl AsRef<Path>, limits: &LoadLimits) -> Result<Bundle, Error> {
         let dir = dir.as_ref();
         let manifest_path = dir.join(MANIFEST_FILE);
         let module_path = dir.join(MODULE_FILE);
         let manifest = read_capped(&manifest_path, limits.manifest_bytes)?;
         let wasm = read_capped(&module_path, limits.module_bytes)?;
-        let digest = files_digest(&manifest, &wasm);
         let manifest = String::from_utf8(manifest).map_err(|_| Error::Manifest {
             origin: manifest_path.display().to_string(),
             line: 1,
             column: 1,
             message: "the file is not UTF-8 text".into(),
         })?;
-        let manifest = Manifest::parse(&manifest_path.display().to_string(), &manifest)?;
-        Ok(Bundle { manifest, wasm, origin: module_path.display().to_string(), digest })
+        let bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
+        let signatures_path = dir.join(SIGNATURES_FILE);
+        match read_capped(&signatures_path, MAX_SIGNATURES_BYTES) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| Error::Signatures {
+                    origin: signatures_path.display().to_string(),
+                    problem: "the file is not UTF-8 text".into(),
+                })?;
+                bundle.with_signatures(&text)
+            }
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(bundle),
+            Err(err) => Err(err),
+        }
     }
 
     /// Reads every bundle in the subdirectories of `dir`, sorted by directory name.
@@ -74,28 +108,80 @@ impl Bundle {
         bundle_dirs(dir.as_ref())?.into_iter().map(|dir| Bundle::from_dir_with(dir, limits)).collect()
     }
 
-    /// What identifies this exact bundle: a digest over its manifest and
-    /// its module, each named and length-prefixed, so no byte of either
-    /// can change, and no byte move between them, without changing it.
+    /// What identifies this exact bundle: a digest over the digests of its
+    /// files, so no byte of any of them can change without changing it.
     pub fn digest(&self) -> Digest {
-        self.digest
+        let none = Digest::from_bytes([0; 32]);
+        Digest::of_parts(&[
+            self.manifest_digest.as_bytes(),
+            self.module_digest.as_bytes(),
+            self.signatures_digest.as_ref().unwrap_or(&none).as_bytes(),
+        ])
     }
-}
 
-/// The digest of a bundle's two files.
-fn files_digest(manifest: &[u8], wasm: &[u8]) -> Digest {
-    let manifest_len = (manifest.len() as u64).to_le_bytes();
-    let wasm_len = (wasm.len() as u64).to_le_bytes();
-    Digest::of_parts(&[
-        MANIFEST_FILE.as_bytes(),
-        b"\0",
-        &manifest_len,
-        manifest,
-        MODULE_FILE.as_bytes(),
-        b"\0",
-        &wasm_len,
-        wasm,
-    ])
+    /// What decides: a digest over the name, version and the files a
+    /// signature covers (not the signatures themselves, so another
+    /// regulator's signature changes no decision's provenance).
+    pub fn content_digest(&self) -> Digest {
+        Digest::of(&self.signed_message())
+    }
+
+    /// SHA-256 of `manifest.toml`.
+    pub fn manifest_digest(&self) -> Digest {
+        self.manifest_digest
+    }
+
+    /// The exact bytes a signature of this bundle covers.
+    pub(crate) fn signed_message(&self) -> Vec<u8> {
+        signature::signed_message(
+            &self.manifest.name,
+            &self.manifest.version,
+            &self.manifest_digest,
+            &self.module_digest,
+        )
+    }
+
+    /// This bundle without its module's bytes (its digests stay): what a
+    /// serving policy keeps to be verified again.
+    pub(crate) fn without_module(&self) -> Bundle {
+        Bundle {
+            manifest: self.manifest.clone(),
+            wasm: Vec::new(),
+            origin: self.origin.clone(),
+            signatures: self.signatures.clone(),
+            manifest_digest: self.manifest_digest,
+            module_digest: self.module_digest,
+            signatures_digest: self.signatures_digest,
+        }
+    }
+
+    /// Adds `key`'s signature to the bundle in `dir` (replacing an earlier
+    /// one by the same key), writing `signatures.toml` atomically.
+    pub fn sign_dir(dir: impl AsRef<Path>, key: &SecretKey) -> Result<Bundle, Error> {
+        let dir = dir.as_ref();
+        let mut bundle = Bundle::from_dir(dir)?;
+        let signed = signature::sign(key, &bundle.signed_message());
+        bundle.signatures.retain(|s| s.key != signed.key);
+        bundle.signatures.push(signed);
+        let text = signature::render(&bundle.signatures);
+        let path = dir.join(SIGNATURES_FILE);
+        let temporary = dir.join(format!(".{SIGNATURES_FILE}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&temporary);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let written = options.open(&temporary).and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        });
+        written.and_then(|()| std::fs::rename(&temporary, &path)).map_err(|e| Error::io(&path, e))?;
+        bundle.with_signatures(&text)
+    }
 }
 
 /// The subdirectories of `dir` that hold a manifest, sorted. A link to a

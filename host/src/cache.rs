@@ -65,11 +65,8 @@ impl ModuleCache {
         // that changes generated code.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = Digest::of_parts(&[
-            b"flowgate ",
-            env!("CARGO_PKG_VERSION").as_bytes(),
-            &hasher.finish().to_le_bytes(),
-        ]);
+        let engine_key =
+            Digest::of_parts(&[b"flowgate ", env!("CARGO_PKG_VERSION").as_bytes(), &hasher.finish().to_le_bytes()]);
         Ok(ModuleCache { dir: dir.to_owned(), engine_key, mac_key })
     }
 
@@ -170,7 +167,10 @@ fn check_owner(metadata: &std::fs::Metadata, forbidden: u32) -> Result<(), Strin
     }
     let mode = metadata.permissions().mode() & 0o777;
     if mode & forbidden != 0 {
-        return Err(format!("has mode {mode:o}; group and others must not be able to {}", if forbidden == 0o022 { "write it" } else { "read or write it" }));
+        return Err(format!(
+            "has mode {mode:o}; group and others must not be able to {}",
+            if forbidden == 0o022 { "write it" } else { "read or write it" }
+        ));
     }
     Ok(())
 }

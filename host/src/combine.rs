@@ -86,7 +86,8 @@ pub(crate) fn combine(flow: &FlowRecord, answers: Vec<PolicyAnswer>, unmatched: 
         remedies: if effect == Effect::Deny { remedies.iter().collect() } else { Vec::new() },
         reasons,
         answers,
-        policy_set: 0,
+        policy_set: Default::default(),
+        activation: 0,
     }
 }
 
@@ -109,6 +110,8 @@ mod tests {
             version: "1".into(),
             digest: Digest::of(name.as_bytes()),
             bundle_digest: Digest::of(name.as_bytes()),
+            content_digest: Digest::of(name.as_bytes()),
+            signers: Vec::new(),
             regulator: "r".into(),
             articles: Vec::new(),
             reasons: vec![Reason::new(name, "1", &format!("{name}-rule"), "art", "msg")],

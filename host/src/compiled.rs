@@ -25,7 +25,7 @@ use crate::fault::{AnswerError, Fault};
 use crate::health::Health;
 use crate::instance::{Exports, GuestInstance};
 use crate::load_limits::LoadLimits;
-use crate::policy_info::PolicyInfo;
+use crate::policy_info::{PolicyInfo, Signer};
 use crate::reason::Reason;
 use crate::sandbox::{Limits, Runtime, StoreState};
 use crate::scope::Scope;
@@ -47,11 +47,14 @@ pub enum Isolation {
     /// Every call (a batch of up to `max_batch` records, or one record) is
     /// answered by a fresh instance: a policy sees the records of that call
     /// only. Nothing crosses from one call, or one caller, to the next.
-    #[default]
     PerCall,
-    /// Instances are kept and reused across calls: the fastest, and a
-    /// policy could keep state between calls. Paired with rechecks
-    /// ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
+    /// Instances are kept and reused across calls (the default): the
+    /// fastest, and a policy could keep state between records, which
+    /// rechecks catch ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
+    /// A fresh instance costs about 25 us per policy (instantiation and a
+    /// configuration parse), so `PerCall` doubles the cost of a batch of 256
+    /// and makes a single-record call some 40 times dearer (BENCHMARKS.md).
+    #[default]
     Reuse,
 }
 
@@ -118,6 +121,8 @@ const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str);
 /// A policy ready to answer, with its instances and health.
 pub(crate) struct CompiledPolicy {
     pub(crate) info: Arc<PolicyInfo>,
+    /// The bundle it came from, to verify again when the trust file changes.
+    pub(crate) bundle: Bundle,
     /// Where the policy may apply; elsewhere the host does not call it.
     pub(crate) scope: Scope,
     pre: InstancePre<StoreState>,
@@ -138,10 +143,12 @@ pub(crate) struct CompiledPolicy {
 impl CompiledPolicy {
     /// Checks `bundle`'s shape, compiles it, checks its interface, and
     /// starts one instance to prove it works.
+    /// `signers` are the keys that admitted it, if a trust policy did.
     pub(crate) fn load(
         runtime: &Arc<Runtime>,
         bundle: &Bundle,
         settings: &PolicySettings,
+        signers: Vec<Signer>,
     ) -> Result<CompiledPolicy, Error> {
         let origin = &bundle.origin;
         crate::shape::check(&bundle.wasm, &settings.load)
@@ -177,6 +184,8 @@ impl CompiledPolicy {
             version: manifest.version.clone(),
             digest: Digest::of(&bundle.wasm),
             bundle_digest: bundle.digest(),
+            content_digest: bundle.content_digest(),
+            signers,
             regulator: manifest.regulator.clone(),
             articles: manifest.articles.clone(),
             reasons,
@@ -184,6 +193,7 @@ impl CompiledPolicy {
         let idle = if settings.isolation == Isolation::Reuse { vec![probe] } else { Vec::new() };
         Ok(CompiledPolicy {
             info: Arc::new(info),
+            bundle: bundle.without_module(),
             scope: Scope::new(&bundle.manifest.applies_to),
             pre,
             config,
@@ -229,7 +239,11 @@ impl CompiledPolicy {
         selected
             .iter()
             .map(|&i| {
-                let answer = if selected.len() == 1 { Err(fault.clone()) } else { self.answer_batch(records, &[i], retry_deadline).map(|answers| answers[0]) };
+                let answer = if selected.len() == 1 {
+                    Err(fault.clone())
+                } else {
+                    self.answer_batch(records, &[i], retry_deadline).map(|answers| answers[0])
+                };
                 match &answer {
                     Ok(_) => self.health.answered(1),
                     Err(_) => self.health.faulted(record_hash(records.record(i))),
@@ -241,7 +255,12 @@ impl CompiledPolicy {
 
     /// One call for the `selected` records, on an instance chosen by the
     /// isolation level (or one call per record at [`Isolation::PerRecord`]).
-    fn answer_batch(&self, records: &EncodedRecords, selected: &[usize], deadline_ms: u64) -> Result<Vec<Answer>, Fault> {
+    fn answer_batch(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        deadline_ms: u64,
+    ) -> Result<Vec<Answer>, Fault> {
         let rule_count = self.info.reasons.len();
         match self.isolation {
             Isolation::PerRecord => selected
@@ -266,7 +285,12 @@ impl CompiledPolicy {
     /// Where an instance may have carried state into `answers`, answers one
     /// record in `recheck_every` again in a fresh instance. A difference
     /// quarantines the policy, and the whole call fails closed.
-    fn rechecked(&self, records: &EncodedRecords, selected: &[usize], answers: Vec<Answer>) -> Vec<Result<Answer, Fault>> {
+    fn rechecked(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        answers: Vec<Answer>,
+    ) -> Vec<Result<Answer, Fault>> {
         let carries_state = match self.isolation {
             Isolation::PerRecord => false,
             Isolation::PerCall => selected.len() > 1,
@@ -277,11 +301,9 @@ impl CompiledPolicy {
             let due = self.recheck_every - before % self.recheck_every;
             if due <= selected.len() as u64 {
                 let at = due as usize - 1;
-                let fresh = self
-                    .fresh_instance()
-                    .and_then(|mut instance| {
-                        instance.answer_batch(records, &selected[at..=at], self.info.reasons.len(), self.limits.deadline_ms)
-                    });
+                let fresh = self.fresh_instance().and_then(|mut instance| {
+                    instance.answer_batch(records, &selected[at..=at], self.info.reasons.len(), self.limits.deadline_ms)
+                });
                 if fresh.is_ok_and(|fresh| fresh[0] != answers[at]) {
                     self.health.nondeterministic();
                     let cause = self.health.quarantine().expect("just quarantined");
@@ -295,10 +317,21 @@ impl CompiledPolicy {
     fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
         let mut instance = GuestInstance::start(&self.pre, self.limits)?;
         // The configuration was accepted at load; a refusal now is a fault.
-        instance
-            .configure(&self.config)?
-            .map_err(|message| Fault::BadAnswer(AnswerError::ConfigRefused(text::escape(&message, MAX_CONFIG_MESSAGE))))?;
+        instance.configure(&self.config)?.map_err(|message| {
+            Fault::BadAnswer(AnswerError::ConfigRefused(text::escape(&message, MAX_CONFIG_MESSAGE)))
+        })?;
         Ok(instance)
+    }
+
+    /// Its signatures no longer meet the trust policy: from now on it
+    /// answers only a quarantine fault, denying every flow in its scope.
+    pub(crate) fn deactivate(&self) {
+        self.health.untrusted();
+    }
+
+    /// Why it is quarantined, if it is.
+    pub(crate) fn quarantine(&self) -> Option<crate::fault::Quarantine> {
+        self.health.quarantine()
     }
 
     /// Faults since this version was loaded.

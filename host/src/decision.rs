@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use flowgate_sdk::{Answer, Effect, Obligation, Remedy};
 
+use crate::digest::Digest;
 use crate::fault::Fault;
 use crate::policy_info::PolicyInfo;
 use crate::reason::Reason;
@@ -37,9 +38,14 @@ pub struct Decision {
     /// that concern it.
     #[serde(skip)]
     pub answers: Vec<PolicyAnswer>,
-    /// The version of the policy set that decided (it changes on every reload).
+    /// The content id of the policy set that decided: a digest over every
+    /// active policy's name, version and files, the same on every machine
+    /// and after every restart ([`Host::policy_set`](crate::Host::policy_set)).
     #[serde(skip)]
-    pub policy_set: u64,
+    pub policy_set: Digest,
+    /// The activation counter of that set, for ordering within one process.
+    #[serde(skip)]
+    pub activation: u64,
 }
 
 impl Decision {

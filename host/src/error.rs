@@ -32,6 +32,47 @@ pub enum Error {
         problem: String,
     },
 
+    /// A bundle's `signatures.toml` is not valid.
+    #[error("`{origin}`: invalid signatures file: {problem}")]
+    Signatures {
+        /// The file.
+        origin: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A key file is missing, malformed, or not private.
+    #[error("`{path}` {problem}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A bundle does not meet the trust policy.
+    #[error("`{origin}` is refused: {source}")]
+    Untrusted {
+        /// The bundle.
+        origin: String,
+        /// Which rule it breaks.
+        #[source]
+        source: TrustError,
+    },
+
+    /// A trust file is not valid.
+    #[error("`{origin}`: invalid trust file: {problem}")]
+    TrustFile {
+        /// The file.
+        origin: String,
+        /// What is wrong, with line and column where known.
+        problem: String,
+    },
+
+    /// A policy the trust file requires is not loaded and verified.
+    #[error("required policy `{0}` is not loaded: the trust file requires it, verified")]
+    RequiredMissing(String),
+
     /// A file or directory could not be read.
     #[error("cannot read `{path}`")]
     Io {
@@ -188,6 +229,78 @@ pub enum Error {
         /// Each failing vector, and why.
         failures: Vec<VectorFailure>,
     },
+}
+
+/// Why a bundle does not meet the trust policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// It carries no signature at all.
+    #[error("it is unsigned, and the trust file accepts only signed bundles")]
+    Unsigned,
+    /// A signature by a trusted key does not match the bundle's files:
+    /// a file was changed after signing, or the signature was made for
+    /// another bundle or version.
+    #[error(
+        "the signature of key `{key}` does not match this bundle's name, version and files (tampered, or signed for another bundle)"
+    )]
+    Tampered {
+        /// The trust file's id of the key.
+        key: String,
+    },
+    /// Every signature is by a key the trust file does not list.
+    #[error("it is signed only by keys the trust file does not list ({keys})")]
+    UnknownKeys {
+        /// The keys, as `ed25519:...`.
+        keys: String,
+    },
+    /// A signing key was revoked.
+    #[error("key `{key}` that signed it is revoked")]
+    Revoked {
+        /// The key's id.
+        key: String,
+    },
+    /// A signing key expired.
+    #[error("key `{key}` that signed it expired after {not_after}")]
+    Expired {
+        /// The key's id.
+        key: String,
+        /// Its last valid day.
+        not_after: String,
+    },
+    /// No grant of the trust file covers the policy's name.
+    #[error("no grant of the trust file covers policy `{policy}`")]
+    NotGranted {
+        /// The policy's name.
+        policy: String,
+    },
+    /// A grant that covers the policy is not met.
+    #[error("grant {grant} needs {threshold} distinct keys of [{keys}] for `{policy}`; valid signatures by {found}")]
+    BelowThreshold {
+        /// The policy's name.
+        policy: String,
+        /// Which grant (1-based, in trust file order).
+        grant: usize,
+        /// Distinct keys needed.
+        threshold: usize,
+        /// The keys it accepts.
+        keys: String,
+        /// How many distinct accepted keys signed validly.
+        found: usize,
+    },
+    /// A lower version than the one serving, or than the trust file's minimum.
+    #[error("version {offered} is older than {floor} ({why}); a downgrade is refused")]
+    Downgrade {
+        /// The bundle's version.
+        offered: String,
+        /// The version it may not go below.
+        floor: String,
+        /// Where the floor comes from.
+        why: &'static str,
+    },
+    /// The version is not a semantic version, so it cannot be ordered.
+    #[error("version `{0}` is not a semantic version (such as `1.2.0`), so downgrades could not be told")]
+    Unordered(String),
 }
 
 /// Why a bundle file was not read.

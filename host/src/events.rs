@@ -30,6 +30,19 @@ pub enum PolicyEvent {
         /// Why, with every cause.
         reason: String,
     },
+    /// The trust policy was replaced (every active policy verified again).
+    TrustChanged {
+        /// The digest of the new trust file.
+        digest: crate::digest::Digest,
+    },
+    /// A policy no longer meets the trust policy: it denies every flow in
+    /// its scope until a valid version arrives.
+    Deactivated {
+        /// Its name.
+        name: String,
+        /// Which rule of the trust policy it breaks now.
+        reason: String,
+    },
     /// A policy was removed.
     Removed {
         /// Its name.
@@ -53,6 +66,15 @@ impl fmt::Display for PolicyEvent {
                 f,
                 "rejected `{}`: {}; the previous version keeps serving",
                 escape(origin, MAX_LOGGED),
+                escape(reason, MAX_LOGGED)
+            ),
+            PolicyEvent::TrustChanged { digest } => {
+                write!(f, "trust file (sha256 {}) in force; every active policy verified again", digest.short())
+            }
+            PolicyEvent::Deactivated { name, reason } => write!(
+                f,
+                "deactivated `{}`: {}; every flow in its scope is denied until a valid version arrives",
+                escape(name, MAX_LOGGED),
                 escape(reason, MAX_LOGGED)
             ),
             PolicyEvent::Removed { name, policy_set } => {

@@ -45,6 +45,12 @@ pub enum Quarantine {
     /// its answers depend on earlier records (state kept between calls).
     #[error("it answered a record differently in a fresh instance, so its answers depend on earlier records")]
     Nondeterministic,
+    /// Its signatures no longer meet the trust file (a key was revoked or
+    /// expired): every flow in its scope is denied until a valid version arrives.
+    #[error(
+        "its signatures no longer meet the trust file; flows in its scope are denied until a valid version arrives"
+    )]
+    Untrusted,
 }
 
 /// How a guest's answer (or a buffer it handed the host) was unusable.

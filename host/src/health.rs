@@ -22,6 +22,7 @@ const MAX_THRESHOLD: u32 = 1 << 16;
 const HEALTHY: u8 = 0;
 const TOO_MANY_FAULTS: u8 = 1;
 const NONDETERMINISTIC: u8 = 2;
+const UNTRUSTED: u8 = 3;
 
 /// The fault record of one policy version.
 pub(crate) struct Health {
@@ -76,12 +77,18 @@ impl Health {
         self.quarantine.store(NONDETERMINISTIC, Ordering::Relaxed);
     }
 
+    /// The policy's signatures no longer meet the trust policy.
+    pub(crate) fn untrusted(&self) {
+        self.quarantine.store(UNTRUSTED, Ordering::Relaxed);
+    }
+
     /// Why the policy is quarantined, if it is.
     pub(crate) fn quarantine(&self) -> Option<Quarantine> {
         match self.quarantine.load(Ordering::Relaxed) {
             HEALTHY => None,
             TOO_MANY_FAULTS => Some(Quarantine::Faults(self.faults_to_quarantine)),
-            _ => Some(Quarantine::Nondeterministic),
+            NONDETERMINISTIC => Some(Quarantine::Nondeterministic),
+            _ => Some(Quarantine::Untrusted),
         }
     }
 

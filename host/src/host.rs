@@ -1,26 +1,27 @@
 //! The host: a set of loaded policies, asked about flows from many threads.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use flowgate_sdk::{Effect, FlowRecord};
 
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
-use crate::compiled::{CompiledPolicy, Isolation, PolicySettings};
+use crate::compiled::{Isolation, PolicySettings};
 use crate::decision::{Decision, PolicyAnswer};
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
 use crate::load_limits::LoadLimits;
 use crate::policy_info::PolicyInfo;
+use crate::policy_set::PolicySet;
 use crate::sandbox::{DEFAULT_STACK_BYTES, Limits, Runtime};
 use crate::scope::Facts;
-use crate::vectors::admit;
+use crate::trust::TrustPolicy;
+use crate::vectors::{TrustCheck, admit};
 
 /// Asks every loaded policy about each flow and combines their answers.
 ///
@@ -50,6 +51,10 @@ use crate::vectors::admit;
 /// ```
 pub struct Host {
     active: ArcSwap<PolicySet>,
+    /// The trust policy bundles are verified against, if any.
+    trust: ArcSwapOption<TrustPolicy>,
+    /// Where the trust policy was read from, to follow while watching.
+    pub(crate) trust_file: Option<PathBuf>,
     options: Options,
     settings: PolicySettings,
     runtime: Arc<Runtime>,
@@ -60,37 +65,11 @@ impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let set = self.active.load();
         let names: Vec<&str> = set.policies.iter().map(|p| p.info.name.as_str()).collect();
-        f.debug_struct("Host").field("policy_set", &set.version).field("policies", &names).finish_non_exhaustive()
-    }
-}
-
-/// One version of the whole set of active policies, in name order.
-/// Immutable: a reload builds a new set and swaps it in whole.
-pub(crate) struct PolicySet {
-    version: u64,
-    policies: Vec<Arc<CompiledPolicy>>,
-}
-
-impl PolicySet {
-    fn new(mut policies: Vec<Arc<CompiledPolicy>>) -> Result<PolicySet, Error> {
-        policies.sort_by(|a, b| a.info.name.cmp(&b.info.name));
-        if let Some(pair) = policies.windows(2).find(|pair| pair[0].info.name == pair[1].info.name) {
-            return Err(Error::DuplicatePolicy(pair[0].info.name.clone()));
-        }
-        Ok(PolicySet { version: NEXT_SET_VERSION.fetch_add(1, Ordering::Relaxed), policies })
-    }
-
-    /// This set with `policy` added, or replacing the one of the same name.
-    fn with(&self, policy: &Arc<CompiledPolicy>) -> PolicySet {
-        let mut policies: Vec<_> = self.policies.iter().filter(|p| p.info.name != policy.info.name).cloned().collect();
-        policies.push(Arc::clone(policy));
-        PolicySet::new(policies).expect("names are unique after replacing")
-    }
-
-    /// This set without the policy `name`.
-    fn without(&self, name: &str) -> PolicySet {
-        let policies = self.policies.iter().filter(|p| p.info.name != name).cloned().collect();
-        PolicySet::new(policies).expect("a subset of unique names is unique")
+        f.debug_struct("Host")
+            .field("policy_set", &set.id)
+            .field("activation", &set.activation)
+            .field("policies", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,8 +91,6 @@ pub struct PolicyStatus {
     /// Whether it faulted too often in a row and only answers `deny` now.
     pub quarantined: bool,
 }
-
-static NEXT_SET_VERSION: AtomicU64 = AtomicU64::new(1);
 
 impl Host {
     /// Starts building a host.
@@ -155,7 +132,8 @@ impl Host {
             }
             for (flow, answers) in chunk.iter().zip(answers) {
                 let mut decision = combine(flow, answers, self.options.unmatched);
-                decision.policy_set = set.version;
+                decision.policy_set = set.id;
+                decision.activation = set.activation;
                 decisions.push(decision);
             }
         }
@@ -173,8 +151,10 @@ impl Host {
     ///
     /// Subscribers ([`Host::subscribe`]) hear of the activation or the rejection.
     pub fn load(&self, bundle: &Bundle) -> Result<Arc<PolicyInfo>, Error> {
-        let checked = admit(&self.runtime, bundle, &self.settings);
-        let policy = match checked {
+        let trust = self.trust.load_full();
+        let serving = self.active.load().get(&bundle.manifest.name).map(|p| p.info.version.clone());
+        let check = trust.as_deref().map(|policy| TrustCheck { policy, serving: serving.as_deref() });
+        let policy = match admit(&self.runtime, bundle, &self.settings, check) {
             Ok(policy) => policy,
             Err(err) => {
                 self.emit(PolicyEvent::Rejected { origin: bundle.origin.clone(), reason: error_chain(&err) });
@@ -184,26 +164,60 @@ impl Host {
         let mut policy_set = 0;
         self.active.rcu(|set| {
             let next = set.with(&policy);
-            policy_set = next.version;
+            policy_set = next.activation;
             next
         });
         self.emit(PolicyEvent::Activated { policy: Arc::clone(&policy.info), policy_set });
         Ok(Arc::clone(&policy.info))
     }
 
-    /// Removes the policy `name`; returns whether it was loaded.
+    /// Removes the policy `name`; returns whether it was removed.
+    ///
+    /// A policy the trust policy requires is never removed: the last
+    /// verified version keeps serving, and the attempt is reported.
     pub fn remove(&self, name: &str) -> bool {
+        if self.trust.load().as_ref().is_some_and(|trust| trust.requires(name)) {
+            self.emit(PolicyEvent::Rejected {
+                origin: name.to_owned(),
+                reason: format!("removing `{name}`: the trust file requires it"),
+            });
+            return false;
+        }
         let mut policy_set = 0;
         let before = self.active.rcu(|set| {
             let next = set.without(name);
-            policy_set = next.version;
+            policy_set = next.activation;
             next
         });
-        let removed = before.policies.iter().any(|p| p.info.name == name);
+        let removed = before.get(name).is_some();
         if removed {
             self.emit(PolicyEvent::Removed { name: name.to_owned(), policy_set });
         }
         removed
+    }
+
+    /// Replaces the trust policy, and verifies every active policy against
+    /// it at once: a policy that no longer meets it (its key revoked or
+    /// expired, its grant changed) is deactivated, denying every flow in
+    /// its scope, naming it, until a valid version is loaded.
+    pub fn set_trust(&self, trust: TrustPolicy) {
+        let digest = trust.digest();
+        let mut deactivated = Vec::new();
+        for policy in &self.active.load().policies {
+            if policy.quarantine() == Some(crate::fault::Quarantine::Untrusted) {
+                continue;
+            }
+            if let Err(source) = trust.verify(&policy.bundle, None) {
+                policy.deactivate();
+                deactivated.push((policy.info.name.clone(), source));
+            }
+        }
+        self.trust.store(Some(Arc::new(trust)));
+        self.active.rcu(|set| set.renewed());
+        self.emit(PolicyEvent::TrustChanged { digest });
+        for (name, source) in deactivated {
+            self.emit(PolicyEvent::Deactivated { name, reason: source.to_string() });
+        }
     }
 
     /// A channel that receives every [`PolicyEvent`] from now on.
@@ -218,10 +232,15 @@ impl Host {
         subscribers.retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
 
-    /// Whether the active set holds exactly this bundle.
+    /// Whether the active set holds exactly this bundle, not deactivated.
     pub(crate) fn serves(&self, bundle: &Bundle) -> bool {
         let digest = bundle.digest();
-        self.active.load().policies.iter().any(|p| p.info.bundle_digest == digest)
+        self.active.load().policies.iter().any(|p| p.info.bundle_digest == digest && p.quarantine().is_none())
+    }
+
+    /// The trust policy, if the host has one.
+    pub fn trust(&self) -> Option<Arc<TrustPolicy>> {
+        self.trust.load_full()
     }
 
     /// The caps bundles are read with.
@@ -244,9 +263,17 @@ impl Host {
             .collect()
     }
 
-    /// The version of the active policy set.
+    /// The activation counter of the active policy set: it grows with
+    /// every change, within this process.
     pub fn policy_set_version(&self) -> u64 {
-        self.active.load().version
+        self.active.load().activation
+    }
+
+    /// The content id of the active policy set: the same for the same
+    /// policies on every machine and after every restart (see
+    /// [`Decision::policy_set`]).
+    pub fn policy_set(&self) -> crate::digest::Digest {
+        self.active.load().id
     }
 }
 
@@ -256,6 +283,8 @@ pub struct HostBuilder {
     bundles: Vec<Bundle>,
     dirs: Vec<PathBuf>,
     cache_dir: Option<PathBuf>,
+    trust: Option<TrustPolicy>,
+    trust_file: Option<PathBuf>,
     stack_bytes: usize,
     settings: PolicySettings,
     options: Options,
@@ -267,6 +296,8 @@ impl Default for HostBuilder {
             bundles: Vec::new(),
             dirs: Vec::new(),
             cache_dir: None,
+            trust: None,
+            trust_file: None,
             stack_bytes: DEFAULT_STACK_BYTES,
             settings: PolicySettings::default(),
             options: Options { unmatched: Unmatched::Deny, max_batch: 256 },
@@ -285,6 +316,23 @@ impl HostBuilder {
     pub fn policy_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dirs.push(dir.into());
         self
+    }
+
+    /// Verifies every bundle against `trust` before compiling it, and
+    /// refuses to start without each policy it requires.
+    pub fn trust(mut self, trust: TrustPolicy) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Reads the trust policy from `path` (see [`HostBuilder::trust`]);
+    /// [`Host::watch`] then follows the file too, applying a change
+    /// atomically or rejecting it (the old policy stays in force).
+    pub fn trust_file(mut self, path: impl Into<PathBuf>) -> Result<Self, Error> {
+        let path = path.into();
+        self.trust = Some(TrustPolicy::from_file(&path)?);
+        self.trust_file = Some(path);
+        Ok(self)
     }
 
     /// Keeps compiled modules in `dir`, so a restart or a reload of an
@@ -317,7 +365,7 @@ impl HostBuilder {
     }
 
     /// How much a policy can carry from one record to the next (default
-    /// [`Isolation::PerCall`]; see BENCHMARKS.md for what each level costs).
+    /// [`Isolation::Reuse`] with rechecks; see BENCHMARKS.md for what each level costs).
     pub fn isolation(mut self, isolation: Isolation) -> Self {
         self.settings.isolation = isolation;
         self
@@ -366,11 +414,19 @@ impl HostBuilder {
         for dir in &self.dirs {
             bundles.extend(Bundle::all_in_dir(dir, &self.settings.load)?);
         }
-        let policies =
-            bundles.iter().map(|bundle| admit(&runtime, bundle, &self.settings)).collect::<Result<Vec<_>, _>>()?;
-        let set = PolicySet::new(policies)?;
+        let check = || self.trust.as_ref().map(|policy| TrustCheck { policy, serving: None });
+        let policies = bundles
+            .iter()
+            .map(|bundle| admit(&runtime, bundle, &self.settings, check()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = PolicySet::new(policies, self.options.unmatched)?;
+        if let Some(missing) = self.trust.iter().flat_map(|t| t.required()).find(|name| set.get(name).is_none()) {
+            return Err(Error::RequiredMissing(missing.clone()));
+        }
         Ok(Host {
             active: ArcSwap::from_pointee(set),
+            trust: ArcSwapOption::new(self.trust.map(Arc::new)),
+            trust_file: self.trust_file,
             options: self.options,
             settings: self.settings,
             runtime,

@@ -62,41 +62,45 @@
 //!   personal data no policy applies to is rule `no-policy-applied` of
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
 
-// The modules in layers, each using only those above it in this list:
-// shared values; bundle and manifest; sandbox and cache; instance; compiled
-// policy; decisions and vectors; host; watcher.
+// The modules in layers, each using only modules above it in this list
+// (`tests/all/layers.rs` checks that no module imports one below it).
+// Values shared by every layer:
 mod digest;
+mod encoded;
+mod error;
 mod expectation;
 mod fault;
+mod health;
+mod hex;
 mod load_limits;
 mod policy_info;
 mod reason;
-mod text;
-
-mod error;
-mod events;
-
-mod bundle;
-mod files;
-mod manifest;
 mod scope;
 mod shape;
-
+mod text;
+// Bundles, their manifests and signatures, read from disk within caps,
+// and the trust policy they are verified against:
+mod bundle;
+mod files;
+mod keys;
+mod manifest;
+mod signature;
+mod trust;
+// The sandbox and the module cache:
 mod cache;
-mod encoded;
 mod sandbox;
-
+// One instance of a module, and every call into it:
 mod instance;
-
+// A compiled, checked policy with its instances and health:
 mod compiled;
-mod health;
-
+mod policy_set;
+// Decisions, and admission (a bundle's own vectors):
 mod combine;
 mod decision;
+mod events;
 mod vectors;
-
+// The host, then the watcher that drives it:
 mod host;
-
 mod watch;
 
 #[doc(hidden)]
@@ -107,19 +111,22 @@ pub use combine::Unmatched;
 pub use compiled::Isolation;
 pub use decision::{Decision, PolicyAnswer};
 pub use digest::Digest;
-pub use error::{BoxError, Error, FileProblem};
+pub use error::{BoxError, Error, FileProblem, TrustError};
 pub use events::PolicyEvent;
 pub use expectation::{Expected, VectorFailure, VectorProblem};
 pub use fault::{AnswerError, Fault, Quarantine};
 pub use host::{Host, HostBuilder, PolicyStatus};
+pub use keys::{PublicKey, SecretKey};
 pub use load_limits::LoadLimits;
 pub use manifest::{LimitOverrides, Manifest, TestVector};
-pub use policy_info::PolicyInfo;
+pub use policy_info::{PolicyInfo, Signer};
 pub use reason::Reason;
 pub use sandbox::{Limits, TICK};
 pub use scope::AppliesTo;
 pub use shape::ShapeError;
+pub use signature::{BundleSignature, SIGNATURES_FILE};
 pub use text::escape;
+pub use trust::TrustPolicy;
 pub use vectors::check_vectors;
 pub use watch::{POLL_INTERVAL, QUIET, Watcher};
 

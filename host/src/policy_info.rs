@@ -16,8 +16,12 @@ pub struct PolicyInfo {
     pub version: String,
     /// SHA-256 of its Wasm module.
     pub digest: Digest,
-    /// The digest of its whole bundle, manifest and module ([`Bundle::digest`](crate::Bundle::digest)).
+    /// The digest of its whole bundle, signatures included ([`Bundle::digest`](crate::Bundle::digest)).
     pub bundle_digest: Digest,
+    /// What decides: name, version, manifest and module ([`Bundle::content_digest`](crate::Bundle::content_digest)).
+    pub content_digest: Digest,
+    /// The keys whose valid signatures admitted it (empty without a trust policy).
+    pub signers: Vec<Signer>,
     /// Who wrote it.
     pub regulator: String,
     /// The articles it enforces.
@@ -52,4 +56,13 @@ impl PolicyInfo {
             &format!("policy `{}` {fault}; the flow is denied to fail closed", self.name),
         )
     }
+}
+
+/// A key whose valid signature admitted a bundle, as the trust file names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The trust file's id of the key.
+    pub id: String,
+    /// Who holds it.
+    pub holder: String,
 }

@@ -142,8 +142,10 @@ mod tests {
         assert!(sharing.covers(&flow(&format!(r#""action":"entrust",{CONTACT}"#))));
         assert!(!sharing.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
 
-        let bank = scope(r#"actions = ["share"]
-recipients = ["central_bank"]"#);
+        let bank = scope(
+            r#"actions = ["share"]
+recipients = ["central_bank"]"#,
+        );
         let to = |kind: &str| flow(&format!(r#""action":"share",{CONTACT},"recipient":{{"kind":"{kind}"}}"#));
         assert!(bank.covers(&to("central_bank")), "every list must match");
         assert!(!bank.covers(&to("financial_institution")));
@@ -154,7 +156,10 @@ recipients = ["central_bank"]"#);
         let personal = scope("personal = true");
         assert!(personal.covers(&flow(&format!(r#""action":"use",{CONTACT}"#))));
         assert!(!personal.covers(&flow(r#""action":"use","data":{"categories":["non_personal"]}"#)));
-        assert!(!personal.covers(&flow(r#""action":"use","data":{"categories":["contact"],"deidentification":"anonymised"}"#)));
+        assert!(
+            !personal
+                .covers(&flow(r#""action":"use","data":{"categories":["contact"],"deidentification":"anonymised"}"#))
+        );
 
         let sensitive = scope("sensitive = true");
         assert!(sensitive.covers(&flow(r#""action":"use","data":{"categories":["biometric"]}"#)));

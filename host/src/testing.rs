@@ -24,6 +24,8 @@ pub fn native_policy_info(manifest: &Manifest, rules: &[Rule]) -> Arc<PolicyInfo
         version: manifest.version.clone(),
         digest: Digest::from_bytes([0; 32]),
         bundle_digest: Digest::from_bytes([0; 32]),
+        content_digest: Digest::from_bytes([0; 32]),
+        signers: Vec::new(),
         regulator: manifest.regulator.clone(),
         articles: manifest.articles.clone(),
         reasons: rules

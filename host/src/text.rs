@@ -43,7 +43,8 @@ pub(crate) fn is_printable(text: &str) -> bool {
 /// Control characters, and the Unicode format characters that reorder or
 /// hide text (bidirectional overrides, zero-width joiners).
 fn is_unsafe(ch: char) -> bool {
-    ch.is_control() || matches!(ch, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    ch.is_control()
+        || matches!(ch, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]

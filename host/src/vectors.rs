@@ -15,6 +15,7 @@ use crate::expectation::{Expected, VectorFailure, VectorProblem};
 use crate::manifest::TestVector;
 use crate::sandbox::{DEFAULT_STACK_BYTES, Runtime};
 use crate::scope::Facts;
+use crate::trust::TrustPolicy;
 
 /// Compiles `bundle` on its own and checks every `[[test]]` of its manifest
 /// against the policy's own answer: effect, obligations, remedies and the
@@ -26,17 +27,34 @@ pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
     let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
     // Vectors never quarantine: each failure is reported on its own.
     let settings = PolicySettings { quarantine_after: u32::MAX, ..PolicySettings::default() };
-    admit(&runtime, bundle, &settings)?;
+    admit(&runtime, bundle, &settings, None)?;
     Ok(bundle.manifest.tests.len())
 }
 
-/// Compiles and checks `bundle`, then runs its own vectors against it.
+/// What a bundle is verified against before anything else, when the host
+/// has a trust policy.
+pub(crate) struct TrustCheck<'a> {
+    pub(crate) policy: &'a TrustPolicy,
+    /// The version of the same policy serving now, which nothing older replaces.
+    pub(crate) serving: Option<&'a str>,
+}
+
+/// Verifies `bundle` (with a trust policy, before its module is even
+/// compiled), compiles and checks it, then runs its own vectors against it.
 pub(crate) fn admit(
     runtime: &Arc<Runtime>,
     bundle: &Bundle,
     settings: &PolicySettings,
+    trust: Option<TrustCheck<'_>>,
 ) -> Result<Arc<CompiledPolicy>, Error> {
-    let policy = CompiledPolicy::load(runtime, bundle, settings)?;
+    let signers = match trust {
+        Some(check) => check
+            .policy
+            .verify(bundle, check.serving)
+            .map_err(|source| Error::Untrusted { origin: bundle.origin.clone(), source })?,
+        None => Vec::new(),
+    };
+    let policy = CompiledPolicy::load(runtime, bundle, settings, signers)?;
     check_policy(&policy, &bundle.manifest.tests)?;
     Ok(Arc::new(policy))
 }

@@ -42,11 +42,11 @@ pub const QUIET: Duration = Duration::from_millis(200);
 /// How often the directory is polled where notifications are not available.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Keeps a host in step with a directory until dropped.
+/// Keeps a host in step with a directory (and its trust file) until dropped.
 pub struct Watcher {
     wake: mpsc::Sender<Wake>,
     thread: Option<JoinHandle<()>>,
-    _events: Box<dyn notify::Watcher + Send>,
+    _events: Vec<Box<dyn notify::Watcher + Send>>,
 }
 
 enum Wake {
@@ -56,22 +56,39 @@ enum Wake {
 
 impl Host {
     /// Watches `dir` and loads, replaces and removes policies as their
-    /// bundles change in it (see [`Host::load`] for what a version must pass).
+    /// bundles change in it (see [`Host::load`] for what a version must
+    /// pass), and the trust file given to [`HostBuilder::trust_file`](crate::HostBuilder::trust_file).
     /// Watching stops when the returned [`Watcher`] is dropped.
     pub fn watch(self: &Arc<Self>, dir: impl Into<PathBuf>) -> Result<Watcher, Error> {
         let dir = dir.into();
         let (wake, woken) = mpsc::channel();
         let notify_wake = wake.clone();
-        let on_event = move |_event: notify::Result<notify::Event>| {
+        let on_event = move |event: notify::Result<notify::Event>| {
+            // Reading a bundle is an access, not a change: waking on it
+            // would read everything again, for ever.
+            if event.as_ref().is_ok_and(|event| event.kind.is_access()) {
+                return;
+            }
             let _ = notify_wake.send(Wake::Changed);
         };
-        let events = watch_events(&dir, on_event).map_err(|source| Error::io(&dir, source))?;
+        let mut events = vec![
+            watch_events(&dir, RecursiveMode::Recursive, on_event.clone()).map_err(|source| Error::io(&dir, source))?,
+        ];
+        if let Some(file) = &self.trust_file {
+            let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            events.push(
+                watch_events(parent, RecursiveMode::NonRecursive, on_event)
+                    .map_err(|source| Error::io(parent, source))?,
+            );
+        }
+        // The first reading happens before `watch` returns, so whatever the
+        // directory holds now is what the watcher compares changes with.
+        let mut state = State::default();
+        sync(self, &dir, &mut state);
         let host = Arc::clone(self);
         let thread = std::thread::Builder::new()
             .name("flowgate-watch".into())
             .spawn(move || {
-                let mut state = State::default();
-                sync(&host, &dir, &mut state);
                 while let Ok(Wake::Changed) = woken.recv() {
                     // Let a burst of events (a copy, an editor's save) settle.
                     loop {
@@ -98,19 +115,21 @@ impl Drop for Watcher {
     }
 }
 
-/// Native notifications on `dir` and its bundles, or polling where they fail.
+/// Native notifications on `dir` (and below it, if `mode` says so), or
+/// polling where they fail.
 fn watch_events(
     dir: &Path,
+    mode: RecursiveMode,
     on_event: impl Fn(notify::Result<notify::Event>) + Send + Clone + 'static,
 ) -> std::io::Result<Box<dyn notify::Watcher + Send>> {
     let native = RecommendedWatcher::new(on_event.clone(), notify::Config::default())
-        .and_then(|mut watcher| watcher.watch(dir, RecursiveMode::Recursive).map(|()| watcher));
+        .and_then(|mut watcher| watcher.watch(dir, mode).map(|()| watcher));
     if let Ok(watcher) = native {
         return Ok(Box::new(watcher));
     }
     let config = notify::Config::default().with_poll_interval(POLL_INTERVAL).with_compare_contents(true);
     let mut watcher = PollWatcher::new(on_event, config).map_err(std::io::Error::other)?;
-    watcher.watch(dir, RecursiveMode::Recursive).map_err(std::io::Error::other)?;
+    watcher.watch(dir, mode).map_err(std::io::Error::other)?;
     Ok(Box::new(watcher))
 }
 
@@ -121,6 +140,8 @@ struct State {
     seen: HashMap<PathBuf, Seen>,
     /// Which directory serves each policy name.
     owners: HashMap<String, PathBuf>,
+    /// Why the trust file was last refused, so it is reported once.
+    trust_problem: Option<String>,
 }
 
 /// What one bundle directory held when last read.
@@ -132,8 +153,12 @@ enum Seen {
     Broken(String),
 }
 
-/// Brings the host in step with the directory.
+/// Brings the host in step with its trust file, then with the directory.
 fn sync(host: &Host, dir: &Path, state: &mut State) {
+    if follow_trust_file(host, state) {
+        // Bundles refused or admitted under the old trust are judged again.
+        state.seen.clear();
+    }
     let present = match bundle_dirs(dir) {
         Ok(present) => present,
         Err(err) => {
@@ -146,6 +171,29 @@ fn sync(host: &Host, dir: &Path, state: &mut State) {
         read_one(host, bundle_dir, state);
     }
     release_unclaimed(host, state);
+}
+
+/// Applies a changed trust file; returns whether the trust policy changed.
+/// An invalid file is rejected and the policy in force stays.
+fn follow_trust_file(host: &Host, state: &mut State) -> bool {
+    let Some(path) = &host.trust_file else { return false };
+    let current = host.trust().map(|trust| trust.digest());
+    match crate::trust::TrustPolicy::from_file(path) {
+        Ok(trust) if Some(trust.digest()) == current => false,
+        Ok(trust) => {
+            state.trust_problem = None;
+            host.set_trust(trust);
+            true
+        }
+        Err(err) => {
+            let reason = format!("{}; the trust policy in force stays", error_chain(&err));
+            if state.trust_problem.as_ref() != Some(&reason) {
+                state.trust_problem = Some(reason.clone());
+                host.emit(PolicyEvent::Rejected { origin: path.display().to_string(), reason });
+            }
+            false
+        }
+    }
 }
 
 /// Reads one bundle directory and loads what changed in it.
@@ -171,10 +219,8 @@ fn read_one(host: &Host, bundle_dir: &Path, state: &mut State) {
     }
     let owner = state.owners.get(&name).filter(|owner| owner.as_path() != bundle_dir);
     if let Some(owner) = owner.filter(|owner| claims(state, owner, &name)) {
-        let reason = format!(
-            "policy `{name}` is served from `{}`; a second directory may not take its name",
-            owner.display()
-        );
+        let reason =
+            format!("policy `{name}` is served from `{}`; a second directory may not take its name", owner.display());
         host.emit(PolicyEvent::Rejected { origin, reason });
         return;
     }

@@ -327,7 +327,9 @@ mod tests {
             "destination":"SG","volume":{{"subjects":18446744073709551615,"ytd_export_subjects":18446744073709551615,
             "ytd_export_sensitive_subjects":18446744073709551615}},"retention_days":4294967295,"report_coverage":0.25}}"#
         ));
-        let small = record(r#"{"id":"s","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let small = record(
+            r#"{"id":"s","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+        );
         let bytes = encoded(&[&big, &small, &big]);
         let mut reader = Reader::new(&bytes);
         assert_eq!(reader.count().unwrap(), 3);
@@ -343,7 +345,9 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error_never_a_panic() {
-        let flow = record(r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let flow = record(
+            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+        );
         let mut bytes = Vec::new();
         encode_record(&flow, &mut bytes);
         for cut in 0..bytes.len() {
@@ -354,7 +358,9 @@ mod tests {
 
     #[test]
     fn codes_outside_the_vocabulary_name_their_field() {
-        let flow = record(r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let flow = record(
+            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+        );
         let mut bytes = Vec::new();
         encode_record(&flow, &mut bytes);
         bytes[3] = 0xee; // the action's code

@@ -32,7 +32,22 @@ fn invalid_lines_are_reported_and_the_rest_evaluated() {
 /// The effect of each flow of `examples/flows.jsonl`, in order, as the
 /// README describes them (credit data reported, sent to lenders or through
 /// a bureau, trajectories exported, withdrawn consent, deletions...).
-const EXAMPLE_EFFECTS: [(&str, &str); 33] = [("", ""); 33];
+#[rustfmt::skip]
+const EXAMPLE_EFFECTS: [(&str, &str); 33] = [
+    ("pay-001", OBLIGE), ("pay-002", OBLIGE), ("pay-003", DENY), ("pay-004", DENY), ("pay-005", DENY),
+    ("pay-006", OBLIGE), ("pay-007", OBLIGE), ("pay-008", DENY), ("pay-009", DENY), ("pay-010", OBLIGE),
+    ("ride-001", DENY), ("ride-002", OBLIGE), ("ride-003", DENY), ("ride-004", OBLIGE), ("ride-005", DENY),
+    ("ride-006", OBLIGE),
+    ("shop-001", ALLOW), ("shop-002", OBLIGE), ("shop-003", OBLIGE), ("shop-004", DENY), ("shop-005", DENY),
+    ("shop-006", DENY), ("shop-007", OBLIGE),
+    ("food-001", DENY), ("food-002", OBLIGE), ("food-003", OBLIGE), ("food-004", DENY),
+    ("consent-001", DENY), ("consent-002", DENY), ("consent-003", ALLOW),
+    ("erase-001", ALLOW), ("erase-002", ALLOW),
+    ("stats-001", "not_applicable"),
+];
+const ALLOW: &str = "allow";
+const OBLIGE: &str = "allow_with_obligations";
+const DENY: &str = "deny";
 
 #[test]
 fn the_examples_decide_as_the_native_policies_do() {
@@ -120,7 +135,7 @@ fn build_makes_a_tested_bundle_that_test_and_check_accept() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(run.stdout.contains("ok   regulator-jv 1.0.0: 7 vectors"), "{}", run.stdout);
     let record = br#"{"id":"jv","platform":{"id":"taobao"},"action":"share","data":{"categories":["transaction"],"deidentification":"aggregated","k":5},"purpose":"statistics","recipient":{"kind":"regulator_jv"}}"#;
-    let run = flowgate(&["check", "--policies", out.to_str().unwrap(), "-"], record);
+    let run = flowgate(&["check", "--policies", out.to_str().unwrap(), "--allow-unsigned", "-"], record);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(run.stdout.contains(r#""obligations":[{"kind":"aggregate","k":50}]"#), "{}", run.stdout);
 }

@@ -50,7 +50,12 @@ fn at_the_strictest_level_decisions_depend_only_on_the_record() {
                     handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
                 });
                 for decision in &decisions {
-                    assert_eq!(decision.effect, Effect::Allow, "batch {max_batch}, {threads} threads: {}", decision.to_json());
+                    assert_eq!(
+                        decision.effect,
+                        Effect::Allow,
+                        "batch {max_batch}, {threads} threads: {}",
+                        decision.to_json()
+                    );
                     assert!(decision.obligations.is_empty(), "nothing carried over: {}", decision.to_json());
                 }
             }
@@ -95,6 +100,14 @@ fn state_carried_between_calls_is_caught_when_instances_are_reused() {
     let second = host.evaluate(&records[1]);
     assert_eq!(second.effect, Effect::Deny);
     assert!(fixture_status(&host).quarantined);
+
+    // At the default level and recheck rate, single calls are caught within 1,024 records.
+    let default = with(STATEFUL_POLICY).build().unwrap();
+    let caught_at = flows("d", 2_048).iter().position(|flow| {
+        default.evaluate(flow);
+        fixture_status(&default).quarantined
+    });
+    assert!(caught_at.is_some_and(|n| n < 1_024), "caught at {caught_at:?}");
 }
 
 #[test]
@@ -112,6 +125,14 @@ fn a_few_hostile_records_do_not_quarantine_a_policy_for_everyone() {
     let status = fixture_status(&host);
     assert!(!status.quarantined, "the same four records, sent five times, are four records");
     assert_eq!(status.faults, 20);
+
+    // One hostile record sent again and again, alone, proves nothing new either.
+    let replayed = flows("hostile", 1).remove(0);
+    for _ in 0..50 {
+        assert_eq!(host.evaluate(&replayed).effect, Effect::Deny);
+    }
+    assert!(!fixture_status(&host).quarantined);
+    assert_eq!(host.evaluate(&flows("fine", 1)[0]).effect, Effect::Allow, "it still serves everyone else");
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn bundle_files_must_be_regular_files_within_their_caps() {
 
     // The CLI refuses such a directory at start-up without hanging on the FIFO.
     within(Duration::from_secs(10), "check over a hostile directory", || {
-        let run = flowgate(&["check", "--policies", root.to_str().unwrap(), "-"], b"");
+        let run = flowgate(&["check", "--policies", root.to_str().unwrap(), "--allow-unsigned", "-"], b"");
         assert_eq!(run.status, 2, "{}", run.stderr);
     });
 }
@@ -187,7 +187,7 @@ fn start_up_runs_the_bundles_own_vectors_as_reload_does() {
 
     let err = Host::builder().policy_dir(&dir).build().err().expect("a bundle failing its vectors is refused");
     assert!(matches!(err, Error::VectorsFailed { .. }), "{err}");
-    let run = flowgate(&["check", "--policies", dir.to_str().unwrap(), "-"], b"");
+    let run = flowgate(&["check", "--policies", dir.to_str().unwrap(), "--allow-unsigned", "-"], b"");
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("fails 1 of its test vectors"), "{}", run.stderr);
 }

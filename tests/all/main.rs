@@ -7,12 +7,14 @@ mod cli;
 mod generated;
 mod hostile_records;
 mod isolation;
+mod layers;
 mod loading;
 mod peers;
 mod policy_vectors;
 mod records;
 mod reload;
 mod sandbox;
+mod signatures;
 mod spec_vectors;
 mod watch_identity;
 

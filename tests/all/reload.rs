@@ -180,7 +180,7 @@ fn check_watch_swaps_versions_on_a_running_stream() {
 
     let (reader, mut writer) = std::io::pipe().unwrap();
     let (stdout, stderr) = (SharedBuffer::default(), SharedBuffer::default());
-    let args = ["flowgate", "check", "--watch", "--policies", dir.to_str().unwrap(), "-"];
+    let args = ["flowgate", "check", "--watch", "--policies", dir.to_str().unwrap(), "--allow-unsigned", "-"];
     let cli = flowgate_cli::Cli::try_parse_from(args).unwrap();
     let running = {
         let (stdout, stderr) = (stdout.clone(), stderr.clone());
@@ -241,10 +241,10 @@ fn reloads_under_load_never_fail_an_evaluation() {
                     for chunk in flows.chunks(batch) {
                         let decisions = host.evaluate_batch(chunk);
                         assert_eq!(decisions.len(), chunk.len());
-                        let set = decisions[0].policy_set;
+                        let set = decisions[0].activation;
                         let mut sets = sets.lock().unwrap();
                         for decision in &decisions {
-                            assert_eq!(decision.policy_set, set, "a batch finishes on the set it started with");
+                            assert_eq!(decision.activation, set, "a batch finishes on the set it started with");
                             for answer in &decision.answers {
                                 assert!(answer.outcome.is_ok(), "no evaluation fails");
                                 let policy = (answer.policy.version.clone(), answer.policy.digest.clone());

@@ -26,7 +26,11 @@ fn write_reference(dir: &Path, name: &str, manifest: &str) {
 
 fn watched(name: &str) -> (std::path::PathBuf, Arc<Host>, Receiver<PolicyEvent>, flowgate::Watcher) {
     let dir = scratch_dir(name);
-    write_reference(&dir.join("bureau"), "credit-via-bureau", flowgate_reference_set::manifest("credit-via-bureau").unwrap());
+    write_reference(
+        &dir.join("bureau"),
+        "credit-via-bureau",
+        flowgate_reference_set::manifest("credit-via-bureau").unwrap(),
+    );
     let host = Arc::new(Host::builder().policy_dir(&dir).build().unwrap());
     let events = host.subscribe();
     let watcher = host.watch(&dir).unwrap();
@@ -52,8 +56,12 @@ fn direct_effect(host: &Host) -> Effect {
 #[test]
 fn a_second_directory_cannot_take_a_served_name() {
     let (dir, host, events, _watcher) = watched("identity-second");
-    let version = |host: &Host| host.policies().iter().find(|p| p.info.name == "credit-via-bureau").map(|p| p.info.version.clone());
-    let impostor = flowgate_reference_set::manifest("credit-via-bureau").unwrap().replace("version = \"1.0.0\"", "version = \"9.0.0\"");
+    let version = |host: &Host| {
+        host.policies().iter().find(|p| p.info.name == "credit-via-bureau").map(|p| p.info.version.clone())
+    };
+    let impostor = flowgate_reference_set::manifest("credit-via-bureau")
+        .unwrap()
+        .replace("version = \"1.0.0\"", "version = \"9.0.0\"");
     write_reference(&dir.join("impostor"), "credit-via-bureau", &impostor);
     match next(&events) {
         PolicyEvent::Rejected { origin, reason } => {
@@ -96,7 +104,11 @@ fn a_fifo_cannot_stall_the_watcher_and_a_config_edit_is_not_ignored() {
     let (dir, host, events, _watcher) = watched("identity-fifo");
     let stuck = dir.join("stuck");
     std::fs::create_dir_all(&stuck).unwrap();
-    std::fs::write(stuck.join(flowgate::MANIFEST_FILE), "name = \"stuck\"\nversion = \"1\"\nregulator = \"r\"\narticles = []\n").unwrap();
+    std::fs::write(
+        stuck.join(flowgate::MANIFEST_FILE),
+        "name = \"stuck\"\nversion = \"1\"\nregulator = \"r\"\narticles = []\n",
+    )
+    .unwrap();
     assert!(std::process::Command::new("mkfifo").arg(stuck.join(flowgate::MODULE_FILE)).status().unwrap().success());
     assert!(matches!(next(&events), PolicyEvent::Rejected { reason, .. } if reason.contains("not a regular file")));
 
@@ -104,7 +116,10 @@ fn a_fifo_cannot_stall_the_watcher_and_a_config_edit_is_not_ignored() {
     let through_bureau = FlowRecord::from_json(br#"{"id":"b","platform":{"id":"p"},"action":"share","data":{"categories":["loan_record","location"]},"purpose":"credit_assessment","lawful_basis":"consent","consent":{"state":"given","kind":"separate"},"recipient":{"kind":"credit_bureau","id":"baihang","licence":"PBOC-CR-2018-001"}}"#).unwrap();
     assert_ne!(host.evaluate(&through_bureau).effect, Effect::Deny);
     let manifest = flowgate_reference_set::manifest("credit-via-bureau").unwrap();
-    let tightened = manifest.replace(r#"prohibited_categories = ["religion", "biometric", "health"]"#, r#"prohibited_categories = ["religion", "biometric", "health", "location"]"#);
+    let tightened = manifest.replace(
+        r#"prohibited_categories = ["religion", "biometric", "health"]"#,
+        r#"prohibited_categories = ["religion", "biometric", "health", "location"]"#,
+    );
     assert_ne!(tightened, manifest);
     std::fs::write(dir.join("bureau").join(flowgate::MANIFEST_FILE), tightened).unwrap();
     match next(&events) {

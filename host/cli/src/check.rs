@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use flowgate::sdk::{Effect, FlowRecord, RecordError};
-use flowgate::{Host, HostBuilder, PolicyEvent};
+use flowgate::{Decision, Host, HostBuilder, PolicyEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{EXIT_INVALID, EXIT_OK, policies};
+use crate::{EXIT_INVALID, EXIT_OK};
 
 /// Lines per chunk: large enough to keep both cores busy, small enough to
 /// keep memory flat on files of any size.
@@ -37,18 +37,16 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// What `flowgate check` was asked to do.
 pub struct Check<'a> {
-    /// A directory of bundles, or the embedded reference set.
-    pub policies: Option<&'a Path>,
+    /// The host to build: its policies, trust, limits and cache.
+    pub builder: HostBuilder,
+    /// Keep the policies in step with this directory while reading.
+    pub watch: Option<&'a Path>,
     /// The input file, `-` for stdin.
     pub file: &'a Path,
     /// Draw a progress bar.
     pub progress: bool,
-    /// Keep the policies in step with their directory while reading.
-    pub watch: bool,
-    /// Where compiled modules are cached.
-    pub cache_dir: Option<&'a Path>,
-    /// The platform's settings: ceilings, isolation.
-    pub configure: &'a dyn Fn(HostBuilder) -> HostBuilder,
+    /// Add the policy set's id and the applied policies to every decision.
+    pub provenance: bool,
 }
 
 pub fn run(
@@ -57,11 +55,8 @@ pub fn run(
     stdout: impl Write,
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
-    let mut builder = (check.configure)(policies::host_builder(check.policies)?);
-    if let Some(dir) = check.cache_dir {
-        builder = builder.cache_dir(dir);
-    }
-    let host = Arc::new(builder.build().context("loading policies")?);
+    let host = Arc::new(check.builder.build().context("loading policies")?);
+    let format = if check.provenance { Format::Provenance } else { Format::Plain };
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
     } else {
@@ -70,10 +65,10 @@ pub fn run(
         (Box::new(BufReader::with_capacity(1 << 16, opened)), size)
     };
     let stderr = Mutex::new(stderr);
-    if !check.watch {
-        return decide_stream(&host, input, stdout, &stderr, check.progress.then(|| progress_bar(size)), CHUNK_LINES);
-    }
-    let dir = check.policies.context("`--watch` needs `--policies DIR`")?;
+    let Some(dir) = check.watch else {
+        let bar = check.progress.then(|| progress_bar(size));
+        return decide_stream(&host, input, stdout, &stderr, bar, CHUNK_LINES, format);
+    };
     let events = host.subscribe();
     let _watcher = host.watch(dir).context("watching policies")?;
     let done = AtomicBool::new(false);
@@ -81,7 +76,7 @@ pub fn run(
         let (stderr, done) = (&stderr, &done);
         scope.spawn(move || log_events(&events, stderr, done));
         // Watching serves a live stream: answer each line as soon as it arrives.
-        let result = decide_stream(&host, input, stdout, stderr, None, 1);
+        let result = decide_stream(&host, input, stdout, stderr, None, 1, format);
         done.store(true, Ordering::Relaxed);
         result
     })
@@ -111,6 +106,7 @@ fn decide_stream(
     stderr: &Mutex<&mut (impl Write + Send)>,
     bar: Option<ProgressBar>,
     chunk_lines: usize,
+    format: Format,
 ) -> anyhow::Result<u8> {
     // Standard output flushes at every newline; a decision per write call
     // would cost a system call per record.
@@ -124,7 +120,7 @@ fn decide_stream(
         if chunk.is_empty() {
             break;
         }
-        let outcomes = decide_chunk(host, &chunk, workers);
+        let outcomes = decide_chunk(host, &chunk, workers, format);
         for (offset, outcome) in outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Blank => {}
@@ -213,11 +209,11 @@ fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
 /// spread over `workers` threads. The parts, and so the batches the host
 /// forms within them, are the same whatever the number of threads: a
 /// decision never depends on how many cores the machine has.
-fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
+fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> Vec<Outcome> {
     let parts: Vec<&[Line]> = chunk.chunks(PART_LINES).collect();
     // A thread costs more than a few lines do (watch mode decides one line at a time).
     if workers == 1 || parts.len() == 1 {
-        return parts.into_iter().flat_map(|part| decide_lines(host, part)).collect();
+        return parts.into_iter().flat_map(|part| decide_lines(host, part, format)).collect();
     }
     let threads = workers.min(parts.len());
     let mut by_thread: Vec<std::vec::IntoIter<Vec<Outcome>>> = std::thread::scope(|scope| {
@@ -225,7 +221,12 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
             .map(|thread| {
                 let parts = &parts;
                 scope.spawn(move || {
-                    parts.iter().skip(thread).step_by(threads).map(|part| decide_lines(host, part)).collect::<Vec<_>>()
+                    parts
+                        .iter()
+                        .skip(thread)
+                        .step_by(threads)
+                        .map(|part| decide_lines(host, part, format))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -234,7 +235,7 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize) -> Vec<Outcome> {
     (0..parts.len()).flat_map(|part| by_thread[part % threads].next().expect("every part is decided")).collect()
 }
 
-fn decide_lines(host: &Host, lines: &[Line]) -> Vec<Outcome> {
+fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
     let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
     let mut decisions = host.evaluate_batch(&records).into_iter();
@@ -244,11 +245,43 @@ fn decide_lines(host: &Host, lines: &[Line]) -> Vec<Outcome> {
             Ok(None) => Outcome::Blank,
             Ok(Some(_)) => {
                 let decision = decisions.next().expect("one decision per record");
-                Outcome::Decided(decision.to_json(), decision.effect)
+                Outcome::Decided(format.render(&decision), decision.effect)
             }
             Err(reason) => Outcome::Invalid(reason),
         })
         .collect()
+}
+
+/// How a decision is written.
+#[derive(Clone, Copy)]
+enum Format {
+    /// The decision's JSON, as `docs/flow-record.md` defines it.
+    Plain,
+    /// The decision's JSON with a `provenance` object: the policy set's
+    /// content id and each applied policy's name, version and digest.
+    Provenance,
+}
+
+impl Format {
+    fn render(self, decision: &Decision) -> String {
+        let mut json = decision.to_json();
+        if let Format::Provenance = self {
+            let policies: Vec<serde_json::Value> = decision
+                .answers
+                .iter()
+                .map(|answer| {
+                    let info = &answer.policy;
+                    serde_json::json!({"name": info.name, "version": info.version, "digest": info.digest.to_string()})
+                })
+                .collect();
+            let provenance = serde_json::json!({"policy_set": decision.policy_set.to_string(), "policies": policies});
+            json.pop(); // the closing brace
+            json.push_str(",\"provenance\":");
+            json.push_str(&provenance.to_string());
+            json.push('}');
+        }
+        json
+    }
 }
 
 fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {

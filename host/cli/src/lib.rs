@@ -1,8 +1,12 @@
 //! The `flowgate` command, as a library so tests can run it in-process.
 //!
-//! - `flowgate check [--policies DIR] FILE`: one decision per JSON line;
+//! - `flowgate check [--policies DIR --trust FILE] FILE`: one decision per JSON line;
 //! - `flowgate build [--out DIR] CRATE...`: policy crates to tested bundles;
-//! - `flowgate test [BUNDLE...]`: a bundle's own test vectors against its Wasm.
+//! - `flowgate test [BUNDLE...]`: a bundle's own test vectors against its Wasm;
+//! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
+//!   regulator's key pair, and signatures of bundles;
+//! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
+//! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies.
 //!
 //! Exit status: 0 success, 1 some input lines invalid (or vectors failing),
 //! 2 usage, input or policy loading error.
@@ -15,8 +19,11 @@ use flowgate::{Isolation, Limits};
 
 mod build;
 mod check;
+mod keys;
+mod list;
 mod policies;
 mod test;
+mod verify;
 
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
@@ -37,16 +44,19 @@ pub struct Cli {
 enum Command {
     /// Decide every flow of a JSON Lines file, one decision per line on stdout.
     Check {
-        /// Directory of policy bundles; without it, the embedded reference set.
-        #[arg(long, value_name = "DIR")]
-        policies: Option<PathBuf>,
+        #[command(flatten)]
+        source: PolicySource,
         /// Never draw a progress bar, even on a terminal.
         #[arg(long)]
         no_progress: bool,
-        /// Keep reading and answering while the policies in DIR change:
-        /// new versions are loaded after they pass their checks.
+        /// Keep reading and answering while the policies in DIR (and the
+        /// trust file) change: new versions are loaded after they pass their checks.
         #[arg(long, requires = "policies")]
         watch: bool,
+        /// Add to every decision the policy set's content id and each
+        /// applied policy's version and digest.
+        #[arg(long)]
+        provenance: bool,
         /// Cache compiled modules in DIR, so the next start does not compile again.
         /// DIR must belong to you and be writable by no one else.
         #[arg(long, value_name = "DIR")]
@@ -73,6 +83,63 @@ enum Command {
         /// Bundle directories; without any, the embedded reference set.
         bundles: Vec<PathBuf>,
     },
+    /// Manage regulators' signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Add a signature to each bundle directory (`signatures.toml`).
+    Sign {
+        /// The secret key (`ID.key`, from `flowgate key new`).
+        #[arg(long, value_name = "ID.key")]
+        key: PathBuf,
+        /// Bundle directories.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+    /// Verify bundles against a trust file: each one's signers and verdict.
+    Verify {
+        /// The trust file.
+        #[arg(long, value_name = "FILE")]
+        trust: PathBuf,
+        /// Bundle directories.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+    /// List the policy set: its content id, and each policy's version,
+    /// digest, signers and limits.
+    Policies {
+        #[command(flatten)]
+        source: PolicySource,
+        #[command(flatten)]
+        host: HostOptions,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Write a new Ed25519 key pair: `ID.key` (secret, mode 0600) and `ID.pub`.
+    New {
+        /// The key's id, as a trust file will name it (`pboc-2026`).
+        id: String,
+        /// Where to write the two files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// Where the policies come from, and how they are verified.
+#[derive(Debug, clap::Args)]
+struct PolicySource {
+    /// Directory of policy bundles; without it, the embedded reference set.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// The trust file bundles in DIR are verified against.
+    #[arg(long, value_name = "FILE", requires = "policies")]
+    trust: Option<PathBuf>,
+    /// Run the bundles in DIR without verifying their signatures.
+    #[arg(long, requires = "policies", conflicts_with = "trust")]
+    allow_unsigned: bool,
 }
 
 /// What the platform decides for every policy it runs.
@@ -85,7 +152,7 @@ struct HostOptions {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT_CEILINGS.memory_bytes)]
     max_memory_bytes: u64,
     /// How much a policy may carry from one record to the next.
-    #[arg(long, value_enum, default_value = "per-call")]
+    #[arg(long, value_enum, default_value = "reuse")]
     isolation: IsolationLevel,
 }
 
@@ -96,7 +163,7 @@ enum IsolationLevel {
     PerRecord,
     /// A fresh instance for every call (a batch of records).
     PerCall,
-    /// Instances reused across calls, with sampled rechecks.
+    /// Instances reused across calls, with sampled rechecks (the default).
     Reuse,
 }
 
@@ -119,19 +186,30 @@ impl HostOptions {
 /// Runs the command with the given streams; returns the exit status.
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check { policies, no_progress, watch, cache_dir, host, file } => {
-            let check = check::Check {
-                policies: policies.as_deref(),
-                configure: &|builder| host.apply(builder),
-                file: &file,
-                progress: is_terminal && !no_progress,
-                watch,
-                cache_dir: cache_dir.as_deref(),
-            };
-            check::run(check, stdin, stdout, &mut stderr)
+        Command::Check { source, no_progress, watch, provenance, cache_dir, host, file } => {
+            policies::host_builder(&source, &mut stderr).and_then(|builder| {
+                let mut builder = host.apply(builder);
+                if let Some(dir) = &cache_dir {
+                    builder = builder.cache_dir(dir);
+                }
+                let check = check::Check {
+                    builder,
+                    watch: if watch { source.policies.as_deref() } else { None },
+                    file: &file,
+                    progress: is_terminal && !no_progress,
+                    provenance,
+                };
+                check::run(check, stdin, stdout, &mut stderr)
+            })
         }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { bundles } => test::run(&bundles, stdout, &mut stderr),
+        Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
+        Command::Sign { key, bundles } => keys::sign(&key, &bundles, stdout),
+        Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
+        Command::Policies { source, host } => {
+            policies::host_builder(&source, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
+        }
     };
     match result {
         Ok(status) => status,

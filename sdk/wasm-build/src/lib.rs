@@ -134,8 +134,10 @@ fn wasm_artifacts(messages: &[u8]) -> Vec<(String, PathBuf)> {
 /// fresh machine needs no manual step.
 pub fn ensure_target() -> Result<(), BuildError> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot =
-        Command::new(rustc).args(["--print", "sysroot"]).output().map_err(|source| BuildError::CannotRun { tool: "rustc", source })?;
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|source| BuildError::CannotRun { tool: "rustc", source })?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
         return Ok(());
