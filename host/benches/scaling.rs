@@ -25,7 +25,10 @@ fn policies(count: usize) -> Host {
         } else {
             let action = Action::ALL[n / reference.len() % (Action::ALL.len() - 1)];
             let variant = manifest.replacen(&format!("name = \"{name}\""), &format!("name = \"{name}-{n}\""), 1);
-            narrow(&variant, action)
+            // The reference vectors are left out: most fall outside the
+            // narrowed scope, and a bundle's vectors must hold its scope.
+            let variant = variant.split("\n[[test]]").next().unwrap();
+            narrow(variant, action)
         };
         builder = builder.bundle(Bundle::from_bytes(name, &manifest, wasm.to_vec()).unwrap());
     }

@@ -63,28 +63,28 @@
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
 
 // The modules in layers, each using only modules above it in this list
-// (`tests/all/layers.rs` checks that no module imports one below it).
-// Values shared by every layer:
+// (`tests/all/layers.rs` checks that no module imports one below it;
+// `rustfmt.toml` keeps this order). Values shared by every layer:
 mod digest;
 mod encoded;
-mod error;
-mod expectation;
 mod fault;
-mod health;
 mod hex;
 mod load_limits;
-mod policy_info;
 mod reason;
 mod scope;
-mod shape;
 mod text;
+mod expectation;
+mod health;
+mod policy_info;
+mod shape;
+mod error;
 // Bundles, their manifests and signatures, read from disk within caps,
 // and the trust policy they are verified against:
-mod bundle;
 mod files;
 mod keys;
 mod manifest;
 mod signature;
+mod bundle;
 mod trust;
 // The sandbox and the module cache:
 mod cache;
@@ -93,10 +93,10 @@ mod sandbox;
 mod instance;
 // A compiled, checked policy with its instances and health:
 mod compiled;
-mod policy_set;
-// Decisions, and admission (a bundle's own vectors):
-mod combine;
+// Decisions, the policy set, and admission (a bundle's own vectors):
 mod decision;
+mod combine;
+mod policy_set;
 mod events;
 mod vectors;
 // The host, then the watcher that drives it:

@@ -215,6 +215,15 @@ fn check_watch_swaps_versions_on_a_running_stream() {
     assert_eq!(versions, [vec!["1.0.0"; 5], vec!["1.1.0"; 5]].concat(), "no line lost, each on one version");
 }
 
+/// Sets its flag when dropped, on success or while unwinding.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn reloads_under_load_never_fail_an_evaluation() {
     const RELOADS: u64 = 120;
@@ -232,6 +241,9 @@ fn reloads_under_load_never_fail_an_evaluation() {
     };
 
     let replaced = std::thread::scope(|scope| {
+        // Stops the evaluating threads however this closure ends: a failed
+        // assertion below must fail the test, not leave them spinning.
+        let _stop = StopOnDrop(&stop);
         for thread in 0..3u64 {
             let (host, stop, evaluated, sets) = (&host, &stop, &evaluated, &sets);
             scope.spawn(move || {
