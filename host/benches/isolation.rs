@@ -1,6 +1,6 @@
 //! What each isolation level costs per record: the ten reference policies,
 //! one record per call and batches of 256, at `per-record`, `per-call` and
-//! `reuse` (with its default rechecks), beside native code.
+//! `reuse` (with its default rechecks, and without), beside native code.
 //!
 //! `cargo bench -p flowgate --bench isolation`
 
@@ -11,10 +11,11 @@ use flowgate_reference_set::sample;
 
 const RECORDS: usize = 1024;
 
-fn host(isolation: Isolation) -> Host {
+/// The reference set at `isolation`, rechecking one record in `recheck_every` (0: never).
+fn host(isolation: Isolation, recheck_every: u64) -> Host {
     flowgate_reference_set::bundles()
         .map(|(name, manifest, wasm)| Bundle::from_bytes(name, manifest, wasm.to_vec()).unwrap())
-        .fold(Host::builder().isolation(isolation), flowgate::HostBuilder::bundle)
+        .fold(Host::builder().isolation(isolation).recheck_every(recheck_every), flowgate::HostBuilder::bundle)
         .build()
         .unwrap()
 }
@@ -27,8 +28,13 @@ fn isolation(c: &mut Criterion) {
             .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
     )
     .unwrap();
-    let levels = [("per_record", Isolation::PerRecord), ("per_call", Isolation::PerCall), ("reuse", Isolation::Reuse)];
-    let hosts: Vec<(&str, Host)> = levels.iter().map(|&(name, level)| (name, host(level))).collect();
+    let levels = [
+        ("per_record", Isolation::PerRecord, 1024),
+        ("per_call", Isolation::PerCall, 1024),
+        ("reuse", Isolation::Reuse, 1024),
+        ("reuse_no_recheck", Isolation::Reuse, 0),
+    ];
+    let hosts: Vec<(&str, Host)> = levels.iter().map(|&(name, level, every)| (name, host(level, every))).collect();
     // Every level decides these records as native code does, or the figures compare nothing.
     let expected: Vec<String> = flows.iter().map(|flow| natives.decide(flow).to_json()).collect();
     for (name, host) in &hosts {

@@ -51,9 +51,9 @@ pub enum Isolation {
     /// Instances are kept and reused across calls (the default): the
     /// fastest, and a policy could keep state between records, which
     /// rechecks catch ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
-    /// A fresh instance costs about 25 us per policy (instantiation and a
-    /// configuration parse), so `PerCall` doubles the cost of a batch of 256
-    /// and makes a single-record call some 40 times dearer (BENCHMARKS.md).
+    /// A fresh instance costs an instantiation and a configuration parse,
+    /// so `PerCall` doubles the cost of a batch of 256 and makes a
+    /// single-record call some 70 times dearer (BENCHMARKS.md).
     #[default]
     Reuse,
 }
@@ -82,7 +82,7 @@ impl Default for PolicySettings {
             load: LoadLimits::default(),
             quarantine_after: 16,
             isolation: Isolation::default(),
-            recheck_every: 1024,
+            recheck_every: 4096,
         }
     }
 }

@@ -374,7 +374,8 @@ impl HostBuilder {
     /// Where instances can carry state (batches at [`Isolation::PerCall`],
     /// everything at [`Isolation::Reuse`]), one record in `records` is
     /// answered again in a fresh instance; a different answer quarantines
-    /// the policy as nondeterministic. Default 1024; 0 turns rechecks off.
+    /// the policy as nondeterministic. Default 4096 (8 to 17 % of the cost
+    /// of a batch of 256 at `Reuse`, see BENCHMARKS.md); 0 turns rechecks off.
     pub fn recheck_every(mut self, records: u64) -> Self {
         self.settings.recheck_every = records;
         self

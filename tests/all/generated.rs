@@ -480,10 +480,12 @@ fn every_lie_in_an_answer_is_a_fault_that_denies() {
                 (Some(answer), None) if answer.effect() == Effect::NotApplicable => truths += 1,
                 (Some(answer), Some(Ok(got))) if *got == answer => truths += 1,
                 (expected, got) => panic!(
-                    "liar answering {} bytes at {:#x} after {:?}: expected {expected:?}, got {got:?} in {}",
+                    "liar answering {} bytes at {:#x} after {:?}: expected {}, got {} in {}",
                     liar.len,
                     liar.address,
                     liar.stores,
+                    expected.map_or("a fault (it lies)".into(), |answer| format!("{answer:?}")),
+                    got.map_or("not_applicable".into(), |outcome| format!("{outcome:?}")),
                     decision.to_json()
                 ),
             }

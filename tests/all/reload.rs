@@ -258,7 +258,7 @@ fn reloads_under_load_never_fail_an_evaluation() {
                         for decision in &decisions {
                             assert_eq!(decision.activation, set, "a batch finishes on the set it started with");
                             for answer in &decision.answers {
-                                assert!(answer.outcome.is_ok(), "no evaluation fails");
+                                assert!(answer.outcome.is_ok(), "no evaluation fails: {:?}", answer.outcome);
                                 let policy = (answer.policy.version.clone(), answer.policy.digest.clone());
                                 let known =
                                     sets.entry((set, answer.policy.name.clone())).or_insert_with(|| policy.clone());
