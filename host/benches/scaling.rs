@@ -46,14 +46,16 @@ fn narrow(manifest: &str, action: Action) -> String {
 
 /// What a decision requires of the platform: effect, obligations, remedies.
 /// Variants add reasons of their own, never another outcome.
-fn outcome(decision: &Decision) -> (Effect, Vec<Obligation>, Vec<Remedy>) {
+type Outcome = (Effect, Vec<Obligation>, Vec<Remedy>);
+
+fn outcome(decision: &Decision) -> Outcome {
     (decision.effect, decision.obligations.clone(), decision.remedies.clone())
 }
 
 /// The rows of a group must do the same work: batches decide like single
 /// calls, no decision is a fault, and (given `expected`) every record gets
 /// the outcome the ten reference policies alone give it.
-fn assert_rows_agree(host: &Host, flows: &[FlowRecord], expected: Option<&[(Effect, Vec<Obligation>, Vec<Remedy>)]>) {
+fn assert_rows_agree(host: &Host, flows: &[FlowRecord], expected: Option<&[Outcome]>) {
     let batched: Vec<Decision> = flows.chunks(256).flat_map(|c| host.evaluate_batch(c)).collect();
     for (n, (flow, decision)) in flows.iter().zip(&batched).enumerate() {
         assert!(*decision == host.evaluate(flow), "batch and single call differ on {}", flow.to_json());

@@ -246,7 +246,8 @@ fn check_reports_each_bad_line_and_evaluates_the_rest() {
         input.push(b'\n');
         input.extend_from_slice(&mutant.line);
         input.push(b'\n');
-        let err = FlowRecord::from_json(&mutant.line).err().unwrap_or_else(|| panic!("a `{}` mutant parsed", mutant.kind));
+        let err =
+            FlowRecord::from_json(&mutant.line).err().unwrap_or_else(|| panic!("a `{}` mutant parsed", mutant.kind));
         expected_errors.push(format!("line {}: {err}", 2 * n + 2));
     }
     let run = flowgate(&["check", "-"], &input);

@@ -259,7 +259,7 @@ fn reloads_under_load_never_fail_an_evaluation() {
                             assert_eq!(decision.activation, set, "a batch finishes on the set it started with");
                             for answer in &decision.answers {
                                 assert!(answer.outcome.is_ok(), "no evaluation fails: {:?}", answer.outcome);
-                                let policy = (answer.policy.version.clone(), answer.policy.digest.clone());
+                                let policy = (answer.policy.version.clone(), answer.policy.digest);
                                 let known =
                                     sets.entry((set, answer.policy.name.clone())).or_insert_with(|| policy.clone());
                                 assert_eq!(*known, policy, "set {set} decides with one version of each policy");
