@@ -73,6 +73,27 @@ pub enum Error {
     #[error("required policy `{0}` is not loaded: the trust file requires it, verified")]
     RequiredMissing(String),
 
+    /// The decision log cannot take receipts: decisions fail closed.
+    #[error("decision log `{dir}`: {problem}")]
+    DecisionLog {
+        /// The log's directory.
+        dir: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+
+    /// A decision log is damaged in a way a crash cannot explain; the log
+    /// is not written over (run `flowgate audit verify` to see what happened).
+    #[error("decision log `{path}` line {line}: {problem}; run `flowgate audit verify` on it")]
+    BrokenLog {
+        /// The segment.
+        path: PathBuf,
+        /// The damaged line (1-based).
+        line: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// A file or directory could not be read.
     #[error("cannot read `{path}`")]
     Io {

@@ -12,12 +12,17 @@ use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
 use crate::compiled::{Isolation, PolicySettings};
 use crate::decision::{Decision, PolicyAnswer};
+use crate::decision_log::{DecisionLog, LogOptions};
+use crate::digest::Digest;
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
+use crate::keys::SecretKey;
 use crate::load_limits::LoadLimits;
 use crate::policy_info::PolicyInfo;
 use crate::policy_set::PolicySet;
+use crate::reason::Reason;
+use crate::receipt::Unsealed;
 use crate::sandbox::{DEFAULT_STACK_BYTES, Limits, Runtime};
 use crate::scope::Facts;
 use crate::trust::TrustPolicy;
@@ -59,6 +64,8 @@ pub struct Host {
     settings: PolicySettings,
     runtime: Arc<Runtime>,
     subscribers: Mutex<Vec<Sender<PolicyEvent>>>,
+    /// Where every decision's receipt is written before it is returned.
+    log: Option<DecisionLog>,
 }
 
 impl std::fmt::Debug for Host {
@@ -109,9 +116,25 @@ impl Host {
     /// The whole batch is decided by one version of the policy set, and each
     /// policy is called once per [`HostBuilder::max_batch`] records instead of
     /// once per record.
+    ///
+    /// With a decision log, the decisions are returned only after their
+    /// receipts are written; if they cannot be, every decision of the batch
+    /// is a `deny` by rule `receipt-not-written` of policy `flowgate` (fail
+    /// closed). [`Host::try_evaluate_batch`] returns that error instead.
     pub fn evaluate_batch(&self, flows: &[FlowRecord]) -> Vec<Decision> {
+        self.try_evaluate_batch(flows).unwrap_or_else(|err| {
+            let set = self.active.load();
+            flows.iter().map(|flow| receipt_not_written(flow, &err, set.id, set.activation)).collect()
+        })
+    }
+
+    /// Evaluates many flows like [`Host::evaluate_batch`], but fails if
+    /// their receipts cannot be written to the decision log.
+    pub fn try_evaluate_batch(&self, flows: &[FlowRecord]) -> Result<Vec<Decision>, Error> {
         let set = self.active.load_full();
         let mut decisions = Vec::with_capacity(flows.len());
+        let mut receipts = Vec::with_capacity(if self.log.is_some() { flows.len() } else { 0 });
+        let keep_records = self.log.as_ref().is_some_and(|log| log.options().keep_records);
         let mut selected = Vec::new();
         for chunk in flows.chunks(self.options.max_batch.max(1)) {
             let records = EncodedRecords::new(chunk);
@@ -130,14 +153,27 @@ impl Host {
                     answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
                 }
             }
-            for (flow, answers) in chunk.iter().zip(answers) {
+            for (i, (flow, answers)) in chunk.iter().zip(answers).enumerate() {
                 let mut decision = combine(flow, answers, self.options.unmatched);
                 decision.policy_set = set.id;
                 decision.activation = set.activation;
+                if self.log.is_some() {
+                    let receipt = Unsealed::new(&decision, &flow.platform.id, &Digest::of(records.record(i)));
+                    receipts.push((receipt, keep_records.then(|| flow.to_json())));
+                }
                 decisions.push(decision);
             }
         }
-        decisions
+        if let Some(log) = &self.log {
+            log.append(receipts)?;
+        }
+        Ok(decisions)
+    }
+
+    /// The decision log receipts are written to, if any: to see what
+    /// opening it recovered, write a checkpoint, or close it.
+    pub fn decision_log(&self) -> Option<&DecisionLog> {
+        self.log.as_ref()
     }
 
     /// Adds the policy of `bundle`, or replaces the loaded one of the same
@@ -288,6 +324,7 @@ pub struct HostBuilder {
     stack_bytes: usize,
     settings: PolicySettings,
     options: Options,
+    log: Option<(PathBuf, SecretKey, LogOptions)>,
 }
 
 impl Default for HostBuilder {
@@ -301,6 +338,7 @@ impl Default for HostBuilder {
             stack_bytes: DEFAULT_STACK_BYTES,
             settings: PolicySettings::default(),
             options: Options { unmatched: Unmatched::Deny, max_batch: 256 },
+            log: None,
         }
     }
 }
@@ -315,6 +353,39 @@ impl HostBuilder {
     /// Adds every bundle in the subdirectories of `dir` (read at [`HostBuilder::build`]).
     pub fn policy_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dirs.push(dir.into());
+        self
+    }
+
+    /// Writes a receipt of every decision to the decision log in `dir`
+    /// (created if missing, recovered after a crash), its checkpoints
+    /// signed with `key`. `docs/receipts.md` in the repository specifies
+    /// the log; [`Audit`](crate::Audit) reads it back.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use flowgate::{Audit, Bundle, Host, LogOptions, SecretKey};
+    /// use flowgate_sdk::FlowRecord;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let key = SecretKey::generate()?;
+    /// let public = key.public();
+    /// let mut builder = Host::builder().decision_log(dir.path(), key, LogOptions::default());
+    /// for (name, manifest, wasm) in flowgate_reference_set::bundles() {
+    ///     builder = builder.bundle(Bundle::from_bytes(name, manifest, wasm.to_vec())?);
+    /// }
+    /// let host = builder.build()?;
+    /// let flow = FlowRecord::from_json(br#"{"id":"f-1","platform":{"id":"meituan"},
+    ///     "action":"use","data":{"categories":["contact"]},"purpose":"service",
+    ///     "lawful_basis":"contract"}"#)?;
+    /// host.evaluate(&flow);
+    /// drop(host); // closes the log with a signed checkpoint
+    ///
+    /// let verified = Audit::open(dir.path())?.verify(&public, &[])?;
+    /// assert_eq!((verified.receipts, verified.broken), (1, None));
+    /// # Ok(()) }
+    /// ```
+    pub fn decision_log(mut self, dir: impl Into<PathBuf>, key: SecretKey, options: LogOptions) -> Self {
+        self.log = Some((dir.into(), key, options));
         self
     }
 
@@ -424,7 +495,9 @@ impl HostBuilder {
         if let Some(missing) = self.trust.iter().flat_map(|t| t.required()).find(|name| set.get(name).is_none()) {
             return Err(Error::RequiredMissing(missing.clone()));
         }
+        let log = self.log.map(|(dir, key, options)| DecisionLog::open(dir, key, options)).transpose()?;
         Ok(Host {
+            log,
             active: ArcSwap::from_pointee(set),
             trust: ArcSwapOption::new(self.trust.map(Arc::new)),
             trust_file: self.trust_file,
@@ -433,5 +506,26 @@ impl HostBuilder {
             runtime,
             subscribers: Mutex::new(Vec::new()),
         })
+    }
+}
+
+/// The fail-closed decision when a receipt cannot be written.
+fn receipt_not_written(flow: &FlowRecord, err: &Error, policy_set: Digest, activation: u64) -> Decision {
+    let message = format!("the decision's receipt could not be written, so the flow is denied: {err}");
+    Decision {
+        id: flow.id.clone(),
+        effect: Effect::Deny,
+        obligations: Vec::new(),
+        remedies: Vec::new(),
+        reasons: vec![Reason::new(
+            "flowgate",
+            env!("CARGO_PKG_VERSION"),
+            "receipt-not-written",
+            "Flowgate fail-closed rule (docs/receipts.md)",
+            &message,
+        )],
+        answers: Vec::new(),
+        policy_set,
+        activation,
     }
 }

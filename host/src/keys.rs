@@ -35,6 +35,15 @@ impl PublicKey {
         VerifyingKey::from_bytes(&bytes).ok().map(PublicKey)
     }
 
+    /// Reads an `ID.pub` file (as `flowgate key new` writes it).
+    pub fn read(path: &Path) -> Result<PublicKey, Error> {
+        let bytes = read_capped(path, 256)?;
+        std::str::from_utf8(&bytes).ok().and_then(PublicKey::parse).ok_or_else(|| Error::Key {
+            path: path.to_owned(),
+            problem: format!("is not a public key (`{PUBLIC_PREFIX}` and 64 hex digits)"),
+        })
+    }
+
     /// Whether `signature` is this key's signature of `message` (strict
     /// Ed25519 verification: no malleable or small-order forms).
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
@@ -62,8 +71,16 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// A secret signing key, read from an `ID.key` file.
+/// A secret signing key, read from an `ID.key` file. Its `Debug` form
+/// shows only the public key.
+#[derive(Clone)]
 pub struct SecretKey(SigningKey);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(public {})", self.public())
+    }
+}
 
 impl SecretKey {
     /// A new random key.

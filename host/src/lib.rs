@@ -99,6 +99,12 @@ mod combine;
 mod policy_set;
 mod events;
 mod vectors;
+// The decision log: receipts, checkpoints, segments, and their audit:
+mod receipt;
+mod checkpoint;
+mod segments;
+mod decision_log;
+mod audit;
 // The host, then the watcher that drives it:
 mod host;
 mod watch;
@@ -106,10 +112,13 @@ mod watch;
 #[doc(hidden)]
 pub mod testing;
 
+pub use audit::{Audit, Break, BreakKind, LoggedRecord, Stats, Verified};
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
+pub use checkpoint::Checkpoint;
 pub use combine::Unmatched;
 pub use compiled::Isolation;
 pub use decision::{Decision, PolicyAnswer};
+pub use decision_log::{DecisionLog, Durability, LogOptions, Recovery};
 pub use digest::Digest;
 pub use error::{BoxError, Error, FileProblem, TrustError};
 pub use events::PolicyEvent;
@@ -121,6 +130,7 @@ pub use load_limits::LoadLimits;
 pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use policy_info::{PolicyInfo, Signer};
 pub use reason::Reason;
+pub use receipt::{Receipt, record_digest};
 pub use sandbox::{Limits, TICK};
 pub use scope::AppliesTo;
 pub use shape::ShapeError;

@@ -12,6 +12,7 @@ mod loading;
 mod peers;
 mod policy_vectors;
 mod records;
+mod receipts;
 mod reload;
 mod sandbox;
 mod signatures;

@@ -56,6 +56,21 @@ pub fn run(
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
     let host = Arc::new(check.builder.build().context("loading policies")?);
+    if let Some(log) = host.decision_log() {
+        let recovery = log.recovery();
+        if let Some((segment, bytes)) = recovery.cut {
+            writeln!(
+                stderr,
+                "flowgate: decision log: cut a torn receipt of {bytes} bytes at the end of segment {segment} (a crash mid-write)"
+            )?;
+        }
+        if let Some(segment) = recovery.closed {
+            writeln!(
+                stderr,
+                "flowgate: decision log: closed segment {segment}, left open by a crash, with a checkpoint"
+            )?;
+        }
+    }
     let format = if check.provenance { Format::Provenance } else { Format::Plain };
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
@@ -65,21 +80,41 @@ pub fn run(
         (Box::new(BufReader::with_capacity(1 << 16, opened)), size)
     };
     let stderr = Mutex::new(stderr);
-    let Some(dir) = check.watch else {
-        let bar = check.progress.then(|| progress_bar(size));
-        return decide_stream(&host, input, stdout, &stderr, bar, CHUNK_LINES, format);
-    };
-    let events = host.subscribe();
-    let _watcher = host.watch(dir).context("watching policies")?;
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let (stderr, done) = (&stderr, &done);
-        scope.spawn(move || log_events(&events, stderr, done));
-        // Watching serves a live stream: answer each line as soon as it arrives.
-        let result = decide_stream(&host, input, stdout, stderr, None, 1, format);
-        done.store(true, Ordering::Relaxed);
-        result
-    })
+    let status = match check.watch {
+        None => {
+            let bar = check.progress.then(|| progress_bar(size));
+            decide_stream(&host, input, stdout, &stderr, bar, Chunks::Full, format)
+        }
+        Some(dir) => {
+            let events = host.subscribe();
+            let _watcher = host.watch(dir).context("watching policies")?;
+            let done = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                let (stderr, done) = (&stderr, &done);
+                scope.spawn(move || log_events(&events, stderr, done));
+                // Watching serves a live stream: answer lines as soon as they arrive.
+                let result = decide_stream(&host, input, stdout, stderr, None, Chunks::Arrived, format);
+                done.store(true, Ordering::Relaxed);
+                result
+            })
+        }
+    }?;
+    // Closing the log signs a checkpoint of every receipt written.
+    if let Some(log) = host.decision_log() {
+        log.close().context("closing the decision log")?;
+    }
+    Ok(status)
+}
+
+/// How input lines are grouped into chunks.
+#[derive(Clone, Copy, PartialEq)]
+enum Chunks {
+    /// `CHUNK_LINES` at a time: the most throughput.
+    Full,
+    /// The lines that have arrived, at least one: answers as soon as each
+    /// line arrives, yet lines that arrive together are decided together
+    /// (and their receipts written with one `fsync`).
+    Arrived,
 }
 
 /// Writes policy events to stderr until `done`, then whatever is left.
@@ -98,14 +133,14 @@ fn log_events(events: &Receiver<PolicyEvent>, stderr: &Mutex<&mut (impl Write + 
     events.try_iter().for_each(log);
 }
 
-/// Decides every line of `input`, `chunk_lines` at a time.
+/// Decides every line of `input`, in chunks.
 fn decide_stream(
     host: &Host,
     mut input: impl BufRead,
     stdout: impl Write,
     stderr: &Mutex<&mut (impl Write + Send)>,
     bar: Option<ProgressBar>,
-    chunk_lines: usize,
+    chunks: Chunks,
     format: Format,
 ) -> anyhow::Result<u8> {
     // Standard output flushes at every newline; a decision per write call
@@ -115,27 +150,38 @@ fn decide_stream(
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_line = 1;
+    let mut arrivals = Arrivals::default();
     loop {
-        let chunk = read_chunk(&mut input, chunk_lines).context("reading input")?;
+        let chunk = match chunks {
+            Chunks::Full => read_chunk(&mut input),
+            Chunks::Arrived => arrivals.read(&mut input),
+        };
+        let chunk = chunk.context("reading input")?;
         if chunk.is_empty() {
             break;
         }
+        // Decisions whose receipts could not be written are not printed:
+        // the error ends the run, after the decisions before them.
         let outcomes = decide_chunk(host, &chunk, workers, format);
-        for (offset, outcome) in outcomes.iter().enumerate() {
+        for (offset, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
                 Outcome::Blank => {}
                 Outcome::Decided(json, effect) => {
                     writeln!(stdout, "{json}").context("writing decisions")?;
-                    summary.count(*effect);
+                    summary.count(effect);
                 }
                 Outcome::Invalid(reason) => {
                     let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     writeln!(stderr, "line {}: {reason}", first_line + offset)?;
                     summary.invalid += 1;
                 }
+                Outcome::Unlogged(problem) => {
+                    stdout.flush().context("writing decisions")?;
+                    anyhow::bail!("line {}: {problem}; no decision from this line on was given", first_line + offset);
+                }
             }
         }
-        if chunk_lines == 1 {
+        if chunks == Chunks::Arrived {
             stdout.flush().context("writing decisions")?;
         }
         first_line += chunk.len();
@@ -162,17 +208,70 @@ enum Outcome {
     Blank,
     Decided(String, Effect),
     Invalid(String),
+    /// Decided, but its receipt could not be written.
+    Unlogged(String),
 }
 
-fn read_chunk(input: &mut impl BufRead, lines: usize) -> std::io::Result<Vec<Line>> {
-    let mut chunk = Vec::with_capacity(lines);
-    while chunk.len() < lines {
+fn read_chunk(input: &mut impl BufRead) -> std::io::Result<Vec<Line>> {
+    let mut chunk = Vec::with_capacity(CHUNK_LINES);
+    while chunk.len() < CHUNK_LINES {
         match read_line(input)? {
             Some(line) => chunk.push(line),
             None => break,
         }
     }
     Ok(chunk)
+}
+
+/// Lines as they arrive: waits for one whole line, then takes every whole
+/// line already read with it, never waiting for more.
+#[derive(Default)]
+struct Arrivals {
+    pending: Vec<u8>,
+    /// Bytes dropped from a line longer than `MAX_LINE_BYTES`.
+    dropped: usize,
+}
+
+impl Arrivals {
+    fn read(&mut self, input: &mut impl BufRead) -> std::io::Result<Vec<Line>> {
+        loop {
+            let mut lines = Vec::new();
+            let mut start = 0;
+            while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
+                lines.push(self.line(start, start + end));
+                start += end + 1;
+            }
+            self.pending.drain(..start);
+            if !lines.is_empty() {
+                return Ok(lines);
+            }
+            // Waits only when nothing is buffered.
+            let available = input.fill_buf()?;
+            if available.is_empty() {
+                if !self.pending.is_empty() || self.dropped > 0 {
+                    lines.push(self.line(0, self.pending.len()));
+                    self.pending.clear();
+                }
+                return Ok(lines);
+            }
+            let used = available.len();
+            self.pending.extend_from_slice(available);
+            input.consume(used);
+            if self.pending.len() > MAX_LINE_BYTES && !self.pending.contains(&b'\n') {
+                self.dropped += self.pending.len();
+                self.pending.clear();
+            }
+        }
+    }
+
+    fn line(&mut self, start: usize, end: usize) -> Line {
+        let len = std::mem::take(&mut self.dropped) + end - start;
+        let mut bytes = if len > MAX_LINE_BYTES { Vec::new() } else { self.pending[start..end].to_vec() };
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        Line { bytes, len }
+    }
 }
 
 /// Reads one line, without its `\n` or `\r\n`, keeping at most `MAX_LINE_BYTES`.
@@ -235,10 +334,18 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
     (0..parts.len()).flat_map(|part| by_thread[part % threads].next().expect("every part is decided")).collect()
 }
 
+/// Decides a part. If its receipts cannot be written, every line of it is
+/// that error: no decision of it may be printed.
 fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
     let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
-    let mut decisions = host.evaluate_batch(&records).into_iter();
+    let mut decisions = match host.try_evaluate_batch(&records) {
+        Ok(decisions) => decisions.into_iter(),
+        Err(err) => {
+            let message = format!("{:#}", anyhow::Error::from(err));
+            return lines.iter().map(|_| Outcome::Unlogged(message.clone())).collect();
+        }
+    };
     parsed
         .into_iter()
         .map(|line| match line {

@@ -6,7 +6,8 @@
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
 //! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
-//! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies.
+//! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
+//! - `flowgate audit verify|checkpoint|stats|replay DIR`: a decision log read back.
 //!
 //! Exit status: 0 success, 1 some input lines invalid (or vectors failing),
 //! 2 usage, input or policy loading error.
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use flowgate::{Isolation, Limits};
 
+mod audit;
 mod build;
 mod check;
 mod keys;
@@ -63,6 +65,8 @@ enum Command {
         cache_dir: Option<PathBuf>,
         #[command(flatten)]
         host: HostOptions,
+        #[command(flatten)]
+        log: LogArgs,
         /// JSON Lines file of flow records, or `-` for stdin.
         file: PathBuf,
     },
@@ -114,6 +118,49 @@ enum Command {
         #[command(flatten)]
         host: HostOptions,
     },
+    /// Read a decision log back: verify it, collect a checkpoint, count, replay.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every hash link, sequence number, segment, checkpoint signature
+    /// and kept record; exit 1 naming the first broken place.
+    Verify {
+        /// The log's directory.
+        dir: PathBuf,
+        /// The log key's public half (`ID.pub`).
+        #[arg(long, value_name = "ID.pub")]
+        key: PathBuf,
+        /// Checkpoints collected earlier (`flowgate audit checkpoint`): the
+        /// log must still contain each of them.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Print the newest signed checkpoint, one line, for a regulator to keep.
+    Checkpoint {
+        /// The log's directory.
+        dir: PathBuf,
+    },
+    /// Count decisions per effect, policy, rule, platform and day.
+    Stats {
+        /// The log's directory.
+        dir: PathBuf,
+    },
+    /// Decide every kept record (`--log-records`) again, with the policies
+    /// given (the embedded reference set by default), and report per rule
+    /// the decisions that differ; exit 1 if any does.
+    Replay {
+        /// The log's directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        source: PolicySource,
+        #[command(flatten)]
+        host: HostOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +203,56 @@ struct HostOptions {
     isolation: IsolationLevel,
 }
 
+/// The decision log: a receipt of every decision, written before it is printed.
+#[derive(Debug, clap::Args)]
+struct LogArgs {
+    /// Write a receipt of every decision to the decision log in DIR
+    /// (created if missing, recovered after a crash).
+    #[arg(long, value_name = "DIR", requires = "log_key")]
+    log: Option<PathBuf>,
+    /// The key that signs the log's checkpoints (`ID.key`, from `flowgate key new`).
+    #[arg(long, value_name = "ID.key", requires = "log")]
+    log_key: Option<PathBuf>,
+    /// Also keep each record beside the chain (which holds only its
+    /// digest), for `flowgate audit replay`. Off by default: the log should
+    /// not become a second copy of personal data.
+    #[arg(long, requires = "log")]
+    log_records: bool,
+    /// When a receipt counts as written: on disk (`fsync`), or handed to the
+    /// operating system (`buffered`: survives a crash of flowgate, not of the machine).
+    #[arg(long, value_enum, default_value = "fsync", requires = "log")]
+    durability: DurabilityLevel,
+    /// Close a segment, with a signed checkpoint, once it reaches BYTES.
+    #[arg(long, value_name = "BYTES", default_value_t = flowgate::LogOptions::default().segment_bytes, requires = "log")]
+    log_segment_bytes: u64,
+}
+
+/// [`flowgate::Durability`], as the command line spells it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DurabilityLevel {
+    /// `fsync` every group of receipts before answering.
+    Fsync,
+    /// `write` every group before answering; `fsync` at checkpoints.
+    Buffered,
+}
+
+impl LogArgs {
+    fn apply(&self, builder: flowgate::HostBuilder) -> anyhow::Result<flowgate::HostBuilder> {
+        let (Some(dir), Some(key)) = (&self.log, &self.log_key) else { return Ok(builder) };
+        let key = flowgate::SecretKey::read(key)?;
+        let options = flowgate::LogOptions {
+            durability: match self.durability {
+                DurabilityLevel::Fsync => flowgate::Durability::Fsync,
+                DurabilityLevel::Buffered => flowgate::Durability::Buffered,
+            },
+            segment_bytes: self.log_segment_bytes,
+            keep_records: self.log_records,
+            ..flowgate::LogOptions::default()
+        };
+        Ok(builder.decision_log(dir, key, options))
+    }
+}
+
 /// The isolation levels, as the command line spells them.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum IsolationLevel {
@@ -186,9 +283,9 @@ impl HostOptions {
 /// Runs the command with the given streams; returns the exit status.
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check { source, no_progress, watch, provenance, cache_dir, host, file } => {
+        Command::Check { source, no_progress, watch, provenance, cache_dir, host, log, file } => {
             policies::host_builder(&source, &mut stderr).and_then(|builder| {
-                let mut builder = host.apply(builder);
+                let mut builder = log.apply(host.apply(builder))?;
                 if let Some(dir) = &cache_dir {
                     builder = builder.cache_dir(dir);
                 }
@@ -210,6 +307,13 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
         Command::Policies { source, host } => {
             policies::host_builder(&source, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { dir, key, checkpoints } => audit::verify(&dir, &key, &checkpoints, stdout),
+            AuditCommand::Checkpoint { dir } => audit::checkpoint(&dir, stdout),
+            AuditCommand::Stats { dir } => audit::stats(&dir, stdout),
+            AuditCommand::Replay { dir, source, host } => policies::host_builder(&source, &mut stderr)
+                .and_then(|builder| audit::replay(&dir, host.apply(builder), stdout)),
+        },
     };
     match result {
         Ok(status) => status,
