@@ -12,6 +12,7 @@
 //! any of them is a different bundle.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::error::Error;
@@ -42,6 +43,9 @@ pub struct Bundle {
     manifest_digest: Digest,
     module_digest: Digest,
     signatures_digest: Option<Digest>,
+    /// The files' text as read, so the bundle can be archived byte for byte.
+    manifest_text: Arc<str>,
+    signatures_text: Option<Arc<str>>,
 }
 
 impl Bundle {
@@ -57,6 +61,8 @@ impl Bundle {
             signatures: Vec::new(),
             manifest_digest,
             signatures_digest: None,
+            manifest_text: manifest.into(),
+            signatures_text: None,
         })
     }
 
@@ -65,6 +71,7 @@ impl Bundle {
         let dir = self.origin.strip_suffix(MODULE_FILE).unwrap_or(&self.origin).trim_end_matches('/');
         self.signatures = signature::parse(&format!("{dir}/{SIGNATURES_FILE}"), text)?;
         self.signatures_digest = Some(Digest::of(text.as_bytes()));
+        self.signatures_text = Some(text.into());
         Ok(self)
     }
 
@@ -152,7 +159,19 @@ impl Bundle {
             manifest_digest: self.manifest_digest,
             module_digest: self.module_digest,
             signatures_digest: self.signatures_digest,
+            manifest_text: Arc::clone(&self.manifest_text),
+            signatures_text: self.signatures_text.clone(),
         }
+    }
+
+    /// Its files, as read: `manifest.toml`, `policy.wasm`, and
+    /// `signatures.toml` if it has one.
+    pub(crate) fn files(&self) -> Vec<(&'static str, &[u8])> {
+        let mut files = vec![(MANIFEST_FILE, self.manifest_text.as_bytes()), (MODULE_FILE, self.wasm.as_slice())];
+        if let Some(text) = &self.signatures_text {
+            files.push((SIGNATURES_FILE, text.as_bytes()));
+        }
+        files
     }
 
     /// Adds `key`'s signature to the bundle in `dir` (replacing an earlier

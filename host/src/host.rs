@@ -8,6 +8,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 
 use flowgate_sdk::{Effect, FlowRecord};
 
+use crate::archive::Archive;
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
 use crate::compiled::{Isolation, PolicySettings};
@@ -66,6 +67,8 @@ pub struct Host {
     subscribers: Mutex<Vec<Sender<PolicyEvent>>>,
     /// Where every decision's receipt is written before it is returned.
     log: Option<DecisionLog>,
+    /// Where every bundle and set that decided is kept.
+    archive: Option<Archive>,
 }
 
 impl std::fmt::Debug for Host {
@@ -132,6 +135,9 @@ impl Host {
     /// their receipts cannot be written to the decision log.
     pub fn try_evaluate_batch(&self, flows: &[FlowRecord]) -> Result<Vec<Decision>, Error> {
         let set = self.active.load_full();
+        if let Some(archive) = &self.archive {
+            archive.keep_set(&set)?;
+        }
         let mut decisions = Vec::with_capacity(flows.len());
         let mut receipts = Vec::with_capacity(if self.log.is_some() { flows.len() } else { 0 });
         let keep_records = self.log.as_ref().is_some_and(|log| log.options().keep_records);
@@ -190,7 +196,9 @@ impl Host {
         let trust = self.trust.load_full();
         let serving = self.active.load().get(&bundle.manifest.name).map(|p| p.info.version.clone());
         let check = trust.as_deref().map(|policy| TrustCheck { policy, serving: serving.as_deref() });
-        let policy = match admit(&self.runtime, bundle, &self.settings, check) {
+        let admitted = admit(&self.runtime, bundle, &self.settings, check)
+            .and_then(|policy| self.archive.as_ref().map_or(Ok(()), |a| a.keep_bundle(bundle)).map(|()| policy));
+        let policy = match admitted {
             Ok(policy) => policy,
             Err(err) => {
                 self.emit(PolicyEvent::Rejected { origin: bundle.origin.clone(), reason: error_chain(&err) });
@@ -325,6 +333,7 @@ pub struct HostBuilder {
     settings: PolicySettings,
     options: Options,
     log: Option<(PathBuf, SecretKey, LogOptions)>,
+    archive: Option<PathBuf>,
 }
 
 impl Default for HostBuilder {
@@ -339,6 +348,7 @@ impl Default for HostBuilder {
             settings: PolicySettings::default(),
             options: Options { unmatched: Unmatched::Deny, max_batch: 256 },
             log: None,
+            archive: None,
         }
     }
 }
@@ -386,6 +396,14 @@ impl HostBuilder {
     /// ```
     pub fn decision_log(mut self, dir: impl Into<PathBuf>, key: SecretKey, options: LogOptions) -> Self {
         self.log = Some((dir.into(), key, options));
+        self
+    }
+
+    /// Keeps every bundle the host activates, and every policy set it
+    /// decides with, in the archive in `dir` (see [`Archive`]), so that
+    /// replaying a decision log can find the exact set each receipt names.
+    pub fn archive(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.archive = Some(dir.into());
         self
     }
 
@@ -491,6 +509,10 @@ impl HostBuilder {
             .iter()
             .map(|bundle| admit(&runtime, bundle, &self.settings, check()))
             .collect::<Result<Vec<_>, _>>()?;
+        let archive = self.archive.map(Archive::open).transpose()?;
+        if let Some(archive) = &archive {
+            bundles.iter().try_for_each(|bundle| archive.keep_bundle(bundle))?;
+        }
         let set = PolicySet::new(policies, self.options.unmatched)?;
         if let Some(missing) = self.trust.iter().flat_map(|t| t.required()).find(|name| set.get(name).is_none()) {
             return Err(Error::RequiredMissing(missing.clone()));
@@ -498,6 +520,7 @@ impl HostBuilder {
         let log = self.log.map(|(dir, key, options)| DecisionLog::open(dir, key, options)).transpose()?;
         Ok(Host {
             log,
+            archive,
             active: ArcSwap::from_pointee(set),
             trust: ArcSwapOption::new(self.trust.map(Arc::new)),
             trust_file: self.trust_file,

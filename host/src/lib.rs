@@ -105,6 +105,7 @@ mod checkpoint;
 mod segments;
 mod decision_log;
 mod audit;
+mod archive;
 // The host, then the watcher that drives it:
 mod host;
 mod watch;
@@ -112,6 +113,7 @@ mod watch;
 #[doc(hidden)]
 pub mod testing;
 
+pub use archive::Archive;
 pub use audit::{Audit, Break, BreakKind, LoggedRecord, Stats, Verified};
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
 pub use checkpoint::Checkpoint;

@@ -386,6 +386,8 @@ fn the_cli_logs_verifies_collects_counts_and_replays() {
     let secret = keys.join("platform.key");
     let public = keys.join("platform.pub");
     let input: String = sample::flows(21, 300).iter().map(|f| f.to_json() + "\n").collect();
+    let archive = dir.join("archive");
+    let archive_arg = archive.to_str().unwrap();
     let run = flowgate(
         &[
             "check",
@@ -396,6 +398,8 @@ fn the_cli_logs_verifies_collects_counts_and_replays() {
             "--log-records",
             "--log-segment-bytes",
             "20000",
+            "--archive",
+            archive_arg,
             "-",
         ],
         input.as_bytes(),
@@ -435,6 +439,22 @@ fn the_cli_logs_verifies_collects_counts_and_replays() {
         flowgate(&["audit", "replay", log_arg, "--policies", candidate.to_str().unwrap(), "--allow-unsigned"], b"");
     assert_eq!(replay.status, 1, "{}{}", replay.stdout, replay.stderr);
     assert!(replay.stdout.contains("lawful-basis/"), "{}", replay.stdout);
+    // With the archive, each record is decided by the exact set its receipt names.
+    let replay = flowgate(&["audit", "replay", log_arg, "--archive", archive_arg], b"");
+    assert_eq!(replay.status, 0, "{}{}", replay.stdout, replay.stderr);
+    assert!(
+        replay.stdout.contains("300 decided alike") && replay.stdout.contains("300 of 300 decided by the same set"),
+        "{}",
+        replay.stdout
+    );
+    // An archived module changed afterwards is not used.
+    let kept = std::fs::read_dir(archive.join("bundles")).unwrap().next().unwrap().unwrap().path();
+    let mut wasm = std::fs::read(kept.join("policy.wasm")).unwrap();
+    wasm.push(0);
+    std::fs::write(kept.join("policy.wasm"), wasm).unwrap();
+    let replay = flowgate(&["audit", "replay", log_arg, "--archive", archive_arg], b"");
+    assert_eq!(replay.status, 1, "{}{}", replay.stdout, replay.stderr);
+    assert!(replay.stdout.contains("not replayed: 300 records"), "{}", replay.stdout);
 
     // The log written again, shorter, and signed with the same key: caught
     // with the collected checkpoint, and named.

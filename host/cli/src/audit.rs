@@ -7,12 +7,12 @@
 //! - `stats DIR`: counts per effect, policy, rule, platform and day;
 //! - `replay DIR`: every kept record decided again, and what differs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use flowgate::{Audit, Checkpoint, HostBuilder, PublicKey};
+use flowgate::{Archive, Audit, Checkpoint, Digest, Host, HostBuilder, PublicKey};
 
 use crate::{EXIT_INVALID, EXIT_OK};
 
@@ -91,16 +91,51 @@ pub fn stats(dir: &Path, mut stdout: impl Write) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// `flowgate audit replay`: decides each kept record again with the host
-/// `builder` makes, and reports per rule the decisions that differ.
-pub fn replay(dir: &Path, builder: HostBuilder, mut stdout: impl Write) -> anyhow::Result<u8> {
-    let host = builder.build().context("loading policies")?;
+/// The policies a replay decides with.
+pub enum Deciders {
+    /// One candidate set, for every record.
+    Candidate(HostBuilder),
+    /// The set each receipt names, found in an archive; each built from this
+    /// builder (which holds the host options, and no bundles).
+    Archived(PathBuf, HostBuilder),
+}
+
+/// `flowgate audit replay`: decides each kept record again, and reports per
+/// rule the decisions that differ.
+pub fn replay(dir: &Path, deciders: Deciders, mut stdout: impl Write) -> anyhow::Result<u8> {
     let audit = Audit::open(dir).with_context(|| format!("cannot read the decision log `{}`", dir.display()))?;
+    let mut hosts: HashMap<Digest, Option<Host>> = HashMap::new();
+    let (candidate, archive) = match deciders {
+        Deciders::Candidate(builder) => (Some(builder.build().context("loading policies")?), None),
+        Deciders::Archived(archive, builder) => {
+            let opened =
+                Archive::open(&archive).with_context(|| format!("cannot open the archive `{}`", archive.display()))?;
+            (None, Some((opened, builder)))
+        }
+    };
+    let mut unarchived = 0u64;
     let (mut replayed, mut differ, mut same_set) = (0u64, 0u64, 0u64);
     // Per rule (policy/rule): decisions that gained it, and that lost it.
     let mut rules: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut examples = Vec::new();
     let without = audit.for_each_record(|logged| {
+        let host = match (&candidate, &archive) {
+            (Some(host), _) => host,
+            (None, Some((archive, builder))) => {
+                let host = hosts.entry(logged.receipt.policy_set).or_insert_with(|| {
+                    let bundles = archive.set(&logged.receipt.policy_set).ok()?;
+                    bundles.into_iter().fold(builder.clone(), HostBuilder::bundle).build().ok()
+                });
+                match host {
+                    Some(host) => host,
+                    None => {
+                        unarchived += 1;
+                        return;
+                    }
+                }
+            }
+            (None, None) => unreachable!("a replay has a candidate set or an archive"),
+        };
         let decision = host.evaluate(&logged.record);
         replayed += 1;
         same_set += u64::from(decision.policy_set == logged.receipt.policy_set);
@@ -136,7 +171,13 @@ pub fn replay(dir: &Path, builder: HostBuilder, mut stdout: impl Write) -> anyho
         "replayed {replayed} records ({without} receipts kept no record): {} decided alike, {differ} differ",
         replayed - differ
     )?;
-    writeln!(stdout, "policy set: {same_set} of {replayed} decided by the same set as logged ({})", host.policy_set())?;
+    writeln!(stdout, "policy set: {same_set} of {replayed} decided by the same set as logged")?;
+    if unarchived > 0 {
+        writeln!(
+            stdout,
+            "not replayed: {unarchived} records whose policy set is not in the archive (or does not load)"
+        )?;
+    }
     if differ > 0 {
         writeln!(stdout, "rules that differ (decisions that now fire it / no longer fire it):")?;
         for (rule, (gained, lost)) in &rules {
@@ -147,5 +188,5 @@ pub fn replay(dir: &Path, builder: HostBuilder, mut stdout: impl Write) -> anyho
             writeln!(stdout, "{example}")?;
         }
     }
-    Ok(if differ > 0 { EXIT_INVALID } else { EXIT_OK })
+    Ok(if differ > 0 || unarchived > 0 { EXIT_INVALID } else { EXIT_OK })
 }

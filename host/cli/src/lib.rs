@@ -151,11 +151,16 @@ enum AuditCommand {
         dir: PathBuf,
     },
     /// Decide every kept record (`--log-records`) again, with the policies
-    /// given (the embedded reference set by default), and report per rule
-    /// the decisions that differ; exit 1 if any does.
+    /// given (the embedded reference set by default) or with the exact set
+    /// each receipt names (`--archive`), and report per rule the decisions
+    /// that differ; exit 1 if any does.
     Replay {
         /// The log's directory.
         dir: PathBuf,
+        /// The archive the deciding host kept (`check --archive`): replay
+        /// each record with the policy set its receipt names.
+        #[arg(long, value_name = "DIR", conflicts_with = "policies")]
+        archive: Option<PathBuf>,
         #[command(flatten)]
         source: PolicySource,
         #[command(flatten)]
@@ -225,6 +230,10 @@ struct LogArgs {
     /// Close a segment, with a signed checkpoint, once it reaches BYTES.
     #[arg(long, value_name = "BYTES", default_value_t = flowgate::LogOptions::default().segment_bytes, requires = "log")]
     log_segment_bytes: u64,
+    /// Keep every bundle activated, and every policy set that decided, in
+    /// DIR, so `flowgate audit replay --archive DIR` can find them again.
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
 }
 
 /// [`flowgate::Durability`], as the command line spells it.
@@ -237,7 +246,10 @@ enum DurabilityLevel {
 }
 
 impl LogArgs {
-    fn apply(&self, builder: flowgate::HostBuilder) -> anyhow::Result<flowgate::HostBuilder> {
+    fn apply(&self, mut builder: flowgate::HostBuilder) -> anyhow::Result<flowgate::HostBuilder> {
+        if let Some(archive) = &self.archive {
+            builder = builder.archive(archive);
+        }
         let (Some(dir), Some(key)) = (&self.log, &self.log_key) else { return Ok(builder) };
         let key = flowgate::SecretKey::read(key)?;
         let options = flowgate::LogOptions {
@@ -311,8 +323,12 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
             AuditCommand::Verify { dir, key, checkpoints } => audit::verify(&dir, &key, &checkpoints, stdout),
             AuditCommand::Checkpoint { dir } => audit::checkpoint(&dir, stdout),
             AuditCommand::Stats { dir } => audit::stats(&dir, stdout),
-            AuditCommand::Replay { dir, source, host } => policies::host_builder(&source, &mut stderr)
-                .and_then(|builder| audit::replay(&dir, host.apply(builder), stdout)),
+            AuditCommand::Replay { dir, archive: Some(archive), host, .. } => {
+                let deciders = audit::Deciders::Archived(archive, host.apply(flowgate::Host::builder()));
+                audit::replay(&dir, deciders, stdout)
+            }
+            AuditCommand::Replay { dir, archive: None, source, host } => policies::host_builder(&source, &mut stderr)
+                .and_then(|builder| audit::replay(&dir, audit::Deciders::Candidate(host.apply(builder)), stdout)),
         },
     };
     match result {
