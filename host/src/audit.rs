@@ -140,6 +140,10 @@ pub struct LoggedRecord {
     pub record: FlowRecord,
 }
 
+/// The records kept beside one segment, by receipt: what was made of each
+/// record, or why it could not be read.
+type Kept<T> = HashMap<u64, Result<T, String>>;
+
 /// One line of a segment, read.
 enum Entry {
     Receipt { receipt: Box<Receipt>, intact: bool },
@@ -396,15 +400,11 @@ impl Audit {
 
     /// The records kept beside segment `number`, by receipt: each one's
     /// digest, or why it cannot be read. `None` if the segment keeps none.
-    fn kept_records(&self, number: u64) -> Result<Option<HashMap<u64, Result<Digest, String>>>, Error> {
+    fn kept_records(&self, number: u64) -> Result<Option<Kept<Digest>>, Error> {
         self.read_records(number, |record| record_digest(&record))
     }
 
-    fn read_records<T>(
-        &self,
-        number: u64,
-        mut keep: impl FnMut(FlowRecord) -> T,
-    ) -> Result<Option<HashMap<u64, Result<T, String>>>, Error> {
+    fn read_records<T>(&self, number: u64, mut keep: impl FnMut(FlowRecord) -> T) -> Result<Option<Kept<T>>, Error> {
         let path = segments::records_path(&self.dir, number);
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);

@@ -53,7 +53,7 @@ impl Digest {
 impl fmt::Display for Digest {
     /// Lower-case hex, 64 digits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        f.write_str(&crate::hex::encode(&self.0))
     }
 }
 

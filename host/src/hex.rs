@@ -1,14 +1,22 @@
 //! Lower-case hex, the form keys, signatures and digests take in files.
 
-use std::fmt::Write as _;
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// `bytes` as lower-case hex.
 pub(crate) fn encode(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
+    let mut text = Vec::with_capacity(bytes.len() * 2);
+    push(&mut text, bytes);
+    String::from_utf8(text).expect("hex digits are ASCII")
+}
+
+/// Appends `bytes` as lower-case hex to `out`: receipts write several
+/// digests each, so this is on the evaluation path.
+pub(crate) fn push(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
     for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0xf)]);
     }
-    text
 }
 
 /// The `N` bytes `text` spells in hex (either case), or `None`.

@@ -65,10 +65,10 @@
 // The modules in layers, each using only modules above it in this list
 // (`tests/all/layers.rs` checks that no module imports one below it;
 // `rustfmt.toml` keeps this order). Values shared by every layer:
+mod hex;
 mod digest;
 mod encoded;
 mod fault;
-mod hex;
 mod load_limits;
 mod reason;
 mod scope;

@@ -133,7 +133,7 @@ fn push_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
 }
 
 fn push_hex(out: &mut Vec<u8>, digest: &Digest) {
-    out.extend_from_slice(hex::encode(digest.as_bytes()).as_bytes());
+    hex::push(out, digest.as_bytes());
 }
 
 /// A receipt read back from the log.

@@ -116,7 +116,7 @@ impl Lines {
         loop {
             let available = self.reader.fill_buf().map_err(|e| Error::io(&self.path, e))?;
             if available.is_empty() {
-                let line = (len > 0).then(|| Line { bytes, offset: self.offset, len, complete: false });
+                let line = (len > 0).then_some(Line { bytes, offset: self.offset, len, complete: false });
                 self.offset += len;
                 return Ok(line);
             }

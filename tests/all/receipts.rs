@@ -60,7 +60,7 @@ fn line_of(lines: &[String], seq: u64) -> usize {
 /// but with the format's documentation would.
 fn rehash(line: &str) -> String {
     let at = line.rfind(",\"hash\":\"").unwrap();
-    format!("{},\"hash\":\"{}\"}}", &line[..at], Digest::of(line[..at].as_bytes()))
+    format!("{},\"hash\":\"{}\"}}", &line[..at], Digest::of(&line.as_bytes()[..at]))
 }
 
 /// A closed log of 60 decisions over several segments, with records,

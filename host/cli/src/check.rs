@@ -435,3 +435,53 @@ impl Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Input that arrives in the pieces given, as a pipe delivers it.
+    struct Pieces(std::collections::VecDeque<Vec<u8>>);
+
+    impl std::io::Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let Some(mut piece) = self.0.pop_front() else { return Ok(0) };
+            let n = piece.len().min(out.len());
+            out[..n].copy_from_slice(&piece[..n]);
+            if n < piece.len() {
+                self.0.push_front(piece.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    fn arrivals(pieces: &[&str]) -> Vec<Vec<String>> {
+        let mut input = std::io::BufReader::new(Pieces(pieces.iter().map(|p| p.as_bytes().to_vec()).collect()));
+        let mut arrivals = Arrivals::default();
+        let mut chunks = Vec::new();
+        loop {
+            let chunk = arrivals.read(&mut input).unwrap();
+            if chunk.is_empty() {
+                return chunks;
+            }
+            chunks.push(chunk.into_iter().map(|line| String::from_utf8(line.bytes).unwrap()).collect());
+        }
+    }
+
+    #[test]
+    fn lines_that_arrive_together_are_decided_together() {
+        assert_eq!(arrivals(&["a\nb\nc\n", "d\n", "e\r\nf"]), [vec!["a", "b", "c"], vec!["d"], vec!["e"], vec!["f"]]);
+        // A line split across arrivals waits for its end.
+        assert_eq!(arrivals(&["a\nb", "c\nd\n"]), [vec!["a"], vec!["bc", "d"]]);
+    }
+
+    #[test]
+    fn an_overlong_arriving_line_is_reported_not_kept() {
+        let long = "x".repeat(MAX_LINE_BYTES + 10);
+        let mut input = std::io::BufReader::new(Pieces([long.into_bytes(), b"\nok\n".to_vec()].into()));
+        let mut arrivals = Arrivals::default();
+        let chunk = arrivals.read(&mut input).unwrap();
+        assert_eq!((chunk[0].len, chunk[0].bytes.len()), (MAX_LINE_BYTES + 10, 0));
+        assert_eq!(chunk[1].bytes, b"ok");
+    }
+}
