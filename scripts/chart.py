@@ -24,6 +24,7 @@ ROWS = [
     ("per_record", "flowgate_batch_16", "Flowgate, batch 16"),
     ("per_record", "flowgate_single", "Flowgate, one per call"),
     ("per_record_peers", "cedar", "Cedar (effect only)"),
+    ("per_record_peers", "cedar_from_json", "Cedar, context from JSON"),
     ("per_record_peers", "regorus", "regorus (Rego)"),
     ("extism_vs_flowgate", "extism_single", "Extism, ten plugin calls"),
 ]

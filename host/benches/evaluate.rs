@@ -86,6 +86,7 @@ fn peers(c: &mut Criterion) {
         let decision = host.evaluate(flow);
         assert_eq!(rego.decide(flow).unwrap(), comparable(&decision.to_json()), "Rego differs on {}", flow.to_json());
         let answer = cedar.decide(flow).unwrap();
+        assert_eq!(cedar.decide_from_json(flow).unwrap(), answer, "Cedar's two contexts differ on {}", flow.to_json());
         assert_eq!(answer.deny, decision.effect == Effect::Deny, "Cedar differs on {}", flow.to_json());
         for (policy, rule) in &answer.rules {
             let named = decision.reasons.iter().any(|r| r.policy() == policy && r.rule() == rule);
@@ -98,8 +99,13 @@ fn peers(c: &mut Criterion) {
     group.bench_function("regorus", |b| {
         b.iter(|| flows.iter().map(|flow| rego.decide(flow).unwrap()).collect::<Vec<_>>())
     });
+    // The fair row: the context from restricted expressions; and the
+    // context from JSON, which is about half of that row's time.
     group.bench_function("cedar", |b| {
         b.iter(|| flows.iter().map(|flow| cedar.decide(flow).unwrap()).collect::<Vec<_>>())
+    });
+    group.bench_function("cedar_from_json", |b| {
+        b.iter(|| flows.iter().map(|flow| cedar.decide_from_json(flow).unwrap()).collect::<Vec<_>>())
     });
     group.finish();
 }

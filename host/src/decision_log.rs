@@ -498,7 +498,7 @@ fn scan(path: &Path, newest: bool) -> Result<Tail, Error> {
 
 /// Cuts a segment back to its last whole line.
 fn cut_to(path: &Path, len: u64) -> Result<(), Error> {
-    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_existing(path, false)?;
     file.set_len(len).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
 }
 
@@ -514,15 +514,27 @@ fn cut_records(path: &Path) -> Result<(), Error> {
             good_end = line.end();
         }
     }
-    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_existing(path, false)?;
     file.set_len(good_end).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
 }
 
 fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), Error> {
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = open_existing(path, true)?;
     file.write_all(format!("{}\n", checkpoint.to_line()).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io(path, e))
+}
+
+/// Opens a log file that exists, for writing, never through a link.
+fn open_existing(path: &Path, append: bool) -> Result<File, Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).append(append);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| Error::io(path, e))
 }
 
 fn create_segment(dir: &Path, number: u64, keep_records: bool) -> Result<(File, Option<File>), Error> {

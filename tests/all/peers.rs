@@ -36,6 +36,7 @@ fn cedar_agrees_on_effects_with_flowgate_on_10_000_records() {
     let mut denied = 0;
     for (flow, decision) in flows.iter().zip(&decisions) {
         let answer = cedar.decide(flow).unwrap();
+        assert_eq!(cedar.decide_from_json(flow).unwrap(), answer, "the two contexts differ on {}", flow.to_json());
         assert_eq!(answer.deny, decision.effect == Effect::Deny, "{}", flow.to_json());
         for (policy, rule) in &answer.rules {
             assert!(
