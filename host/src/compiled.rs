@@ -365,6 +365,11 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
             name: import.name().to_owned(),
         });
     }
+    // A crate that never calls `export_policy!` (or builds with its
+    // `library` feature) exports none of the ABI: say so, not which export is missing.
+    if !REQUIRED_FUNCS.iter().any(|(name, ..)| module.get_export(name).is_some()) {
+        return Err(Error::NoPolicyExported { origin: origin.to_owned() });
+    }
     let bad_export =
         |name, expected, found: String| Error::BadExport { origin: origin.to_owned(), name, expected, found };
     match module.get_export(Exports::MEMORY) {

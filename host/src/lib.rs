@@ -113,7 +113,7 @@ pub use decision::{Decision, PolicyAnswer};
 pub use digest::Digest;
 pub use error::{BoxError, Error, FileProblem, TrustError};
 pub use events::PolicyEvent;
-pub use expectation::{Expected, VectorFailure, VectorProblem};
+pub use expectation::{Expected, Hint, VectorFailure, VectorProblem};
 pub use fault::{AnswerError, Fault, Quarantine};
 pub use host::{Host, HostBuilder, PolicyStatus};
 pub use keys::{PublicKey, SecretKey};
@@ -127,7 +127,7 @@ pub use shape::ShapeError;
 pub use signature::{BundleSignature, SIGNATURES_FILE};
 pub use text::escape;
 pub use trust::TrustPolicy;
-pub use vectors::check_vectors;
+pub use vectors::{VectorReport, VectorResult, check_vectors, run_vectors};
 pub use watch::{POLL_INTERVAL, QUIET, Watcher};
 
 /// The policy-facing types, re-exported so one dependency is enough.

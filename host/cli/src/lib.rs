@@ -1,8 +1,9 @@
 //! The `flowgate` command, as a library so tests can run it in-process.
 //!
 //! - `flowgate check [--policies DIR --trust FILE] FILE`: one decision per JSON line;
+//! - `flowgate new NAME`: a standalone policy crate to start from;
 //! - `flowgate build [--out DIR] CRATE...`: policy crates to tested bundles;
-//! - `flowgate test [BUNDLE...]`: a bundle's own test vectors against its Wasm;
+//! - `flowgate test [-v] [BUNDLE...]`: a bundle's own test vectors against its Wasm;
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
 //! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
@@ -21,6 +22,7 @@ mod build;
 mod check;
 mod keys;
 mod list;
+mod new;
 mod policies;
 mod test;
 mod verify;
@@ -66,6 +68,19 @@ enum Command {
         /// JSON Lines file of flow records, or `-` for stdin.
         file: PathBuf,
     },
+    /// Create a policy crate to start from: Cargo.toml (the SDK by path),
+    /// src/lib.rs with one rule, manifest.toml with two vectors.
+    New {
+        /// The policy's name: lower-case letters, digits and hyphens (`minors-data`).
+        name: String,
+        /// Where to create the crate's directory.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// The SDK to depend on (the `sdk/` directory of a Flowgate checkout);
+        /// default: the one this `flowgate` was built from.
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Build policy crates into bundles (manifest + Wasm), after their test vectors pass.
     Build {
         /// Where to write the bundles, one subdirectory each.
@@ -74,12 +89,16 @@ enum Command {
         /// Cargo's target directory for the Wasm build (default: the crate's own).
         #[arg(long, value_name = "DIR")]
         target_dir: Option<PathBuf>,
-        /// Policy crate directories (each with Cargo.toml and manifest.toml).
+        /// Policy crate directories (each with Cargo.toml and manifest.toml);
+        /// directories without a manifest are skipped with a note.
         #[arg(required = true)]
         crates: Vec<PathBuf>,
     },
     /// Run bundles' own test vectors against their Wasm builds.
     Test {
+        /// List every vector, passing or not.
+        #[arg(short, long)]
+        verbose: bool,
         /// Bundle directories; without any, the embedded reference set.
         bundles: Vec<PathBuf>,
     },
@@ -187,7 +206,7 @@ impl HostOptions {
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
         Command::Check { source, no_progress, watch, provenance, cache_dir, host, file } => {
-            policies::host_builder(&source, &mut stderr).and_then(|builder| {
+            policies::host_builder(&source, watch, &mut stderr).and_then(|builder| {
                 let mut builder = host.apply(builder);
                 if let Some(dir) = &cache_dir {
                     builder = builder.cache_dir(dir);
@@ -202,13 +221,14 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
                 check::run(check, stdin, stdout, &mut stderr)
             })
         }
+        Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
-        Command::Test { bundles } => test::run(&bundles, stdout, &mut stderr),
+        Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
         Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => keys::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
         Command::Policies { source, host } => {
-            policies::host_builder(&source, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
+            policies::host_builder(&source, false, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
         }
     };
     match result {
