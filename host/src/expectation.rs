@@ -227,7 +227,7 @@ impl fmt::Display for Hint {
             ),
             Hint::RuleOrder { table_order } => write!(
                 f,
-                "the same rules fired in another order; `rules` lists them in rule table order: rules = {}",
+                "the same rules fired in another order; list them in rule table order: rules = {}",
                 words(table_order, |r| format!("\"{r}\""))
             ),
         }
