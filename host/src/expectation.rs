@@ -233,3 +233,57 @@ impl fmt::Display for Hint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected(effect: Effect, obligations: &[Obligation], remedies: &[Remedy], rules: &[&str]) -> Expected {
+        Expected {
+            effect,
+            obligations: obligations.to_vec(),
+            remedies: remedies.to_vec(),
+            rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn sets_match_in_any_order_and_rules_only_in_table_order() {
+        let want = expected(Effect::Deny, &[], &[Remedy::GiveNotice, Remedy::Aggregate], &["a", "b"]);
+        assert_eq!(want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["a", "b"])), Ok(()));
+        assert!(want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["b", "a"])).is_err());
+    }
+
+    #[test]
+    fn mismatches_are_told_in_the_manifests_words_and_only_the_parts_that_differ() {
+        let want = expected(Effect::AllowWithObligations, &[Obligation::LimitRetention { days: 180 }], &[], &["cap"]);
+        let got = expected(Effect::AllowWithObligations, &[Obligation::LimitRetention { days: 365 }, Obligation::LogToRegulator], &[], &["cap"]);
+        let problem = want.check(got).unwrap_err();
+        assert_eq!(
+            problem.to_string(),
+            "the policy's answer differs from the vector\n    \
+             effect       allow_with_obligations (as expected)\n    \
+             obligations  expected [{ kind = \"limit_retention\", days = 180 }], \
+             got [{ kind = \"limit_retention\", days = 365 }, { kind = \"log_to_regulator\" }]"
+        );
+    }
+
+    #[test]
+    fn hints_name_undeclared_rules_scope_and_order() {
+        let declared = ["a", "b"];
+        let want = expected(Effect::Deny, &[], &[], &["b", "a"]);
+        let got = expected(Effect::Deny, &[], &[], &["a", "b"]);
+        assert_eq!(want.hints(&got, &declared, true), [Hint::RuleOrder { table_order: vec!["a".into(), "b".into()] }]);
+
+        let want = expected(Effect::Deny, &[], &[], &["c"]);
+        let got = expected(Effect::NotApplicable, &[], &[], &[]);
+        let hints = want.hints(&got, &declared, false);
+        assert_eq!(hints.len(), 2, "{hints:?}");
+        assert!(matches!(&hints[0], Hint::UndeclaredRule { rule, .. } if rule == "c"));
+        assert_eq!(hints[1], Hint::ScopeSkips);
+        assert!(hints[0].to_string().contains(r#"(declared: ["a", "b"])"#), "{}", hints[0]);
+
+        let want = expected(Effect::NotApplicable, &[], &[], &[]);
+        assert!(want.hints(&got, &declared, false).is_empty(), "expecting not_applicable outside the scope is right");
+    }
+}

@@ -279,3 +279,26 @@ fn new_refuses_bad_names_and_existing_directories() {
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("already exists"), "{}", run.stderr);
 }
+
+#[test]
+fn the_sdk_runs_a_manifests_vectors_natively_and_explains_failures() {
+    type LawfulBasis = lawful_basis::LawfulBasisPolicy;
+    let manifest = reference_manifest("lawful-basis");
+    assert_eq!(flowgate::sdk::vectors::check::<LawfulBasis>(manifest).unwrap(), manifest.matches("[[test]]").count());
+
+    let failing = manifest.replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"\nrules = [\"no-bases\"]");
+    let line = failing.lines().position(|l| l == "name = \"no basis at all\"").unwrap();
+    let err = flowgate::sdk::vectors::check::<LawfulBasis>(&failing).unwrap_err().to_string();
+    assert!(err.starts_with("1 of 7 vectors fail:\n"), "{err}");
+    assert!(err.contains(&format!("`no basis at all` (manifest line {line}): natively, the answer differs")), "{err}");
+    assert!(err.contains("effect       expected `allow`, got `deny`"), "{err}");
+    assert!(err.contains(r#"remedies     expected [], got ["obtain_consent"]"#), "{err}");
+    assert!(err.contains(r#"rules        expected ["no-bases"], got ["no-basis"]"#), "{err}");
+    assert!(err.contains("hint: rule `no-bases` is not declared"), "{err}");
+
+    let misconfigured = manifest.replace("[config]", "[config]\nsurplus = 1");
+    if misconfigured != manifest {
+        let err = flowgate::sdk::vectors::check::<LawfulBasis>(&misconfigured).unwrap_err().to_string();
+        assert!(err.contains("[config]") && err.contains("surplus"), "{err}");
+    }
+}
