@@ -11,7 +11,7 @@ use flowgate_sdk::{Effect, FlowRecord};
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
 use crate::compiled::{Isolation, PolicySettings};
-use crate::decision::{Decision, PolicyAnswer};
+use crate::decision::{Decision, PolicyAnswer, PolicyVerdict, Verdict};
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
@@ -138,6 +138,38 @@ impl Host {
             }
         }
         decisions
+    }
+
+    /// Evaluates one flow as [`Host::evaluate`] does, and says what every
+    /// loaded policy did about it, in name order: skipped by its scope,
+    /// answered (`not_applicable` included), or faulted. For people reading
+    /// a decision (`flowgate check --explain`), not for the hot path: each
+    /// policy is called on its own.
+    pub fn explain(&self, flow: &FlowRecord) -> (Decision, Vec<PolicyVerdict>) {
+        let set = self.active.load_full();
+        let records = EncodedRecords::new(std::slice::from_ref(flow));
+        let facts = Facts::of(flow);
+        let mut answers = Vec::new();
+        let mut verdicts = Vec::with_capacity(set.policies.len());
+        for policy in &set.policies {
+            let verdict = if policy.scope.covers(&facts) {
+                let outcome = policy.answer_each(&records, &[0]).remove(0);
+                if !outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
+                    answers.push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome: outcome.clone() });
+                }
+                match outcome {
+                    Ok(answer) => Verdict::Answered(answer),
+                    Err(fault) => Verdict::Faulted(fault),
+                }
+            } else {
+                Verdict::SkippedByScope
+            };
+            verdicts.push(PolicyVerdict { policy: Arc::clone(&policy.info), verdict });
+        }
+        let mut decision = combine(flow, answers, self.options.unmatched);
+        decision.policy_set = set.id;
+        decision.activation = set.activation;
+        (decision, verdicts)
     }
 
     /// Adds the policy of `bundle`, or replaces the loaded one of the same

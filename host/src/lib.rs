@@ -109,7 +109,7 @@ pub mod testing;
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
 pub use combine::Unmatched;
 pub use compiled::Isolation;
-pub use decision::{Decision, PolicyAnswer};
+pub use decision::{Decision, PolicyAnswer, PolicyVerdict, Verdict};
 pub use digest::Digest;
 pub use error::{BoxError, Error, FileProblem, TrustError};
 pub use events::PolicyEvent;

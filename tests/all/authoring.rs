@@ -302,3 +302,43 @@ fn the_sdk_runs_a_manifests_vectors_natively_and_explains_failures() {
         assert!(err.contains("[config]") && err.contains("surplus"), "{err}");
     }
 }
+
+#[test]
+fn check_explain_says_what_every_policy_did() {
+    let record = br#"{"id":"child","platform":{"id":"p"},"action":"use","data":{"categories":["minor"]},"purpose":"service","lawful_basis":"consent","consent":{"state":"given","kind":"separate"},"notice_given":true,"impact_assessment":true}"#;
+    let plain = flowgate(&["check", "-"], record);
+    let run = flowgate(&["check", "--explain", "-"], record);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let mut decision: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let explain = decision.as_object_mut().unwrap().remove("explain").expect("an explain array");
+    assert_eq!(decision, serde_json::from_str::<serde_json::Value>(plain.stdout.trim()).unwrap(), "same decision");
+    let verdicts = explain.as_array().unwrap();
+    let names: Vec<&str> = verdicts.iter().map(|v| v["policy"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!((names.len(), &names), (10, &sorted), "every policy, in name order");
+    let of = |name: &str| verdicts.iter().find(|v| v["policy"] == name).unwrap();
+    assert_eq!(of("cross-border")["verdict"], "skipped_by_scope", "{explain}");
+    assert_eq!(of("sensitive-consent")["verdict"], "answered");
+    assert_eq!(of("sensitive-consent")["effect"], "deny");
+    assert_eq!(of("sensitive-consent")["rules"], serde_json::json!(["guardian-consent"]));
+    assert_eq!(of("sensitive-consent")["remedies"], serde_json::json!(["obtain_guardian_consent"]));
+    assert_eq!(of("lawful-basis")["effect"], "allow", "{explain}");
+}
+
+#[test]
+fn policies_shows_rules_of_different_policies_that_fire_together() {
+    let run = flowgate(&["policies", "--overlaps"], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    // Guardian consent: `sensitive-consent` and a new policy would both ask
+    // for it; among the reference set, impact assessments overlap.
+    assert!(
+        run.stdout.lines().any(|line| line.starts_with("overlap: remedy `conduct_impact_assessment` from ")
+            && line.contains("sensitive-consent [")
+            && line.contains("third-party-provision [provision-assessment")),
+        "{}",
+        run.stdout
+    );
+    let plain = flowgate(&["policies"], b"");
+    assert!(!plain.stdout.contains("overlap"), "only when asked: {}", plain.stdout);
+}

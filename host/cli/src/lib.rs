@@ -59,6 +59,11 @@ enum Command {
         /// applied policy's version and digest.
         #[arg(long)]
         provenance: bool,
+        /// Add to every decision what each loaded policy did: skipped by its
+        /// `[applies_to]`, answered (with its own effect, obligations,
+        /// remedies and rules), or faulted.
+        #[arg(long)]
+        explain: bool,
         /// Cache compiled modules in DIR, so the next start does not compile again.
         /// DIR must belong to you and be writable by no one else.
         #[arg(long, value_name = "DIR")]
@@ -128,6 +133,10 @@ enum Command {
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
     Policies {
+        /// Also show overlapping rules: on the policies' own vectors, rules of
+        /// different policies that give the same obligation or remedy together.
+        #[arg(long)]
+        overlaps: bool,
         #[command(flatten)]
         source: PolicySource,
         #[command(flatten)]
@@ -205,7 +214,7 @@ impl HostOptions {
 /// Runs the command with the given streams; returns the exit status.
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check { source, no_progress, watch, provenance, cache_dir, host, file } => {
+        Command::Check { source, no_progress, watch, provenance, explain, cache_dir, host, file } => {
             policies::host_builder(&source, watch, &mut stderr).and_then(|builder| {
                 let mut builder = host.apply(builder);
                 if let Some(dir) = &cache_dir {
@@ -217,6 +226,7 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
                     file: &file,
                     progress: is_terminal && !no_progress,
                     provenance,
+                    explain,
                 };
                 check::run(check, stdin, stdout, &mut stderr)
             })
@@ -227,8 +237,11 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
         Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => keys::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
-        Command::Policies { source, host } => {
-            policies::host_builder(&source, false, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
+        Command::Policies { overlaps, source, host } => {
+            policies::host_builder(&source, false, &mut stderr).and_then(|builder| {
+                let vectors = if overlaps { Some(policies::bundles(&source)?) } else { None };
+                list::run(host.apply(builder), vectors.as_deref(), stdout)
+            })
         }
     };
     match result {

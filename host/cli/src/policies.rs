@@ -18,6 +18,14 @@ pub fn reference_bundles() -> anyhow::Result<Vec<Bundle>> {
         .collect()
 }
 
+/// The bundles `source` names, read for their vectors.
+pub fn bundles(source: &PolicySource) -> anyhow::Result<Vec<Bundle>> {
+    match &source.policies {
+        Some(dir) => Ok(Bundle::all_in_dir(dir, &flowgate::LoadLimits::default())?),
+        None => reference_bundles(),
+    }
+}
+
 /// A host builder with the policies `source` names. A directory needs a
 /// trust file, or `--allow-unsigned`, which is said on stderr: there is no
 /// silent fallback to running unverified code. A directory that is itself
