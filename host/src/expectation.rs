@@ -48,7 +48,11 @@ impl Expected {
             && obligations.iter().eq(got.obligations.iter().copied())
             && remedies.iter().eq(got.remedies.iter().copied())
             && self.rules == got.rules;
-        if same { Ok(()) } else { Err(VectorProblem::Mismatch { expected: self.clone(), got, hints: Vec::new() }) }
+        if same {
+            Ok(())
+        } else {
+            Err(VectorProblem::Mismatch { expected: Box::new(self.clone()), got: Box::new(got), hints: Vec::new() })
+        }
     }
 
     /// What is known about why `got` differs from this expectation, for a
@@ -128,9 +132,9 @@ pub enum VectorProblem {
     /// The answer differs from the expectation.
     Mismatch {
         /// What the vector expects.
-        expected: Expected,
+        expected: Box<Expected>,
         /// What the policy answered.
-        got: Expected,
+        got: Box<Expected>,
         /// Known causes, where the difference has one.
         hints: Vec<Hint>,
     },
@@ -250,14 +254,24 @@ mod tests {
     #[test]
     fn sets_match_in_any_order_and_rules_only_in_table_order() {
         let want = expected(Effect::Deny, &[], &[Remedy::GiveNotice, Remedy::Aggregate], &["a", "b"]);
-        assert_eq!(want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["a", "b"])), Ok(()));
-        assert!(want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["b", "a"])).is_err());
+        assert_eq!(
+            want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["a", "b"])),
+            Ok(())
+        );
+        assert!(
+            want.check(expected(Effect::Deny, &[], &[Remedy::Aggregate, Remedy::GiveNotice], &["b", "a"])).is_err()
+        );
     }
 
     #[test]
     fn mismatches_are_told_in_the_manifests_words_and_only_the_parts_that_differ() {
         let want = expected(Effect::AllowWithObligations, &[Obligation::LimitRetention { days: 180 }], &[], &["cap"]);
-        let got = expected(Effect::AllowWithObligations, &[Obligation::LimitRetention { days: 365 }, Obligation::LogToRegulator], &[], &["cap"]);
+        let got = expected(
+            Effect::AllowWithObligations,
+            &[Obligation::LimitRetention { days: 365 }, Obligation::LogToRegulator],
+            &[],
+            &["cap"],
+        );
         let problem = want.check(got).unwrap_err();
         assert_eq!(
             problem.to_string(),

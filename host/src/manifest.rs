@@ -321,7 +321,9 @@ mod tests {
 
     #[test]
     fn vectors_know_their_line() {
-        let text = format!("{HEAD}\n[[test]]\nname = \"a\"\n{RECORD}effect = \"allow\"\n\n  [[ test ]] # second\nname = \"b\"\n{RECORD}effect = \"allow\"\n");
+        let text = format!(
+            "{HEAD}\n[[test]]\nname = \"a\"\n{RECORD}effect = \"allow\"\n\n  [[ test ]] # second\nname = \"b\"\n{RECORD}effect = \"allow\"\n"
+        );
         let manifest = Manifest::parse("m", &text).unwrap();
         assert_eq!(manifest.tests.iter().map(|t| t.line).collect::<Vec<_>>(), [6, 11]);
     }
@@ -329,7 +331,10 @@ mod tests {
     #[test]
     fn contradictory_expectations_are_refused_with_their_line() {
         let cases = [
-            ("effect = \"allow\"\nremedies = [\"obtain_consent\"]", "expects `allow` but lists remedies; only a `deny` has remedies"),
+            (
+                "effect = \"allow\"\nremedies = [\"obtain_consent\"]",
+                "expects `allow` but lists remedies; only a `deny` has remedies",
+            ),
             ("effect = \"allow\"\nobligations = [{ kind = \"anonymise\" }]", "expects `allow` but lists obligations"),
             ("effect = \"allow_with_obligations\"", "expects `allow_with_obligations` but lists no `obligations`"),
             ("effect = \"deny\"\nobligations = [{ kind = \"anonymise\" }]", "expects `deny` but lists obligations"),
@@ -351,7 +356,9 @@ mod tests {
                 other => panic!("{expectation}: expected a refusal, got {other:?}"),
             }
         }
-        let fine = format!("{HEAD}\n[[test]]\nname = \"ok\"\n{RECORD}effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"r\"]\n");
+        let fine = format!(
+            "{HEAD}\n[[test]]\nname = \"ok\"\n{RECORD}effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"r\"]\n"
+        );
         assert!(Manifest::parse("m", &fine).is_ok());
     }
 

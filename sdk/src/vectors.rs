@@ -122,7 +122,11 @@ pub fn check<P: Policy>(manifest: &str) -> Result<usize, VectorsFailed> {
         }
         if vector.rules != got_rules {
             let rule = |r: &String| format!("\"{r}\"");
-            parts.push(format!("rules        expected {}, got {}", words(&vector.rules, rule), words(&got_rules, rule)));
+            parts.push(format!(
+                "rules        expected {}, got {}",
+                words(&vector.rules, rule),
+                words(&got_rules, rule)
+            ));
             for undeclared in vector.rules.iter().filter(|r| !declared.contains(&r.as_str())) {
                 parts.push(format!("hint: rule `{undeclared}` is not declared in the policy's `rules!` table"));
             }
@@ -135,7 +139,11 @@ pub fn check<P: Policy>(manifest: &str) -> Result<usize, VectorsFailed> {
         }
         if !parts.is_empty() {
             let line = lines.get(index).map_or(String::new(), |line| format!(" (manifest line {line})"));
-            failures.push(format!("`{}`{line}: natively, the answer differs\n    {}", vector.name, parts.join("\n    ")));
+            failures.push(format!(
+                "`{}`{line}: natively, the answer differs\n    {}",
+                vector.name,
+                parts.join("\n    ")
+            ));
         }
     }
     if failures.is_empty() {
@@ -156,9 +164,9 @@ fn header_lines(text: &str) -> Vec<usize> {
         .enumerate()
         .filter(|(_, line)| {
             let line = line.trim();
-            line.strip_prefix("[[")
-                .and_then(|rest| rest.split_once("]]"))
-                .is_some_and(|(name, after)| name.trim() == "test" && (after.trim().is_empty() || after.trim().starts_with('#')))
+            line.strip_prefix("[[").and_then(|rest| rest.split_once("]]")).is_some_and(|(name, after)| {
+                name.trim() == "test" && (after.trim().is_empty() || after.trim().starts_with('#'))
+            })
         })
         .map(|(index, _)| index + 1)
         .collect()

@@ -76,7 +76,11 @@ fn a_new_crate_builds_passes_its_vectors_and_loads_beside_the_reference_set() {
     let run = flowgate(&["test", "-v", bundle.to_str().unwrap()], b"");
     assert_eq!((run.status, run.stderr.as_str()), (0, ""), "{}", run.stdout);
     assert!(run.stdout.contains("ok   minors-data 0.1.0: 2 vectors"), "{}", run.stdout);
-    assert!(run.stdout.contains("  ok   `a child's data without the guardian's consent` (manifest line 19)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("  ok   `a child's data without the guardian's consent` (manifest line 19)"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("  ok   `with the guardian's consent` (manifest line 26)"), "{}", run.stdout);
 
     // Beside the ten reference policies.
@@ -98,7 +102,12 @@ fn a_new_crate_builds_passes_its_vectors_and_loads_beside_the_reference_set() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     let decisions: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let applied = |decision: &serde_json::Value| -> Vec<String> {
-        decision["provenance"]["policies"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+        decision["provenance"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(decisions[0]["effect"], "deny", "{}", decisions[0]);
     let reasons = decisions[0]["reasons"].as_array().unwrap();
@@ -126,7 +135,14 @@ fn a_crate_without_export_policy_is_told_to_call_it() {
     let out = home.join("bundles");
     let target = shared_target();
     let crate_dir = home.join("forgetful");
-    let args = ["build", "--out", out.to_str().unwrap(), "--target-dir", target.to_str().unwrap(), crate_dir.to_str().unwrap()];
+    let args = [
+        "build",
+        "--out",
+        out.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+        crate_dir.to_str().unwrap(),
+    ];
     let run = flowgate(&args, b"");
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("exports no policy"), "{}", run.stderr);
@@ -141,7 +157,11 @@ fn a_crate_without_export_policy_is_told_to_call_it() {
 #[test]
 fn a_mismatch_is_told_in_the_manifests_words_with_labels_and_line() {
     let bundle = edited("purpose-minimisation", |m| {
-        m.replacen(r#"obligations = [{ kind = "limit_retention", days = 365 }]"#, r#"obligations = [{ kind = "limit_retention", days = 180 }]"#, 1)
+        m.replacen(
+            r#"obligations = [{ kind = "limit_retention", days = 365 }]"#,
+            r#"obligations = [{ kind = "limit_retention", days = 180 }]"#,
+            1,
+        )
     });
     let (text, hints) = mismatch(&bundle);
     assert!(hints.is_empty(), "{hints:?}");
@@ -170,16 +190,23 @@ fn a_mismatch_is_told_in_the_manifests_words_with_labels_and_line() {
 
 #[test]
 fn a_rule_not_declared_is_named_with_the_rules_that_are() {
-    let bundle = edited("cross-border", |m| m.replace(r#"rules = ["foreign-authority"]"#, r#"rules = ["foreign-authorities"]"#));
+    let bundle =
+        edited("cross-border", |m| m.replace(r#"rules = ["foreign-authority"]"#, r#"rules = ["foreign-authorities"]"#));
     let (text, hints) = mismatch(&bundle);
-    assert!(matches!(&hints[..], [Hint::UndeclaredRule { rule, declared }] if rule == "foreign-authorities" && declared.contains(&"foreign-authority".to_owned())), "{hints:?}");
+    assert!(
+        matches!(&hints[..], [Hint::UndeclaredRule { rule, declared }] if rule == "foreign-authorities" && declared.contains(&"foreign-authority".to_owned())),
+        "{hints:?}"
+    );
     assert!(text.contains("hint: rule `foreign-authorities` is not declared in the policy's `rules!` table"), "{text}");
 }
 
 #[test]
 fn rules_listed_out_of_table_order_are_told_the_order() {
     let bundle = edited("cross-border", |m| {
-        m.replace(r#"rules = ["export-assessment", "export-separate-consent"]"#, r#"rules = ["export-separate-consent", "export-assessment"]"#)
+        m.replace(
+            r#"rules = ["export-assessment", "export-separate-consent"]"#,
+            r#"rules = ["export-separate-consent", "export-assessment"]"#,
+        )
     });
     let (text, hints) = mismatch(&bundle);
     assert!(matches!(&hints[..], [Hint::RuleOrder { .. }]), "{hints:?}");
@@ -194,7 +221,10 @@ fn a_vector_the_scope_skips_says_so() {
     // The GDPR vector, outside `regimes = ["pipl"]`, now expecting a deny
     // that the host would never ask the policy for.
     let bundle = edited("cross-border", |m| {
-        m.replace("destination = \"SG\" }\neffect = \"not_applicable\"", "destination = \"SG\" }\neffect = \"deny\"\nrules = [\"foreign-authority\"]")
+        m.replace(
+            "destination = \"SG\" }\neffect = \"not_applicable\"",
+            "destination = \"SG\" }\neffect = \"deny\"\nrules = [\"foreign-authority\"]",
+        )
     });
     let (text, hints) = mismatch(&bundle);
     assert!(hints.contains(&Hint::ScopeSkips), "{hints:?}");
@@ -203,8 +233,10 @@ fn a_vector_the_scope_skips_says_so() {
 
 #[test]
 fn contradictory_expectations_are_refused_before_anything_runs() {
-    let manifest = reference_manifest("lawful-basis")
-        .replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"\nremedies = [\"obtain_consent\"]");
+    let manifest = reference_manifest("lawful-basis").replace(
+        "effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]",
+        "effect = \"allow\"\nremedies = [\"obtain_consent\"]",
+    );
     let err = Bundle::from_bytes("lb", &manifest, reference_wasm("lawful-basis")).unwrap_err().to_string();
     let line = manifest.lines().position(|l| l == "name = \"no basis at all\"").unwrap();
     assert_eq!(
@@ -238,7 +270,8 @@ fn test_reports_on_one_stream_lists_with_v_and_names_unfired_rules() {
     assert!(run.stdout.contains("note: the manifest has no [[test]] vectors"), "{}", run.stdout);
 
     // A failure: verdict, vector and reason together on stdout, in order.
-    let failing = manifest.replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"");
+    let failing = manifest
+        .replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"");
     let bundle = write_bundle(&dir.join("failing"), "lawful-basis", &failing, &reference_wasm("lawful-basis"));
     let run = flowgate(&["test", bundle.to_str().unwrap()], b"");
     assert_eq!((run.status, run.stderr.as_str()), (1, ""), "{}", run.stdout);
@@ -251,7 +284,8 @@ fn test_reports_on_one_stream_lists_with_v_and_names_unfired_rules() {
 #[test]
 fn policies_pointing_at_a_bundle_or_at_nothing_is_an_error_that_says_so() {
     let dir = scratch_dir("authoring-policies-dir");
-    let bundle = write_bundle(&dir, "lawful-basis", reference_manifest("lawful-basis"), &reference_wasm("lawful-basis"));
+    let bundle =
+        write_bundle(&dir, "lawful-basis", reference_manifest("lawful-basis"), &reference_wasm("lawful-basis"));
     let run = flowgate(&["check", "--policies", bundle.to_str().unwrap(), "--allow-unsigned", "-"], b"");
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is a policy bundle itself, not a directory of bundles"), "{}", run.stderr);
@@ -286,7 +320,10 @@ fn the_sdk_runs_a_manifests_vectors_natively_and_explains_failures() {
     let manifest = reference_manifest("lawful-basis");
     assert_eq!(flowgate::sdk::vectors::check::<LawfulBasis>(manifest).unwrap(), manifest.matches("[[test]]").count());
 
-    let failing = manifest.replace("effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]", "effect = \"allow\"\nrules = [\"no-bases\"]");
+    let failing = manifest.replace(
+        "effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"no-basis\"]",
+        "effect = \"allow\"\nrules = [\"no-bases\"]",
+    );
     let line = failing.lines().position(|l| l == "name = \"no basis at all\"").unwrap();
     let err = flowgate::sdk::vectors::check::<LawfulBasis>(&failing).unwrap_err().to_string();
     assert!(err.starts_with("1 of 7 vectors fail:\n"), "{err}");

@@ -44,8 +44,7 @@ fn the_vocabulary_page_lists_every_word_in_its_section() {
     for (heading, words) in vocabularies {
         let text = section(&page, heading);
         let rows: Vec<&str> = text.lines().filter(|line| line.starts_with("| `")).collect();
-        let listed: Vec<String> =
-            rows.iter().map(|row| row.split('`').nth(1).unwrap().to_owned()).collect();
+        let listed: Vec<String> = rows.iter().map(|row| row.split('`').nth(1).unwrap().to_owned()).collect();
         assert_eq!(listed, words, "section `{heading}` must list every word, in declaration order");
         for row in rows {
             let meaning = row.rsplit('|').nth(1).unwrap().trim();
@@ -58,13 +57,19 @@ fn the_vocabulary_page_lists_every_word_in_its_section() {
 fn the_manifest_page_lists_every_key() {
     let page = std::fs::read_to_string(repo_path("docs/manifest.md")).unwrap();
     let keys = [
-        ("Top level", &["name", "version", "regulator", "articles", "[applies_to]", "[limits]", "[config]", "[[test]]"][..]),
+        (
+            "Top level",
+            &["name", "version", "regulator", "articles", "[applies_to]", "[limits]", "[config]", "[[test]]"][..],
+        ),
         (
             "`[applies_to]`: where the policy can apply",
             &["actions", "categories", "recipients", "regimes", "dsl_classes", "personal", "sensitive", "cross_border"],
         ),
         ("`[limits]`: the policy's own limits", &["deadline_ms", "memory_bytes", "table_elements"]),
-        ("`[[test]]`: the policy's own test vectors", &["name", "record", "effect", "obligations", "remedies", "rules"]),
+        (
+            "`[[test]]`: the policy's own test vectors",
+            &["name", "record", "effect", "obligations", "remedies", "rules"],
+        ),
     ];
     for (heading, keys) in keys {
         let text = section(&page, heading);

@@ -18,7 +18,11 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
     for dir in crates {
         let manifest_path = dir.join(MANIFEST_FILE);
         if !manifest_path.exists() {
-            writeln!(stderr, "note: skipping `{}`: it has no {MANIFEST_FILE}, so it is not a policy crate", dir.display())?;
+            writeln!(
+                stderr,
+                "note: skipping `{}`: it has no {MANIFEST_FILE}, so it is not a policy crate",
+                dir.display()
+            )?;
             continue;
         }
         let manifest = std::fs::read_to_string(&manifest_path)

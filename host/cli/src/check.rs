@@ -241,7 +241,14 @@ fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
     let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
     let mut decisions: Box<dyn Iterator<Item = (Decision, Option<Vec<PolicyVerdict>>)>> = if format.explain {
-        Box::new(records.iter().map(|record| host.explain(record)).map(|(d, v)| (d, Some(v))).collect::<Vec<_>>().into_iter())
+        Box::new(
+            records
+                .iter()
+                .map(|record| host.explain(record))
+                .map(|(d, v)| (d, Some(v)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
     } else {
         Box::new(host.evaluate_batch(&records).into_iter().map(|d| (d, None)))
     };

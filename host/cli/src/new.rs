@@ -41,9 +41,16 @@ pub fn run(name: &str, parent: &Path, sdk: Option<&Path>, stderr: &mut impl Writ
         )?,
     };
     let sdk_text = sdk.to_str().context("the SDK's path is not UTF-8")?;
-    anyhow::ensure!(!sdk_text.contains(['"', '\\', '\n']), "the SDK's path `{sdk_text}` cannot be written into Cargo.toml");
+    anyhow::ensure!(
+        !sdk_text.contains(['"', '\\', '\n']),
+        "the SDK's path `{sdk_text}` cannot be written into Cargo.toml"
+    );
     let dir = parent.join(name);
-    anyhow::ensure!(!dir.exists(), "`{}` already exists; `flowgate new` writes only into a new directory", dir.display());
+    anyhow::ensure!(
+        !dir.exists(),
+        "`{}` already exists; `flowgate new` writes only into a new directory",
+        dir.display()
+    );
     let type_name = type_name(name);
     let fill = |template: &str| {
         template.replace("{{name}}", name).replace("{{type}}", &type_name).replace("{{sdk}}", sdk_text)
@@ -83,7 +90,10 @@ fn check_name(name: &str) -> anyhow::Result<()> {
         "`{}` cannot name a policy: use a lower-case letter, then lower-case letters, digits and single hyphens (such as `minors-data`), at most 64",
         flowgate::escape(name, 64)
     );
-    anyhow::ensure!(name != "flowgate" && !name.starts_with("flowgate-"), "`{name}` is reserved for Flowgate's own crates");
+    anyhow::ensure!(
+        name != "flowgate" && !name.starts_with("flowgate-"),
+        "`{name}` is reserved for Flowgate's own crates"
+    );
     Ok(())
 }
 

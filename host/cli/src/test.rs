@@ -30,7 +30,12 @@ pub fn run(dirs: &[PathBuf], verbose: bool, mut stdout: impl Write) -> anyhow::R
 
 /// Writes one bundle's verdict and vectors; returns whether all passed.
 /// `build` reports the same way.
-pub fn write_report(out: &mut impl Write, bundle: &Bundle, report: &VectorReport, verbose: bool) -> anyhow::Result<bool> {
+pub fn write_report(
+    out: &mut impl Write,
+    bundle: &Bundle,
+    report: &VectorReport,
+    verbose: bool,
+) -> anyhow::Result<bool> {
     let manifest = &bundle.manifest;
     let total = report.results.len();
     let failing = report.results.iter().filter(|result| result.problem.is_some()).count();
