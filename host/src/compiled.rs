@@ -439,7 +439,17 @@ fn parse_rules(origin: &str, bundle: &Bundle, json: &[u8]) -> Result<Vec<Reason>
                 )));
             }
         }
-        reasons.push(Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message));
+        let outcome = manifest.rules.get(&rule.name).copied();
+        reasons.push(
+            Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message)
+                .with_outcome(outcome),
+        );
+    }
+    if let Some(name) = manifest.rules.keys().find(|name| !reasons.iter().any(|reason| reason.rule() == *name)) {
+        return Err(bad(format!(
+            "the manifest's [rules] declares what `{}` does, but the rule table has no such rule",
+            text::escape(name, MAX_RULE_NAME)
+        )));
     }
     Ok(reasons)
 }

@@ -120,7 +120,7 @@ pub use keys::{PublicKey, SecretKey};
 pub use load_limits::LoadLimits;
 pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use policy_info::{PolicyInfo, Signer};
-pub use reason::Reason;
+pub use reason::{Reason, RuleOutcome};
 pub use sandbox::{Limits, TICK};
 pub use scope::AppliesTo;
 pub use shape::ShapeError;

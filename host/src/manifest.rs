@@ -10,6 +10,9 @@
 //! [applies_to]        # optional; elsewhere the host skips the policy
 //! recipients = ["regulator_jv"]
 //!
+//! [rules]             # optional; what each rule does: reasons carry it as `outcome`
+//! aggregate-k = "obligation"
+//!
 //! [limits]            # optional; each key overrides the host default
 //! deadline_ms = 100
 //! memory_bytes = 16_777_216
@@ -35,6 +38,7 @@ use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy};
 
 use crate::error::Error;
 use crate::expectation::Expected;
+use crate::reason::RuleOutcome;
 use crate::scope::AppliesTo;
 
 /// A parsed `manifest.toml`.
@@ -55,6 +59,10 @@ pub struct Manifest {
     /// Per-policy overrides of the host's limits.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// What each rule does when it fires (`deny`, `obligation` or `allow`),
+    /// by rule name; decisions' reasons say it as `outcome`. Optional, per rule.
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, RuleOutcome>,
     /// The policy's configuration, handed to it as JSON when an instance starts.
     #[serde(default)]
     pub config: toml::Table,

@@ -77,11 +77,11 @@ fn a_new_crate_builds_passes_its_vectors_and_loads_beside_the_reference_set() {
     assert_eq!((run.status, run.stderr.as_str()), (0, ""), "{}", run.stdout);
     assert!(run.stdout.contains("ok   minors-data 0.1.0: 2 vectors"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("  ok   `a child's data without the guardian's consent` (manifest line 19)"),
+        run.stdout.contains("  ok   `a child's data without the guardian's consent` (manifest line 24)"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("  ok   `with the guardian's consent` (manifest line 26)"), "{}", run.stdout);
+    assert!(run.stdout.contains("  ok   `with the guardian's consent` (manifest line 31)"), "{}", run.stdout);
 
     // Beside the ten reference policies.
     for reference in reference_bundles() {
@@ -378,4 +378,26 @@ fn policies_shows_rules_of_different_policies_that_fire_together() {
     );
     let plain = flowgate(&["policies"], b"");
     assert!(!plain.stdout.contains("overlap"), "only when asked: {}", plain.stdout);
+}
+
+#[test]
+fn each_reason_says_what_its_rule_did() {
+    // Too many categories for personalised ads, and kept too long: a deny
+    // that also carries the reason of an obligation rule.
+    let record = br#"{"id":"ads","platform":{"id":"p"},"action":"use","data":{"categories":["location","device_id"]},"purpose":"personalised_ads","lawful_basis":"consent","consent":{"state":"given"},"retention_days":400}"#;
+    let run = flowgate(&["check", "-"], record);
+    let decision: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(decision["effect"], "deny", "{decision}");
+    let outcome = |policy: &str, rule: &str| {
+        let reasons = decision["reasons"].as_array().unwrap();
+        let reason = reasons.iter().find(|r| r["policy"] == policy && r["rule"] == rule);
+        reason.unwrap_or_else(|| panic!("no `{rule}` in {decision}"))["outcome"].clone()
+    };
+    assert_eq!(outcome("purpose-minimisation", "excess-categories"), "deny");
+    assert_eq!(outcome("purpose-minimisation", "retention-cap"), "obligation");
+
+    // A declaration naming a rule the table lacks is refused at load.
+    let bundle = edited("lawful-basis", |m| m.replace("[rules]\n", "[rules]\nno-bassis = \"deny\"\n"));
+    let err = flowgate::Host::builder().bundle(bundle).build().err().expect("refused").to_string();
+    assert!(err.contains("[rules] declares what `no-bassis` does, but the rule table has no such rule"), "{err}");
 }

@@ -59,7 +59,17 @@ fn the_manifest_page_lists_every_key() {
     let keys = [
         (
             "Top level",
-            &["name", "version", "regulator", "articles", "[applies_to]", "[limits]", "[config]", "[[test]]"][..],
+            &[
+                "name",
+                "version",
+                "regulator",
+                "articles",
+                "[applies_to]",
+                "[rules]",
+                "[limits]",
+                "[config]",
+                "[[test]]",
+            ][..],
         ),
         (
             "`[applies_to]`: where the policy can apply",
@@ -92,6 +102,8 @@ dsl_classes = ["general"]
 personal = true
 sensitive = true
 cross_border = false
+[rules]
+r = "deny"
 [limits]
 deadline_ms = 5
 memory_bytes = 65536
