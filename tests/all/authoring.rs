@@ -398,6 +398,6 @@ fn each_reason_says_what_its_rule_did() {
 
     // A declaration naming a rule the table lacks is refused at load.
     let bundle = edited("lawful-basis", |m| m.replace("[rules]\n", "[rules]\nno-bassis = \"deny\"\n"));
-    let err = flowgate::Host::builder().bundle(bundle).build().err().expect("refused").to_string();
+    let err = flowgate::Host::builder().bundle(bundle).build().expect_err("refused").to_string();
     assert!(err.contains("[rules] declares what `no-bassis` does, but the rule table has no such rule"), "{err}");
 }
