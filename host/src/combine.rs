@@ -33,6 +33,7 @@ static NO_POLICY_APPLIED: LazyLock<Reason> = LazyLock::new(|| {
         "Flowgate fail-closed rule (flow-record.md, combining rule 4)",
         "no loaded policy applies to this flow of personal data; it is denied to fail closed",
     )
+    .with_outcome(Some(crate::reason::RuleOutcome::Deny))
 });
 
 /// Combines the answers of every loaded policy about `flow` into one decision.

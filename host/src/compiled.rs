@@ -365,6 +365,11 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
             name: import.name().to_owned(),
         });
     }
+    // A crate that never calls `export_policy!` (or builds with its
+    // `library` feature) exports none of the ABI: say so, not which export is missing.
+    if !REQUIRED_FUNCS.iter().any(|(name, ..)| module.get_export(name).is_some()) {
+        return Err(Error::NoPolicyExported { origin: origin.to_owned() });
+    }
     let bad_export =
         |name, expected, found: String| Error::BadExport { origin: origin.to_owned(), name, expected, found };
     match module.get_export(Exports::MEMORY) {
@@ -434,7 +439,17 @@ fn parse_rules(origin: &str, bundle: &Bundle, json: &[u8]) -> Result<Vec<Reason>
                 )));
             }
         }
-        reasons.push(Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message));
+        let outcome = manifest.rules.get(&rule.name).copied();
+        reasons.push(
+            Reason::new(&manifest.name, &manifest.version, &rule.name, &rule.article, &rule.message)
+                .with_outcome(outcome),
+        );
+    }
+    if let Some(name) = manifest.rules.keys().find(|name| !reasons.iter().any(|reason| reason.rule() == *name)) {
+        return Err(bad(format!(
+            "the manifest's [rules] declares what `{}` does, but the rule table has no such rule",
+            text::escape(name, MAX_RULE_NAME)
+        )));
     }
     Ok(reasons)
 }

@@ -71,6 +71,50 @@ impl PolicyAnswer {
     }
 }
 
+/// What one loaded policy did about a flow, applied or not: what
+/// [`Host::explain`](crate::Host::explain) reports for every policy.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// The manifest's `[applies_to]` excludes the flow: the policy was not called.
+    SkippedByScope,
+    /// The policy was called and answered (`not_applicable` included).
+    Answered(Answer),
+    /// The policy faulted; the flow is denied for it.
+    Faulted(Fault),
+}
+
+/// One policy's [`Verdict`] about a flow.
+#[derive(Debug, Clone)]
+pub struct PolicyVerdict {
+    /// The policy: name, version, digest, rules.
+    pub policy: Arc<PolicyInfo>,
+    /// What it did.
+    pub verdict: Verdict,
+}
+
+impl PolicyVerdict {
+    /// The verdict as JSON: `policy`, `version`, `verdict` (`skipped_by_scope`,
+    /// `answered` or `faulted`) and, for an answer, its `effect`,
+    /// `obligations`, `remedies` and the `rules` that fired; for a fault, its `fault`.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        let info = &self.policy;
+        match &self.verdict {
+            Verdict::SkippedByScope => {
+                serde_json::json!({"policy": info.name, "version": info.version, "verdict": "skipped_by_scope"})
+            }
+            Verdict::Answered(answer) => {
+                let rules: Vec<&str> = answer.fired().filter_map(|rule| info.rule_name(rule)).collect();
+                let obligations: Vec<Obligation> = answer.obligations().iter().collect();
+                let remedies: Vec<Remedy> = answer.remedies().iter().collect();
+                serde_json::json!({"policy": info.name, "version": info.version, "verdict": "answered",
+                    "effect": answer.effect(), "obligations": obligations, "remedies": remedies, "rules": rules})
+            }
+            Verdict::Faulted(fault) => serde_json::json!({"policy": info.name, "version": info.version,
+                "verdict": "faulted", "effect": Effect::Deny, "fault": fault.to_string()}),
+        }
+    }
+}
+
 impl PartialEq for PolicyAnswer {
     fn eq(&self, other: &Self) -> bool {
         self.policy.digest == other.policy.digest

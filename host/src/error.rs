@@ -184,6 +184,17 @@ pub enum Error {
         name: String,
     },
 
+    /// The module exports none of the Flowgate ABI: the policy crate does
+    /// not call `export_policy!`, or was built with its `library` feature.
+    #[error(
+        "`{origin}` exports no policy: the crate must call `flowgate_sdk::export_policy!(YourPolicy);` once \
+         (in `src/lib.rs`, beside `impl Policy`), and must not be built with its `library` feature"
+    )]
+    NoPolicyExported {
+        /// The module's file.
+        origin: String,
+    },
+
     /// A required export is missing or has the wrong type.
     #[error("`{origin}` export `{name}`: expected {expected}, found {found}")]
     BadExport {
@@ -243,7 +254,7 @@ pub enum Error {
     DuplicatePolicy(String),
 
     /// A bundle's own test vectors fail against its Wasm build.
-    #[error("policy `{policy}` fails {} of its test vectors: {}", failures.len(), join(failures))]
+    #[error("policy `{policy}` fails {} of its test vectors:{}", failures.len(), join(failures))]
     VectorsFailed {
         /// The policy's name.
         policy: String,
@@ -355,5 +366,5 @@ impl Error {
 }
 
 fn join(failures: &[VectorFailure]) -> String {
-    failures.iter().map(VectorFailure::to_string).collect::<Vec<_>>().join("; ")
+    failures.iter().map(|failure| format!("\n  {}", failure.to_string().replace('\n', "\n  "))).collect()
 }

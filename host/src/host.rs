@@ -12,7 +12,7 @@ use crate::archive::Archive;
 use crate::bundle::Bundle;
 use crate::combine::{Unmatched, combine};
 use crate::compiled::{Isolation, PolicySettings};
-use crate::decision::{Decision, PolicyAnswer};
+use crate::decision::{Decision, PolicyAnswer, PolicyVerdict, Verdict};
 use crate::decision_log::{DecisionLog, LogOptions};
 use crate::digest::Digest;
 use crate::encoded::EncodedRecords;
@@ -140,7 +140,6 @@ impl Host {
         }
         let mut decisions = Vec::with_capacity(flows.len());
         let mut receipts = Vec::with_capacity(if self.log.is_some() { flows.len() } else { 0 });
-        let keep_records = self.log.as_ref().is_some_and(|log| log.options().keep_records);
         let mut selected = Vec::new();
         for chunk in flows.chunks(self.options.max_batch.max(1)) {
             let records = EncodedRecords::new(chunk);
@@ -164,8 +163,7 @@ impl Host {
                 decision.policy_set = set.id;
                 decision.activation = set.activation;
                 if self.log.is_some() {
-                    let receipt = Unsealed::new(&decision, &flow.platform.id, &Digest::of(records.record(i)));
-                    receipts.push((receipt, keep_records.then(|| flow.to_json())));
+                    receipts.push(self.receipt(flow, &decision, &Digest::of(records.record(i))));
                 }
                 decisions.push(decision);
             }
@@ -180,6 +178,48 @@ impl Host {
     /// opening it recovered, write a checkpoint, or close it.
     pub fn decision_log(&self) -> Option<&DecisionLog> {
         self.log.as_ref()
+    }
+
+    /// Evaluates one flow as [`Host::evaluate`] does, and says what every
+    /// loaded policy did about it, in name order: skipped by its scope,
+    /// answered (`not_applicable` included), or faulted. For people reading
+    /// a decision (`flowgate check --explain`), not for the hot path: each
+    /// policy is called on its own. With a decision log, the decision's
+    /// receipt is written first, and an error returned if it cannot be.
+    pub fn explain(&self, flow: &FlowRecord) -> Result<(Decision, Vec<PolicyVerdict>), Error> {
+        let set = self.active.load_full();
+        let records = EncodedRecords::new(std::slice::from_ref(flow));
+        let facts = Facts::of(flow);
+        let mut answers = Vec::new();
+        let mut verdicts = Vec::with_capacity(set.policies.len());
+        for policy in &set.policies {
+            let verdict = if policy.scope.covers(&facts) {
+                let outcome = policy.answer_each(&records, &[0]).remove(0);
+                if !outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
+                    answers.push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome: outcome.clone() });
+                }
+                match outcome {
+                    Ok(answer) => Verdict::Answered(answer),
+                    Err(fault) => Verdict::Faulted(fault),
+                }
+            } else {
+                Verdict::SkippedByScope
+            };
+            verdicts.push(PolicyVerdict { policy: Arc::clone(&policy.info), verdict });
+        }
+        let mut decision = combine(flow, answers, self.options.unmatched);
+        decision.policy_set = set.id;
+        decision.activation = set.activation;
+        if let Some(log) = &self.log {
+            log.append(vec![self.receipt(flow, &decision, &Digest::of(records.record(0)))])?;
+        }
+        Ok((decision, verdicts))
+    }
+
+    /// The receipt of `decision` about `flow`, whose binary form has `digest`.
+    fn receipt(&self, flow: &FlowRecord, decision: &Decision, digest: &Digest) -> (Unsealed, Option<String>) {
+        let keep_record = self.log.as_ref().is_some_and(|log| log.options().keep_records);
+        (Unsealed::new(decision, &flow.platform.id, digest), keep_record.then(|| flow.to_json()))
     }
 
     /// Adds the policy of `bundle`, or replaces the loaded one of the same

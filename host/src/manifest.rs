@@ -10,6 +10,9 @@
 //! [applies_to]        # optional; elsewhere the host skips the policy
 //! recipients = ["regulator_jv"]
 //!
+//! [rules]             # optional; what each rule does: reasons carry it as `outcome`
+//! aggregate-k = "obligation"
+//!
 //! [limits]            # optional; each key overrides the host default
 //! deadline_ms = 100
 //! memory_bytes = 16_777_216
@@ -35,6 +38,7 @@ use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy};
 
 use crate::error::Error;
 use crate::expectation::Expected;
+use crate::reason::RuleOutcome;
 use crate::scope::AppliesTo;
 
 /// A parsed `manifest.toml`.
@@ -55,6 +59,10 @@ pub struct Manifest {
     /// Per-policy overrides of the host's limits.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// What each rule does when it fires (`deny`, `obligation` or `allow`),
+    /// by rule name; decisions' reasons say it as `outcome`. Optional, per rule.
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, RuleOutcome>,
     /// The policy's configuration, handed to it as JSON when an instance starts.
     #[serde(default)]
     pub config: toml::Table,
@@ -95,6 +103,10 @@ pub struct TestVector {
     /// The names of the rules expected to fire, in rule table order.
     #[serde(default)]
     pub rules: Vec<String>,
+    /// The line of the manifest where the vector's `[[test]]` starts (1-based;
+    /// 0 when unknown, as for a vector written as an inline table).
+    #[serde(skip)]
+    pub line: usize,
 }
 
 /// The name the host gives its own reasons (`no-policy-applied`).
@@ -117,7 +129,54 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
+/// The 1-based lines holding a `[[test]]` header, in order.
+fn test_header_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim_start();
+            line.strip_prefix("[[").and_then(|rest| rest.split_once("]]")).is_some_and(|(name, after)| {
+                name.trim() == "test" && (after.trim().is_empty() || after.trim_start().starts_with('#'))
+            })
+        })
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
 impl TestVector {
+    /// Why no answer could ever meet this vector, if none could: an effect
+    /// contradicted by the obligations, remedies or rules it lists beside it.
+    fn contradiction(&self) -> Option<String> {
+        let effect = self.effect;
+        let kinds: Vec<_> = self.obligations.iter().map(|o| o.kind()).collect();
+        if let Some(kind) = kinds.iter().enumerate().find_map(|(i, k)| kinds[..i].contains(k).then_some(k)) {
+            return Some(format!(
+                "lists two obligations of kind `{kind}`; an answer holds one per kind (the most protective)"
+            ));
+        }
+        if let Some(rule) = self.rules.iter().enumerate().find_map(|(i, r)| self.rules[..i].contains(r).then_some(r)) {
+            return Some(format!("lists rule `{rule}` twice; a rule fires once"));
+        }
+        match effect {
+            Effect::NotApplicable if !(self.obligations.is_empty() && self.remedies.is_empty() && self.rules.is_empty()) => {
+                Some("expects `not_applicable` but lists obligations, remedies or rules; a policy that does not apply fires nothing".into())
+            }
+            Effect::Allow if !self.obligations.is_empty() => Some(
+                "expects `allow` but lists obligations; an answer with obligations is `allow_with_obligations`".into(),
+            ),
+            Effect::AllowWithObligations if self.obligations.is_empty() => {
+                Some("expects `allow_with_obligations` but lists no `obligations`".into())
+            }
+            Effect::Deny if !self.obligations.is_empty() => {
+                Some("expects `deny` but lists obligations; a deny carries none (they are for a flow that goes ahead)".into())
+            }
+            Effect::Allow | Effect::AllowWithObligations if !self.remedies.is_empty() => Some(format!(
+                "expects `{effect}` but lists remedies; only a `deny` has remedies"
+            )),
+            _ => None,
+        }
+    }
+
     /// The answer this vector expects, for [`Expected::check`].
     pub fn expected(&self) -> Expected {
         Expected {
@@ -145,11 +204,27 @@ impl Manifest {
     /// assert!(format!("{:?}", err).contains("invalid type"));
     /// ```
     pub fn parse(origin: &str, text: &str) -> Result<Manifest, Error> {
-        let manifest: Manifest = toml::from_str(text).map_err(|err| {
+        let mut manifest: Manifest = toml::from_str(text).map_err(|err| {
             let (line, column) = err.span().map_or((1, 1), |span| line_and_column(text, span.start));
             Error::Manifest { origin: origin.to_owned(), line, column, message: err.message().to_owned() }
         })?;
+        let lines = test_header_lines(text);
+        if lines.len() == manifest.tests.len() {
+            for (vector, line) in manifest.tests.iter_mut().zip(lines) {
+                vector.line = line;
+            }
+        }
         manifest.check(origin)?;
+        for vector in &manifest.tests {
+            if let Some(problem) = vector.contradiction() {
+                return Err(Error::Manifest {
+                    origin: origin.to_owned(),
+                    line: vector.line.max(1),
+                    column: 1,
+                    message: format!("test vector `{}` {problem}", vector.name),
+                });
+            }
+        }
         Ok(manifest)
     }
 
@@ -248,6 +323,51 @@ mod tests {
         }
         let err = Manifest::parse("m", "name = \"第\"\nversion = 7").unwrap_err().to_string();
         assert_eq!(err, "`m` line 2, column 11: invalid type: integer `7`, expected a string");
+    }
+
+    const RECORD: &str = "record = { id = \"i\", platform = { id = \"p\" }, action = \"use\", data = { categories = [\"contact\"] }, purpose = \"service\" }\n";
+
+    #[test]
+    fn vectors_know_their_line() {
+        let text = format!(
+            "{HEAD}\n[[test]]\nname = \"a\"\n{RECORD}effect = \"allow\"\n\n  [[ test ]] # second\nname = \"b\"\n{RECORD}effect = \"allow\"\n"
+        );
+        let manifest = Manifest::parse("m", &text).unwrap();
+        assert_eq!(manifest.tests.iter().map(|t| t.line).collect::<Vec<_>>(), [6, 11]);
+    }
+
+    #[test]
+    fn contradictory_expectations_are_refused_with_their_line() {
+        let cases = [
+            (
+                "effect = \"allow\"\nremedies = [\"obtain_consent\"]",
+                "expects `allow` but lists remedies; only a `deny` has remedies",
+            ),
+            ("effect = \"allow\"\nobligations = [{ kind = \"anonymise\" }]", "expects `allow` but lists obligations"),
+            ("effect = \"allow_with_obligations\"", "expects `allow_with_obligations` but lists no `obligations`"),
+            ("effect = \"deny\"\nobligations = [{ kind = \"anonymise\" }]", "expects `deny` but lists obligations"),
+            ("effect = \"not_applicable\"\nrules = [\"r\"]", "expects `not_applicable` but lists"),
+            ("effect = \"deny\"\nrules = [\"r\", \"r\"]", "lists rule `r` twice"),
+            (
+                "effect = \"allow_with_obligations\"\nobligations = [{ kind = \"limit_retention\", days = 1 }, { kind = \"limit_retention\", days = 2 }]",
+                "two obligations of kind `limit_retention`",
+            ),
+        ];
+        for (expectation, wanted) in cases {
+            let text = format!("{HEAD}\n[[test]]\nname = \"odd\"\n{RECORD}{expectation}\n");
+            match Manifest::parse("m", &text) {
+                Err(Error::Manifest { line, message, .. }) => {
+                    assert_eq!(line, 6, "{message}");
+                    assert!(message.starts_with("test vector `odd` "), "{message}");
+                    assert!(message.contains(wanted), "{message}");
+                }
+                other => panic!("{expectation}: expected a refusal, got {other:?}"),
+            }
+        }
+        let fine = format!(
+            "{HEAD}\n[[test]]\nname = \"ok\"\n{RECORD}effect = \"deny\"\nremedies = [\"obtain_consent\"]\nrules = [\"r\"]\n"
+        );
+        assert!(Manifest::parse("m", &fine).is_ok());
     }
 
     #[test]

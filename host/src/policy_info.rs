@@ -55,6 +55,7 @@ impl PolicyInfo {
             "Flowgate fail-closed rule (flow-record.md, combining rule 1)",
             &format!("policy `{}` {fault}; the flow is denied to fail closed", self.name),
         )
+        .with_outcome(Some(crate::reason::RuleOutcome::Deny))
     }
 }
 

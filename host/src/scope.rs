@@ -1,7 +1,7 @@
 //! What a policy declares it applies to, so the host skips it elsewhere.
 //!
-//! A manifest may say, in `[applies_to]`, which actions, recipients,
-//! regimes and data classes its policy concerns, and whether only personal
+//! A manifest may say, in `[applies_to]`, which actions, data categories,
+//! recipients, regimes and data classes its policy concerns, and whether only personal
 //! data, only sensitive data, or only flows leaving China. Outside that scope the host answers
 //! `not_applicable` for the policy without calling it: a policy that cannot
 //! apply costs a few bit operations. The declaration is a promise; the
@@ -11,13 +11,14 @@
 //! ```toml
 //! [applies_to]
 //! actions = ["share", "entrust", "disclose"]
+//! categories = ["minor"]      # any of: the record carries at least one
 //! recipients = ["central_bank"]
 //! personal = true
 //! ```
 
 use serde::Deserialize;
 
-use flowgate_sdk::{Action, DslClass, FlowRecord, RecipientKind, Regime};
+use flowgate_sdk::{Action, Category, DslClass, FlowRecord, RecipientKind, Regime};
 
 /// The `[applies_to]` table: an empty list means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -26,6 +27,10 @@ pub struct AppliesTo {
     /// Actions the policy concerns.
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// Data categories the policy concerns: a record carrying any one of
+    /// them is in scope (`["minor"]` for a policy on children's data).
+    #[serde(default)]
+    pub categories: Vec<Category>,
     /// Recipient kinds the policy concerns.
     #[serde(default)]
     pub recipients: Vec<RecipientKind>,
@@ -50,6 +55,7 @@ pub struct AppliesTo {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Facts {
     action: u32,
+    categories: u32,
     recipient: u32,
     regime: u32,
     dsl_class: u32,
@@ -62,6 +68,7 @@ impl Facts {
     pub(crate) fn of(flow: &FlowRecord) -> Facts {
         Facts {
             action: 1 << flow.action.code(),
+            categories: u32::from(flow.data.categories.bits()),
             recipient: 1 << flow.recipient.kind.code(),
             regime: 1 << flow.regime.code(),
             dsl_class: 1 << flow.data.dsl_class.code(),
@@ -76,6 +83,7 @@ impl Facts {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope {
     actions: u32,
+    categories: u32,
     recipients: u32,
     regimes: u32,
     dsl_classes: u32,
@@ -92,6 +100,7 @@ impl Scope {
         }
         Scope {
             actions: mask(applies_to.actions.iter().map(|a| a.code())),
+            categories: mask(applies_to.categories.iter().map(|c| c.code())),
             recipients: mask(applies_to.recipients.iter().map(|r| r.code())),
             regimes: mask(applies_to.regimes.iter().map(|r| r.code())),
             dsl_classes: mask(applies_to.dsl_classes.iter().map(|c| c.code())),
@@ -104,6 +113,7 @@ impl Scope {
     /// Whether the policy may apply to a record with these facts.
     pub(crate) fn covers(&self, facts: &Facts) -> bool {
         facts.action & self.actions != 0
+            && facts.categories & self.categories != 0
             && facts.recipient & self.recipients != 0
             && facts.regime & self.regimes != 0
             && facts.dsl_class & self.dsl_classes != 0
@@ -149,6 +159,17 @@ recipients = ["central_bank"]"#,
         let to = |kind: &str| flow(&format!(r#""action":"share",{CONTACT},"recipient":{{"kind":"{kind}"}}"#));
         assert!(bank.covers(&to("central_bank")), "every list must match");
         assert!(!bank.covers(&to("financial_institution")));
+    }
+
+    #[test]
+    fn categories_cover_a_record_carrying_any_of_them() {
+        let minors = scope(r#"categories = ["minor", "health"]"#);
+        let carrying = |categories: &str| flow(&format!(r#""action":"use","data":{{"categories":[{categories}]}}"#));
+        assert!(minors.covers(&carrying(r#""minor""#)));
+        assert!(minors.covers(&carrying(r#""contact","minor""#)), "one of several is enough");
+        assert!(minors.covers(&carrying(r#""health""#)));
+        assert!(!minors.covers(&carrying(r#""contact","location""#)));
+        assert!(scope("").covers(&carrying(r#""contact""#)), "no list means any category");
     }
 
     #[test]

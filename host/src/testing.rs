@@ -30,7 +30,10 @@ pub fn native_policy_info(manifest: &Manifest, rules: &[Rule]) -> Arc<PolicyInfo
         articles: manifest.articles.clone(),
         reasons: rules
             .iter()
-            .map(|rule| Reason::new(&manifest.name, &manifest.version, rule.name, rule.article, rule.message))
+            .map(|rule| {
+                Reason::new(&manifest.name, &manifest.version, rule.name, rule.article, rule.message)
+                    .with_outcome(manifest.rules.get(rule.name).copied())
+            })
             .collect(),
     })
 }

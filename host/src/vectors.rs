@@ -25,10 +25,74 @@ use crate::trust::TrustPolicy;
 /// failing vector and what came back instead.
 pub fn check_vectors(bundle: &Bundle) -> Result<usize, Error> {
     let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
-    // Vectors never quarantine: each failure is reported on its own.
-    let settings = PolicySettings { quarantine_after: u32::MAX, ..PolicySettings::default() };
-    admit(&runtime, bundle, &settings, None)?;
+    admit(&runtime, bundle, &vector_settings(), None)?;
     Ok(bundle.manifest.tests.len())
+}
+
+/// Vectors never quarantine: each failure is reported on its own.
+fn vector_settings() -> PolicySettings {
+    PolicySettings { quarantine_after: u32::MAX, ..PolicySettings::default() }
+}
+
+/// Every vector of a bundle run against its Wasm build, passing or not,
+/// and the rules no vector fired: what `flowgate test` and `flowgate build`
+/// report.
+#[derive(Debug, Clone)]
+pub struct VectorReport {
+    /// One entry per `[[test]]`, in manifest order.
+    pub results: Vec<VectorResult>,
+    /// The rules of the policy's rule table that no vector made fire, in rule table order.
+    pub unfired: Vec<String>,
+}
+
+/// One vector's outcome.
+#[derive(Debug, Clone)]
+pub struct VectorResult {
+    /// The vector's name.
+    pub name: String,
+    /// The manifest line where its `[[test]]` starts (0 when unknown).
+    pub line: usize,
+    /// Why it failed, or `None` if it passed.
+    pub problem: Option<VectorProblem>,
+}
+
+impl VectorReport {
+    /// The failing vectors.
+    pub fn failures(&self) -> Vec<VectorFailure> {
+        self.results
+            .iter()
+            .filter_map(|result| {
+                let problem = result.problem.clone()?;
+                Some(VectorFailure { vector: result.name.clone(), line: result.line, problem })
+            })
+            .collect()
+    }
+}
+
+/// Compiles `bundle` and runs every vector, reporting each one (unlike
+/// [`check_vectors`], which stops at the first error). Errors are only for
+/// a bundle that cannot be loaded at all.
+pub fn run_vectors(bundle: &Bundle) -> Result<VectorReport, Error> {
+    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
+    let policy = CompiledPolicy::load(&runtime, bundle, &vector_settings(), Vec::new())?;
+    let mut fired = 0u64;
+    let results = bundle
+        .manifest
+        .tests
+        .iter()
+        .map(|vector| {
+            let problem = check_one(&policy, vector, &mut fired).err();
+            VectorResult { name: vector.name.clone(), line: vector.line, problem }
+        })
+        .collect();
+    let unfired = policy
+        .info
+        .rule_names()
+        .enumerate()
+        .filter(|(index, _)| fired & (1 << index) == 0)
+        .map(|(_, name)| name.to_owned())
+        .collect();
+    Ok(VectorReport { results, unfired })
 }
 
 /// What a bundle is verified against before anything else, when the host
@@ -64,8 +128,8 @@ fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, 
     let failures: Vec<VectorFailure> = tests
         .iter()
         .filter_map(|vector| {
-            let problem = check_one(policy, vector).err()?;
-            Some(VectorFailure { vector: vector.name.clone(), problem })
+            let problem = check_one(policy, vector, &mut 0).err()?;
+            Some(VectorFailure { vector: vector.name.clone(), line: vector.line, problem })
         })
         .collect();
     if failures.is_empty() {
@@ -75,12 +139,23 @@ fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, 
     }
 }
 
-fn check_one(policy: &CompiledPolicy, vector: &TestVector) -> Result<(), VectorProblem> {
+/// Checks one vector; the rules its answer fired are added to `fired`.
+fn check_one(policy: &CompiledPolicy, vector: &TestVector, fired: &mut u64) -> Result<(), VectorProblem> {
     let records = EncodedRecords::new(std::slice::from_ref(&vector.record));
     let answer = policy.answer_each(&records, &[0]).remove(0).map_err(VectorProblem::Fault)?;
+    *fired |= answer.fired_bits();
     let in_scope = policy.scope.covers(&Facts::of(&vector.record));
     if !in_scope && answer.effect() != Effect::NotApplicable {
         return Err(VectorProblem::OutsideScope { effect: answer.effect() });
     }
-    vector.expected().check(Expected::of_answer(&answer, |rule| policy.info.rule_name(rule)))
+    let expected = vector.expected();
+    let got = Expected::of_answer(&answer, |rule| policy.info.rule_name(rule));
+    expected.check(got).map_err(|problem| match problem {
+        VectorProblem::Mismatch { expected, got, .. } => {
+            let declared: Vec<&str> = policy.info.rule_names().collect();
+            let hints = expected.hints(&got, &declared, in_scope);
+            VectorProblem::Mismatch { expected, got, hints }
+        }
+        other => other,
+    })
 }

@@ -63,6 +63,8 @@ pub mod abi;
 mod answer;
 mod policy;
 mod record;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 mod vocabulary;
 pub mod wire;
 

@@ -119,16 +119,22 @@ fn build_makes_a_tested_bundle_that_test_and_check_accept() {
     let out = scratch_dir("cli-build-out");
     let target = scratch_dir("cli-build-target");
     let crate_dir = repo_path("policies/regulator-jv");
+    // As `flowgate build policies/*` would: reference-set has no manifest,
+    // and is skipped with a note rather than stopping the build.
+    let helper = repo_path("policies/reference-set");
     let args = [
         "build",
         "--out",
         out.to_str().unwrap(),
         "--target-dir",
         target.to_str().unwrap(),
+        helper.to_str().unwrap(),
         crate_dir.to_str().unwrap(),
     ];
     let run = flowgate(&args, b"");
     assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("note: skipping"), "{}", run.stderr);
+    assert!(run.stderr.contains("reference-set`: it has no manifest.toml"), "{}", run.stderr);
     assert!(run.stderr.contains("built regulator-jv 1.0.0"), "{}", run.stderr);
     let bundle = out.join("regulator-jv");
     let run = flowgate(&["test", bundle.to_str().unwrap()], b"");
@@ -154,5 +160,6 @@ fn test_reports_failing_vectors_with_status_1() {
     let run = flowgate(&["test", bundle.to_str().unwrap()], b"");
     assert_eq!(run.status, 1, "{}", run.stdout);
     assert!(run.stdout.contains("FAIL lawful-basis 1.0.0"), "{}", run.stdout);
-    assert!(run.stderr.contains("`no basis at all`: expected allow"), "{}", run.stderr);
+    assert!(run.stdout.contains("`no basis at all` (manifest line "), "{}", run.stdout);
+    assert!(run.stdout.contains("effect       expected `allow`, got `deny`"), "{}", run.stdout);
 }

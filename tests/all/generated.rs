@@ -55,6 +55,7 @@ fn refusal(err: &Error) -> &'static str {
         Error::InvalidModule { .. } => "invalid module",
         Error::ForbiddenImport { .. } => "forbidden import",
         Error::BadExport { .. } => "bad export",
+        Error::NoPolicyExported { .. } => "no policy exported",
         Error::AbiVersion { .. } => "abi version",
         Error::Start { .. } => "start",
         Error::Rules { .. } => "rules",
@@ -344,7 +345,9 @@ fn random_code_inside_the_abi_shell_reaches_evaluation_and_faults_deny() {
     assert_eq!(faults.total() + answered, 3 * loaded, "{summary}");
     // The exports are the shell's, so no module is refused for them; the
     // random probes are refused by the check each one fails.
-    assert_eq!(refused.get("forbidden import") + refused.get("bad export"), 0, "{summary}");
+    let export_refusals =
+        refused.get("forbidden import") + refused.get("bad export") + refused.get("no policy exported");
+    assert_eq!(export_refusals, 0, "{summary}");
     for reason in ["abi version", "rules", "config", "start"] {
         assert!(refused.get(reason) > 0, "no refusal for `{reason}`: {summary}");
     }
@@ -369,7 +372,8 @@ fn modules_of_any_shape_are_refused_by_the_check_that_applies() {
         refused.add(refusal(&err));
     }
     assert_eq!(refused.total(), SHAPELESS_MODULES);
-    for reason in ["forbidden import", "bad export"] {
+    // Random modules export none of the ABI: refused as exporting no policy.
+    for reason in ["forbidden import", "no policy exported"] {
         assert!(refused.get(reason) > 0, "no refusal for `{reason}`: {refused:?}");
     }
     assert_eq!(refused.get("other"), 0, "{refused:?}");

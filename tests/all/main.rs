@@ -1,9 +1,11 @@
 //! Flowgate's integration tests: one binary, a module per concern.
 
 mod agreement;
+mod authoring;
 mod cache;
 mod cache_trust;
 mod cli;
+mod docs;
 mod generated;
 mod hostile_records;
 mod isolation;

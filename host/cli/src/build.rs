@@ -1,5 +1,9 @@
 //! `flowgate build`: policy crates to bundles, each checked against its own
 //! test vectors before it is written to `OUT/<name>/{manifest.toml,policy.wasm}`.
+//!
+//! A directory without a manifest (such as a helper crate matched by
+//! `policies/*`) is skipped with a note; a crate whose vectors fail is
+//! reported and not written, and the others are still built.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,32 +11,55 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flowgate::{Bundle, MANIFEST_FILE, MODULE_FILE};
 
-use crate::EXIT_OK;
+use crate::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
 
 pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &mut impl Write) -> anyhow::Result<u8> {
+    let (mut built, mut failed) = (0, 0);
     for dir in crates {
         let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.exists() {
+            writeln!(
+                stderr,
+                "note: skipping `{}`: it has no {MANIFEST_FILE}, so it is not a policy crate",
+                dir.display()
+            )?;
+            continue;
+        }
         let manifest = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
         let package = package_name(dir)?;
         let modules = flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], target_dir)?;
         let wasm = std::fs::read(&modules[0]).with_context(|| format!("cannot read `{}`", modules[0].display()))?;
-        let bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
-        let passed = flowgate::check_vectors(&bundle)?;
+        let mut bundle = Bundle::from_bytes(&dir.display().to_string(), &manifest, wasm)?;
+        // Errors about the module name the file cargo wrote, not a
+        // `policy.wasm` that does not exist yet.
+        bundle.origin = modules[0].display().to_string();
+        let report = flowgate::run_vectors(&bundle)?;
+        if !crate::test::write_report(stderr, &bundle, &report, false)? {
+            writeln!(stderr, "not written: `{}` fails its own vectors", dir.display())?;
+            failed += 1;
+            continue;
+        }
         let target = out.join(&bundle.manifest.name);
         std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
         std::fs::write(target.join(MANIFEST_FILE), &manifest)?;
         std::fs::write(target.join(MODULE_FILE), &bundle.wasm)?;
         writeln!(
             stderr,
-            "built {} {} into `{}` ({} bytes, {passed} vectors pass)",
+            "built {} {} into `{}` ({} bytes, {} vectors pass)",
             bundle.manifest.name,
             bundle.manifest.version,
             target.display(),
-            bundle.wasm.len()
+            bundle.wasm.len(),
+            report.results.len()
         )?;
+        built += 1;
     }
-    Ok(EXIT_OK)
+    if built + failed == 0 {
+        writeln!(stderr, "error: no policy crate among the directories given (none has a {MANIFEST_FILE})")?;
+        return Ok(EXIT_ERROR);
+    }
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })
 }
 
 /// The `package.name` of the crate in `dir`.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use flowgate::sdk::{Effect, FlowRecord, RecordError};
-use flowgate::{Decision, Host, HostBuilder, PolicyEvent};
+use flowgate::{Decision, Host, HostBuilder, PolicyEvent, PolicyVerdict};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{EXIT_INVALID, EXIT_OK};
@@ -47,6 +47,8 @@ pub struct Check<'a> {
     pub progress: bool,
     /// Add the policy set's id and the applied policies to every decision.
     pub provenance: bool,
+    /// Add what every loaded policy did to every decision.
+    pub explain: bool,
 }
 
 pub fn run(
@@ -71,7 +73,7 @@ pub fn run(
             )?;
         }
     }
-    let format = if check.provenance { Format::Provenance } else { Format::Plain };
+    let format = Format { provenance: check.provenance, explain: check.explain };
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
     } else {
@@ -339,7 +341,12 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
 fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
     let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
-    let mut decisions = match host.try_evaluate_batch(&records) {
+    let decided: Result<Vec<(Decision, Option<Vec<PolicyVerdict>>)>, flowgate::Error> = if format.explain {
+        records.iter().map(|record| host.explain(record).map(|(d, v)| (d, Some(v)))).collect()
+    } else {
+        host.try_evaluate_batch(&records).map(|decisions| decisions.into_iter().map(|d| (d, None)).collect())
+    };
+    let mut decisions = match decided {
         Ok(decisions) => decisions.into_iter(),
         Err(err) => {
             let message = format!("{:#}", anyhow::Error::from(err));
@@ -351,28 +358,36 @@ fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
         .map(|line| match line {
             Ok(None) => Outcome::Blank,
             Ok(Some(_)) => {
-                let decision = decisions.next().expect("one decision per record");
-                Outcome::Decided(format.render(&decision), decision.effect)
+                let (decision, verdicts) = decisions.next().expect("one decision per record");
+                Outcome::Decided(format.render(&decision, verdicts.as_deref()), decision.effect)
             }
             Err(reason) => Outcome::Invalid(reason),
         })
         .collect()
 }
 
-/// How a decision is written.
+/// How a decision is written: the decision's JSON, as
+/// `docs/flow-record.md` defines it, with optional additions.
 #[derive(Clone, Copy)]
-enum Format {
-    /// The decision's JSON, as `docs/flow-record.md` defines it.
-    Plain,
-    /// The decision's JSON with a `provenance` object: the policy set's
-    /// content id and each applied policy's name, version and digest.
-    Provenance,
+struct Format {
+    /// A `provenance` object: the policy set's content id and each applied
+    /// policy's name, version and digest.
+    provenance: bool,
+    /// An `explain` array: what each loaded policy did, in name order.
+    explain: bool,
 }
 
 impl Format {
-    fn render(self, decision: &Decision) -> String {
+    fn render(self, decision: &Decision, verdicts: Option<&[PolicyVerdict]>) -> String {
         let mut json = decision.to_json();
-        if let Format::Provenance = self {
+        if let Some(verdicts) = verdicts {
+            let explained: Vec<serde_json::Value> = verdicts.iter().map(PolicyVerdict::to_json_value).collect();
+            json.pop(); // the closing brace
+            json.push_str(",\"explain\":");
+            json.push_str(&serde_json::Value::Array(explained).to_string());
+            json.push('}');
+        }
+        if self.provenance {
             let policies: Vec<serde_json::Value> = decision
                 .answers
                 .iter()

@@ -1,8 +1,9 @@
 //! The `flowgate` command, as a library so tests can run it in-process.
 //!
 //! - `flowgate check [--policies DIR --trust FILE] FILE`: one decision per JSON line;
+//! - `flowgate new NAME`: a standalone policy crate to start from;
 //! - `flowgate build [--out DIR] CRATE...`: policy crates to tested bundles;
-//! - `flowgate test [BUNDLE...]`: a bundle's own test vectors against its Wasm;
+//! - `flowgate test [-v] [BUNDLE...]`: a bundle's own test vectors against its Wasm;
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
 //! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
@@ -23,6 +24,7 @@ mod build;
 mod check;
 mod keys;
 mod list;
+mod new;
 mod policies;
 mod test;
 mod verify;
@@ -59,6 +61,11 @@ enum Command {
         /// applied policy's version and digest.
         #[arg(long)]
         provenance: bool,
+        /// Add to every decision what each loaded policy did: skipped by its
+        /// `[applies_to]`, answered (with its own effect, obligations,
+        /// remedies and rules), or faulted.
+        #[arg(long)]
+        explain: bool,
         /// Cache compiled modules in DIR, so the next start does not compile again.
         /// DIR must belong to you and be writable by no one else.
         #[arg(long, value_name = "DIR")]
@@ -70,6 +77,19 @@ enum Command {
         /// JSON Lines file of flow records, or `-` for stdin.
         file: PathBuf,
     },
+    /// Create a policy crate to start from: Cargo.toml (the SDK by path),
+    /// src/lib.rs with one rule, manifest.toml with two vectors.
+    New {
+        /// The policy's name: lower-case letters, digits and hyphens (`minors-data`).
+        name: String,
+        /// Where to create the crate's directory.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// The SDK to depend on (the `sdk/` directory of a Flowgate checkout);
+        /// default: the one this `flowgate` was built from.
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Build policy crates into bundles (manifest + Wasm), after their test vectors pass.
     Build {
         /// Where to write the bundles, one subdirectory each.
@@ -78,12 +98,16 @@ enum Command {
         /// Cargo's target directory for the Wasm build (default: the crate's own).
         #[arg(long, value_name = "DIR")]
         target_dir: Option<PathBuf>,
-        /// Policy crate directories (each with Cargo.toml and manifest.toml).
+        /// Policy crate directories (each with Cargo.toml and manifest.toml);
+        /// directories without a manifest are skipped with a note.
         #[arg(required = true)]
         crates: Vec<PathBuf>,
     },
     /// Run bundles' own test vectors against their Wasm builds.
     Test {
+        /// List every vector, passing or not.
+        #[arg(short, long)]
+        verbose: bool,
         /// Bundle directories; without any, the embedded reference set.
         bundles: Vec<PathBuf>,
     },
@@ -113,6 +137,10 @@ enum Command {
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
     Policies {
+        /// Also show overlapping rules: on the policies' own vectors, rules of
+        /// different policies that give the same obligation or remedy together.
+        #[arg(long)]
+        overlaps: bool,
         #[command(flatten)]
         source: PolicySource,
         #[command(flatten)]
@@ -295,8 +323,8 @@ impl HostOptions {
 /// Runs the command with the given streams; returns the exit status.
 pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
     let result = match cli.command {
-        Command::Check { source, no_progress, watch, provenance, cache_dir, host, log, file } => {
-            policies::host_builder(&source, &mut stderr).and_then(|builder| {
+        Command::Check { source, no_progress, watch, provenance, explain, cache_dir, host, log, file } => {
+            policies::host_builder(&source, watch, &mut stderr).and_then(|builder| {
                 let mut builder = log.apply(host.apply(builder))?;
                 if let Some(dir) = &cache_dir {
                     builder = builder.cache_dir(dir);
@@ -307,17 +335,22 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
                     file: &file,
                     progress: is_terminal && !no_progress,
                     provenance,
+                    explain,
                 };
                 check::run(check, stdin, stdout, &mut stderr)
             })
         }
+        Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
-        Command::Test { bundles } => test::run(&bundles, stdout, &mut stderr),
+        Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
         Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => keys::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
-        Command::Policies { source, host } => {
-            policies::host_builder(&source, &mut stderr).and_then(|builder| list::run(host.apply(builder), stdout))
+        Command::Policies { overlaps, source, host } => {
+            policies::host_builder(&source, false, &mut stderr).and_then(|builder| {
+                let vectors = if overlaps { Some(policies::bundles(&source)?) } else { None };
+                list::run(host.apply(builder), vectors.as_deref(), stdout)
+            })
         }
         Command::Audit { command } => match command {
             AuditCommand::Verify { dir, key, checkpoints } => audit::verify(&dir, &key, &checkpoints, stdout),
@@ -327,8 +360,10 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
                 let deciders = audit::Deciders::Archived(archive, host.apply(flowgate::Host::builder()));
                 audit::replay(&dir, deciders, stdout)
             }
-            AuditCommand::Replay { dir, archive: None, source, host } => policies::host_builder(&source, &mut stderr)
-                .and_then(|builder| audit::replay(&dir, audit::Deciders::Candidate(host.apply(builder)), stdout)),
+            AuditCommand::Replay { dir, archive: None, source, host } => {
+                policies::host_builder(&source, false, &mut stderr)
+                    .and_then(|builder| audit::replay(&dir, audit::Deciders::Candidate(host.apply(builder)), stdout))
+            }
         },
     };
     match result {
