@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use flowgate::sdk::{Effect, FlowRecord, RecordError};
-use flowgate::{Decision, Host, HostBuilder, PolicyEvent};
+use flowgate::sdk::Effect;
+use flowgate::{Host, HostBuilder, PolicyEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::lines::{Format, Line, Outcome, decide_lines, read_chunk};
 use crate::{EXIT_INVALID, EXIT_OK};
 
 /// Lines per chunk: large enough to keep both cores busy, small enough to
@@ -31,9 +32,6 @@ const CHUNK_LINES: usize = 8192;
 /// Lines decided together: a multiple of the host's batch of 256, so
 /// parts split no batch.
 const PART_LINES: usize = 1024;
-/// Longest line accepted. A valid record is far shorter (strings are capped
-/// at 1 KiB); a longer line is reported without being held in memory.
-const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// What `flowgate check` was asked to do.
 pub struct Check<'a> {
@@ -56,7 +54,7 @@ pub fn run(
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
     let host = Arc::new(check.builder.build().context("loading policies")?);
-    let format = if check.provenance { Format::Provenance } else { Format::Plain };
+    let format = Format::new(check.provenance);
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
     } else {
@@ -152,59 +150,6 @@ fn decide_stream(
     Ok(if summary.invalid > 0 { EXIT_INVALID } else { EXIT_OK })
 }
 
-/// One input line: its bytes, or only its length if it was too long to keep.
-struct Line {
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-enum Outcome {
-    Blank,
-    Decided(String, Effect),
-    Invalid(String),
-}
-
-fn read_chunk(input: &mut impl BufRead, lines: usize) -> std::io::Result<Vec<Line>> {
-    let mut chunk = Vec::with_capacity(lines);
-    while chunk.len() < lines {
-        match read_line(input)? {
-            Some(line) => chunk.push(line),
-            None => break,
-        }
-    }
-    Ok(chunk)
-}
-
-/// Reads one line, without its `\n` or `\r\n`, keeping at most `MAX_LINE_BYTES`.
-fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
-    let mut bytes = Vec::new();
-    let mut len = 0;
-    loop {
-        let available = input.fill_buf()?;
-        if available.is_empty() {
-            return Ok((len > 0).then_some(Line { bytes, len }));
-        }
-        let (part, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (&available[..end], true),
-            None => (available, false),
-        };
-        if len + part.len() <= MAX_LINE_BYTES {
-            bytes.extend_from_slice(part);
-        } else {
-            bytes = Vec::new();
-        }
-        len += part.len();
-        let used = part.len() + usize::from(done);
-        input.consume(used);
-        if done {
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-            return Ok(Some(Line { bytes, len }));
-        }
-    }
-}
-
 /// Parses, evaluates and serialises a chunk, in parts of `PART_LINES`
 /// spread over `workers` threads. The parts, and so the batches the host
 /// forms within them, are the same whatever the number of threads: a
@@ -213,7 +158,7 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
     let parts: Vec<&[Line]> = chunk.chunks(PART_LINES).collect();
     // A thread costs more than a few lines do (watch mode decides one line at a time).
     if workers == 1 || parts.len() == 1 {
-        return parts.into_iter().flat_map(|part| decide_lines(host, part, format)).collect();
+        return parts.into_iter().flat_map(|part| decide_lines(host, part, format, |_| {})).collect();
     }
     let threads = workers.min(parts.len());
     let mut by_thread: Vec<std::vec::IntoIter<Vec<Outcome>>> = std::thread::scope(|scope| {
@@ -225,7 +170,7 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
                         .iter()
                         .skip(thread)
                         .step_by(threads)
-                        .map(|part| decide_lines(host, part, format))
+                        .map(|part| decide_lines(host, part, format, |_| {}))
                         .collect::<Vec<_>>()
                 })
             })
@@ -233,65 +178,6 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
         handles.into_iter().map(|handle| handle.join().expect("workers do not panic").into_iter()).collect()
     });
     (0..parts.len()).flat_map(|part| by_thread[part % threads].next().expect("every part is decided")).collect()
-}
-
-fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
-    let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
-    let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
-    let mut decisions = host.evaluate_batch(&records).into_iter();
-    parsed
-        .into_iter()
-        .map(|line| match line {
-            Ok(None) => Outcome::Blank,
-            Ok(Some(_)) => {
-                let decision = decisions.next().expect("one decision per record");
-                Outcome::Decided(format.render(&decision), decision.effect)
-            }
-            Err(reason) => Outcome::Invalid(reason),
-        })
-        .collect()
-}
-
-/// How a decision is written.
-#[derive(Clone, Copy)]
-enum Format {
-    /// The decision's JSON, as `docs/flow-record.md` defines it.
-    Plain,
-    /// The decision's JSON with a `provenance` object: the policy set's
-    /// content id and each applied policy's name, version and digest.
-    Provenance,
-}
-
-impl Format {
-    fn render(self, decision: &Decision) -> String {
-        let mut json = decision.to_json();
-        if let Format::Provenance = self {
-            let policies: Vec<serde_json::Value> = decision
-                .answers
-                .iter()
-                .map(|answer| {
-                    let info = &answer.policy;
-                    serde_json::json!({"name": info.name, "version": info.version, "digest": info.digest.to_string()})
-                })
-                .collect();
-            let provenance = serde_json::json!({"policy_set": decision.policy_set.to_string(), "policies": policies});
-            json.pop(); // the closing brace
-            json.push_str(",\"provenance\":");
-            json.push_str(&provenance.to_string());
-            json.push('}');
-        }
-        json
-    }
-}
-
-fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
-    if line.len > MAX_LINE_BYTES {
-        return Err(format!("line of {} bytes is longer than the {MAX_LINE_BYTES} allowed", line.len));
-    }
-    if line.bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| err.to_string())
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {

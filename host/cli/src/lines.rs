@@ -1,0 +1,162 @@
+//! JSON Lines of flow records in, decisions out: what `check` and `serve`
+//! share, so a file and a request body are read, decided and written alike
+//! (the same field-level errors, the same blank-line rule, the same JSON).
+
+use std::io::BufRead;
+
+use flowgate::sdk::{Effect, FlowRecord, RecordError};
+use flowgate::{Decision, Host};
+
+/// Longest line accepted. A valid record is far shorter (strings are capped
+/// at 1 KiB); a longer line is reported without being held in memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// One input line: its bytes, or only its length if it was too long to keep.
+pub struct Line {
+    pub bytes: Vec<u8>,
+    pub len: usize,
+}
+
+/// What became of one line.
+pub enum Outcome {
+    /// Only whitespace: skipped, as JSON Lines tools commonly do.
+    Blank,
+    /// The decision's JSON, and its effect.
+    Decided(String, Effect),
+    /// Not a valid record: the field-level reason.
+    Invalid(String),
+}
+
+/// Reads up to `lines` lines.
+pub fn read_chunk(input: &mut impl BufRead, lines: usize) -> std::io::Result<Vec<Line>> {
+    let mut chunk = Vec::with_capacity(lines.min(1 << 16));
+    while chunk.len() < lines {
+        match read_line(input)? {
+            Some(line) => chunk.push(line),
+            None => break,
+        }
+    }
+    Ok(chunk)
+}
+
+/// Reads one line, without its `\n` or `\r\n`, keeping at most `MAX_LINE_BYTES`.
+fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
+    let mut bytes = Vec::new();
+    let mut len = 0;
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok((len > 0).then_some(Line { bytes, len }));
+        }
+        let (part, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], true),
+            None => (available, false),
+        };
+        if len + part.len() <= MAX_LINE_BYTES {
+            bytes.extend_from_slice(part);
+        } else {
+            bytes = Vec::new();
+        }
+        len += part.len();
+        let used = part.len() + usize::from(done);
+        input.consume(used);
+        if done {
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+            return Ok(Some(Line { bytes, len }));
+        }
+    }
+}
+
+/// Parses `lines`, decides their records in one [`Host::evaluate_batch`]
+/// call, and renders each decision; `observe` sees every decision (for
+/// metrics) before it is rendered.
+pub fn decide_lines(host: &Host, lines: &[Line], format: Format, mut observe: impl FnMut(&Decision)) -> Vec<Outcome> {
+    let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
+    let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
+    let mut decisions = host.evaluate_batch(&records).into_iter();
+    parsed
+        .into_iter()
+        .map(|line| match line {
+            Ok(None) => Outcome::Blank,
+            Ok(Some(_)) => {
+                let decision = decisions.next().expect("one decision per record");
+                observe(&decision);
+                Outcome::Decided(format.render(&decision), decision.effect)
+            }
+            Err(reason) => Outcome::Invalid(reason),
+        })
+        .collect()
+}
+
+/// How a decision is written.
+#[derive(Clone, Copy, Debug)]
+pub enum Format {
+    /// The decision's JSON, as `docs/flow-record.md` defines it.
+    Plain,
+    /// The decision's JSON with a `provenance` object: the policy set's
+    /// content id and each applied policy's name, version and digest.
+    Provenance,
+}
+
+impl Format {
+    /// `--provenance` or not.
+    pub fn new(provenance: bool) -> Format {
+        if provenance { Format::Provenance } else { Format::Plain }
+    }
+
+    /// The decision as one line of JSON.
+    pub fn render(self, decision: &Decision) -> String {
+        let mut json = decision.to_json();
+        if let Format::Provenance = self {
+            let policies: Vec<serde_json::Value> = decision
+                .answers
+                .iter()
+                .map(|answer| {
+                    let info = &answer.policy;
+                    serde_json::json!({"name": info.name, "version": info.version, "digest": info.digest.to_string()})
+                })
+                .collect();
+            let provenance = serde_json::json!({"policy_set": decision.policy_set.to_string(), "policies": policies});
+            json.pop(); // the closing brace
+            json.push_str(",\"provenance\":");
+            json.push_str(&provenance.to_string());
+            json.push('}');
+        }
+        json
+    }
+}
+
+/// A line's record, `None` for a blank line, or the field-level error.
+pub fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
+    if line.len > MAX_LINE_BYTES {
+        return Err(format!("line of {} bytes is longer than the {MAX_LINE_BYTES} allowed", line.len));
+    }
+    if line.bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_as_check_reads_them() {
+        let mut input: &[u8] = b"a\r\n\nb\nc";
+        let lines = read_chunk(&mut input, usize::MAX).unwrap();
+        let texts: Vec<&[u8]> = lines.iter().map(|line| line.bytes.as_slice()).collect();
+        assert_eq!(texts, [&b"a"[..], b"", b"b", b"c"]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_an_error_not_a_record() {
+        let long = vec![b' '; MAX_LINE_BYTES + 1];
+        let line = Line { bytes: Vec::new(), len: long.len() };
+        assert!(parse_line(&line).unwrap_err().contains("longer than"));
+        let blank = Line { bytes: b"  \t".to_vec(), len: 3 };
+        assert!(parse_line(&blank).unwrap().is_none());
+    }
+}
