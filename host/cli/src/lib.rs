@@ -6,7 +6,9 @@
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
 //! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
-//! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies.
+//! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
+//! - `flowgate serve [--policies DIR --trust FILE] --listen ADDR`: the host as an
+//!   HTTP service (see [`serve`]).
 //!
 //! Exit status: 0 success, 1 some input lines invalid (or vectors failing),
 //! 2 usage, input or policy loading error.
@@ -20,8 +22,10 @@ use flowgate::{Isolation, Limits};
 mod build;
 mod check;
 mod keys;
+mod lines;
 mod list;
 mod policies;
+pub mod serve;
 mod test;
 mod verify;
 
@@ -106,6 +110,19 @@ enum Command {
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
     },
+    /// Serve decisions over HTTP (JSON and JSON Lines), following the policy directory.
+    Serve {
+        #[command(flatten)]
+        source: PolicySource,
+        /// Cache compiled modules in DIR, so the next start does not compile again.
+        /// DIR must belong to you and be writable by no one else.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostOptions,
+        #[command(flatten)]
+        serve: serve::ServeOptions,
+    },
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
     Policies {
@@ -183,15 +200,41 @@ impl HostOptions {
     }
 }
 
+/// The host builder every deciding command (`check`, `serve`) starts from:
+/// the policy source, then the host options, then the module cache. An
+/// option added here reaches both commands.
+fn deciding_host(
+    source: &PolicySource,
+    host: &HostOptions,
+    cache_dir: Option<&std::path::Path>,
+    stderr: &mut impl Write,
+) -> anyhow::Result<flowgate::HostBuilder> {
+    let mut builder = host.apply(policies::host_builder(source, stderr)?);
+    if let Some(dir) = cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    Ok(builder)
+}
+
 /// Runs the command with the given streams; returns the exit status.
-pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
+/// `serve` runs until SIGTERM or SIGINT.
+pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, stderr: impl Write + Send, is_terminal: bool) -> u8 {
+    run_until(cli, stdin, stdout, stderr, is_terminal, serve::Stop::on_signals())
+}
+
+/// [`run`], where `serve` also stops when `stop` is triggered (and, with
+/// [`serve::Stop::new`], only then: no signal handlers are installed).
+pub fn run_until(
+    cli: Cli,
+    stdin: impl BufRead,
+    stdout: impl Write,
+    mut stderr: impl Write + Send,
+    is_terminal: bool,
+    stop: serve::Stop,
+) -> u8 {
     let result = match cli.command {
         Command::Check { source, no_progress, watch, provenance, cache_dir, host, file } => {
-            policies::host_builder(&source, &mut stderr).and_then(|builder| {
-                let mut builder = host.apply(builder);
-                if let Some(dir) = &cache_dir {
-                    builder = builder.cache_dir(dir);
-                }
+            deciding_host(&source, &host, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
                 let check = check::Check {
                     builder,
                     watch: if watch { source.policies.as_deref() } else { None },
@@ -200,6 +243,12 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
                     provenance,
                 };
                 check::run(check, stdin, stdout, &mut stderr)
+            })
+        }
+        Command::Serve { source, cache_dir, host, serve } => {
+            deciding_host(&source, &host, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
+                let serve = serve::Serve { builder, watch: source.policies.as_deref(), options: &serve, stop };
+                serve::run(serve, &mut stderr)
             })
         }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
