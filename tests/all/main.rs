@@ -14,6 +14,7 @@ mod policy_vectors;
 mod records;
 mod reload;
 mod sandbox;
+mod serve;
 mod signatures;
 mod spec_vectors;
 mod watch_identity;
