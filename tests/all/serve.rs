@@ -250,7 +250,9 @@ async fn every_endpoint_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_record_gets_the_field_error_check_prints() {
     let server = shared();
-    for (body, expected) in [(SELL, "`action`: unknown variant `sell`"), ("this is not json", "a record is a JSON object")] {
+    for (body, expected) in
+        [(SELL, "`action`: unknown variant `sell`"), ("this is not json", "a record is a JSON object")]
+    {
         let reply = post(&server.url("/v1/decisions"), body).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
         let error = json(&reply.body)["error"].as_str().unwrap().to_owned();
@@ -583,7 +585,8 @@ async fn hot_reload_under_load_fails_no_request() {
         .collect();
     // Let the clients get going, then replace lawful-basis on disk (atomically, by rename).
     wait_for_metric_at_least(&server, r#"flowgate_http_requests_total{route="decisions",status="200"}"#, 100.0).await;
-    let manifest = flowgate_reference_set::manifest("lawful-basis").unwrap().replace("version = \"1.0.0\"", "version = \"1.0.1\"");
+    let manifest =
+        flowgate_reference_set::manifest("lawful-basis").unwrap().replace("version = \"1.0.0\"", "version = \"1.0.1\"");
     let staged = dir.join("lawful-basis").join("manifest.toml.new");
     std::fs::write(&staged, manifest).unwrap();
     std::fs::rename(&staged, dir.join("lawful-basis").join(flowgate::MANIFEST_FILE)).unwrap();

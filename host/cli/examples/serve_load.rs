@@ -62,7 +62,8 @@ fn main() {
     let best = |path: &std::path::Path| {
         (0..3)
             .map(|_| {
-                let cli = flowgate_cli::Cli::try_parse_from(["flowgate", "check", "--no-progress", path.to_str().unwrap()]);
+                let cli =
+                    flowgate_cli::Cli::try_parse_from(["flowgate", "check", "--no-progress", path.to_str().unwrap()]);
                 let started = Instant::now();
                 let status = flowgate_cli::run(cli.unwrap(), &b""[..], std::io::sink(), std::io::sink(), false);
                 assert_eq!(status, 0);
@@ -97,16 +98,21 @@ fn main() {
 
     let singles: Arc<Vec<Bytes>> = Arc::new(lines.iter().map(|line| Bytes::from(line.clone())).collect());
     let batches: Arc<Vec<Bytes>> = Arc::new(
-        lines.chunks(batch).map(|chunk| Bytes::from(chunk.iter().map(|l| format!("{l}\n")).collect::<String>())).collect(),
+        lines
+            .chunks(batch)
+            .map(|chunk| Bytes::from(chunk.iter().map(|l| format!("{l}\n")).collect::<String>()))
+            .collect(),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    println!("records: {count}; `flowgate check` on them: {check_rate:.0} decisions/s (best of 3, less {:.0} ms start-up)\n", start_up.as_secs_f64() * 1e3);
+    println!(
+        "records: {count}; `flowgate check` on them: {check_rate:.0} decisions/s (best of 3, less {:.0} ms start-up)\n",
+        start_up.as_secs_f64() * 1e3
+    );
     println!("| endpoint | concurrency | requests | decisions/s | p50 | p99 | vs check |");
     println!("|---|---|---|---|---|---|---|");
-    for (name, path, bodies, per_request) in [
-        ("single", "/v1/decisions", &singles, 1),
-        ("batch", "/v1/decisions/batch", &batches, batch),
-    ] {
+    for (name, path, bodies, per_request) in
+        [("single", "/v1/decisions", &singles, 1), ("batch", "/v1/decisions/batch", &batches, batch)]
+    {
         for concurrency in CONCURRENCY {
             let cell = runtime.block_on(drive(address, path, Arc::clone(bodies), concurrency, seconds));
             let rate = (cell.latencies.len() * per_request) as f64 / cell.elapsed.as_secs_f64();
@@ -129,7 +135,13 @@ struct Cell {
 }
 
 /// `concurrency` connections, each sending one request after another until time or the cap.
-async fn drive(address: SocketAddr, path: &'static str, bodies: Arc<Vec<Bytes>>, concurrency: usize, seconds: Duration) -> Cell {
+async fn drive(
+    address: SocketAddr,
+    path: &'static str,
+    bodies: Arc<Vec<Bytes>>,
+    concurrency: usize,
+    seconds: Duration,
+) -> Cell {
     let started = Instant::now();
     let deadline = started + seconds;
     let per_connection = MAX_REQUESTS / concurrency;

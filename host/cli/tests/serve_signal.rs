@@ -36,10 +36,8 @@ fn sigterm_finishes_the_request_in_flight_and_exits_0() {
     // A request whose body is still arriving.
     let mut in_flight = TcpStream::connect(address).unwrap();
     in_flight.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "POST /v1/decisions HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        USE.len()
-    );
+    let head =
+        format!("POST /v1/decisions HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n", USE.len());
     in_flight.write_all(head.as_bytes()).unwrap();
     in_flight.write_all(&USE.as_bytes()[..9]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -163,7 +163,8 @@ impl Metrics {
         };
         family(&mut out, "decisions_total", "counter", "Decisions made, by combined effect.");
         for (effect, counter) in Effect::ALL.iter().zip(&self.effects) {
-            let _ = writeln!(out, "flowgate_decisions_total{{effect=\"{effect}\"}} {}", counter.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "flowgate_decisions_total{{effect=\"{effect}\"}} {}", counter.load(Ordering::Relaxed));
         }
         family(&mut out, "policy_answers_total", "counter", "Answers of each applied policy, by effect.");
         let mut answers: Vec<_> = lock(&self.answers).iter().map(|((p, e), n)| (p.clone(), *e, *n)).collect();
@@ -179,8 +180,12 @@ impl Metrics {
         let mut rules: Vec<_> = lock(&self.rules).iter().map(|(k, n)| (k.clone(), *n)).collect();
         rules.sort();
         for ((policy, rule), count) in rules {
-            let _ =
-                writeln!(out, "flowgate_rule_fired_total{{policy=\"{}\",rule=\"{}\"}} {count}", label(&policy), label(&rule));
+            let _ = writeln!(
+                out,
+                "flowgate_rule_fired_total{{policy=\"{}\",rule=\"{}\"}} {count}",
+                label(&policy),
+                label(&rule)
+            );
         }
         family(&mut out, "evaluation_seconds", "histogram", "Parse, evaluate and render of one request's records.");
         for (endpoint, histogram) in ENDPOINTS.iter().zip(&self.latency) {
@@ -202,13 +207,15 @@ impl Metrics {
         family(&mut out, "policy_faults", "gauge", "Faults of each loaded policy version since it was loaded.");
         for status in &policies {
             let (name, version) = (label(&status.info.name), label(&status.info.version));
-            let _ = writeln!(out, "flowgate_policy_faults{{policy=\"{name}\",version=\"{version}\"}} {}", status.faults);
+            let _ =
+                writeln!(out, "flowgate_policy_faults{{policy=\"{name}\",version=\"{version}\"}} {}", status.faults);
         }
         family(&mut out, "policy_quarantined", "gauge", "1 while a loaded policy version is quarantined.");
         for status in &policies {
             let (name, version) = (label(&status.info.name), label(&status.info.version));
             let quarantined = u8::from(status.quarantined);
-            let _ = writeln!(out, "flowgate_policy_quarantined{{policy=\"{name}\",version=\"{version}\"}} {quarantined}");
+            let _ =
+                writeln!(out, "flowgate_policy_quarantined{{policy=\"{name}\",version=\"{version}\"}} {quarantined}");
         }
         family(&mut out, "policy_set_activation", "gauge", "Activation counter of the active policy set.");
         let _ = writeln!(out, "flowgate_policy_set_activation {}", host.policy_set_version());

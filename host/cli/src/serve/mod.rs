@@ -215,7 +215,8 @@ async fn accept(listener: TcpListener, state: Arc<State>, tls: Option<TlsAccepto
             continue; // over the connection cap: closed at once
         };
         let _ = stream.set_nodelay(true);
-        let connection = Connection { state: Arc::clone(&state), shutdown: shutting_down.clone(), _open: open.clone(), _slot: slot };
+        let connection =
+            Connection { state: Arc::clone(&state), shutdown: shutting_down.clone(), _open: open.clone(), _slot: slot };
         tokio::spawn(connection.run(stream, tls.clone()));
     }
     drop(listener);
@@ -290,4 +291,3 @@ fn log_events(
     }
     events.try_iter().for_each(log);
 }
-

@@ -139,9 +139,8 @@ async fn decide(state: &Arc<State>, route: Route, body: Incoming) -> Answer {
 
 /// The whole body, within the size limit and the read timeout.
 async fn read_body(state: &State, body: Incoming, limit: usize) -> Result<Bytes, Answer> {
-    let too_large = || {
-        closing(error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than the {limit} bytes allowed")))
-    };
+    let too_large =
+        || closing(error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than the {limit} bytes allowed")));
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }

@@ -15,7 +15,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the certificate chain `{}`", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "no certificate in `{}`", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading the private key `{}`", key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading the private key `{}`", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
