@@ -479,11 +479,9 @@ async fn tokens_and_tls_guard_access() {
         builder.body(Full::new(body)).unwrap()
     };
 
-    // HTTP/1.1 over TLS.
-    let tcp = TcpStream::connect(server.address).await.unwrap();
-    let tls = tls_client(b"http/1.1").connect(name.clone(), tcp).await.unwrap();
-    let (mut h1, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
-    tokio::spawn(connection);
+    // HTTP/1.1 over TLS, a connection per request (an answer that leaves
+    // the body unread may close its connection).
+    let connector = tls_client(b"http/1.1");
     let statuses = [
         (request("/v1/decisions", None), StatusCode::UNAUTHORIZED),
         (request("/v1/decisions", Some("secret-token-")), StatusCode::UNAUTHORIZED),
@@ -497,6 +495,10 @@ async fn tokens_and_tls_guard_access() {
     ];
     for (request, expected) in statuses {
         let path = request.uri().path().to_owned();
+        let tcp = TcpStream::connect(server.address).await.unwrap();
+        let tls = connector.connect(name.clone(), tcp).await.unwrap();
+        let (mut h1, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(connection);
         let response = h1.send_request(request).await.unwrap();
         assert_eq!(response.status(), expected, "{path}");
         if expected == StatusCode::UNAUTHORIZED {
