@@ -17,6 +17,7 @@ mod records;
 mod receipts;
 mod reload;
 mod sandbox;
+mod serve;
 mod signatures;
 mod spec_vectors;
 mod watch_identity;

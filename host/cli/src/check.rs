@@ -19,9 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use flowgate::sdk::{Effect, FlowRecord, RecordError};
-use flowgate::{Decision, Host, HostBuilder, PolicyEvent, PolicyVerdict};
+use flowgate::sdk::Effect;
+use flowgate::{Host, HostBuilder, PolicyEvent};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::lines::{Format, Line, MAX_LINE_BYTES, Outcome, decide_lines, read_chunk};
 
 use crate::{EXIT_INVALID, EXIT_OK};
 
@@ -31,9 +33,6 @@ const CHUNK_LINES: usize = 8192;
 /// Lines decided together: a multiple of the host's batch of 256, so
 /// parts split no batch.
 const PART_LINES: usize = 1024;
-/// Longest line accepted. A valid record is far shorter (strings are capped
-/// at 1 KiB); a longer line is reported without being held in memory.
-const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// What `flowgate check` was asked to do.
 pub struct Check<'a> {
@@ -58,21 +57,7 @@ pub fn run(
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
     let host = Arc::new(check.builder.build().context("loading policies")?);
-    if let Some(log) = host.decision_log() {
-        let recovery = log.recovery();
-        if let Some((segment, bytes)) = recovery.cut {
-            writeln!(
-                stderr,
-                "flowgate: decision log: cut a torn receipt of {bytes} bytes at the end of segment {segment} (a crash mid-write)"
-            )?;
-        }
-        if let Some(segment) = recovery.closed {
-            writeln!(
-                stderr,
-                "flowgate: decision log: closed segment {segment}, left open by a crash, with a checkpoint"
-            )?;
-        }
-    }
+    crate::report_recovery(&host, stderr)?;
     let format = Format { provenance: check.provenance, explain: check.explain };
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
@@ -155,7 +140,7 @@ fn decide_stream(
     let mut arrivals = Arrivals::default();
     loop {
         let chunk = match chunks {
-            Chunks::Full => read_chunk(&mut input),
+            Chunks::Full => read_chunk(&mut input, CHUNK_LINES),
             Chunks::Arrived => arrivals.read(&mut input),
         };
         let chunk = chunk.context("reading input")?;
@@ -198,31 +183,6 @@ fn decide_stream(
     let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     writeln!(stderr, "{}", summary.report(started.elapsed().as_secs_f64()))?;
     Ok(if summary.invalid > 0 { EXIT_INVALID } else { EXIT_OK })
-}
-
-/// One input line: its bytes, or only its length if it was too long to keep.
-struct Line {
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-enum Outcome {
-    Blank,
-    Decided(String, Effect),
-    Invalid(String),
-    /// Decided, but its receipt could not be written.
-    Unlogged(String),
-}
-
-fn read_chunk(input: &mut impl BufRead) -> std::io::Result<Vec<Line>> {
-    let mut chunk = Vec::with_capacity(CHUNK_LINES);
-    while chunk.len() < CHUNK_LINES {
-        match read_line(input)? {
-            Some(line) => chunk.push(line),
-            None => break,
-        }
-    }
-    Ok(chunk)
 }
 
 /// Lines as they arrive: waits for one whole line, then takes every whole
@@ -276,36 +236,6 @@ impl Arrivals {
     }
 }
 
-/// Reads one line, without its `\n` or `\r\n`, keeping at most `MAX_LINE_BYTES`.
-fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
-    let mut bytes = Vec::new();
-    let mut len = 0;
-    loop {
-        let available = input.fill_buf()?;
-        if available.is_empty() {
-            return Ok((len > 0).then_some(Line { bytes, len }));
-        }
-        let (part, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (&available[..end], true),
-            None => (available, false),
-        };
-        if len + part.len() <= MAX_LINE_BYTES {
-            bytes.extend_from_slice(part);
-        } else {
-            bytes = Vec::new();
-        }
-        len += part.len();
-        let used = part.len() + usize::from(done);
-        input.consume(used);
-        if done {
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-            return Ok(Some(Line { bytes, len }));
-        }
-    }
-}
-
 /// Parses, evaluates and serialises a chunk, in parts of `PART_LINES`
 /// spread over `workers` threads. The parts, and so the batches the host
 /// forms within them, are the same whatever the number of threads: a
@@ -314,7 +244,7 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
     let parts: Vec<&[Line]> = chunk.chunks(PART_LINES).collect();
     // A thread costs more than a few lines do (watch mode decides one line at a time).
     if workers == 1 || parts.len() == 1 {
-        return parts.into_iter().flat_map(|part| decide_lines(host, part, format)).collect();
+        return parts.into_iter().flat_map(|part| decide_lines(host, part, format, |_| {})).collect();
     }
     let threads = workers.min(parts.len());
     let mut by_thread: Vec<std::vec::IntoIter<Vec<Outcome>>> = std::thread::scope(|scope| {
@@ -326,7 +256,7 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
                         .iter()
                         .skip(thread)
                         .step_by(threads)
-                        .map(|part| decide_lines(host, part, format))
+                        .map(|part| decide_lines(host, part, format, |_| {}))
                         .collect::<Vec<_>>()
                 })
             })
@@ -334,86 +264,6 @@ fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> 
         handles.into_iter().map(|handle| handle.join().expect("workers do not panic").into_iter()).collect()
     });
     (0..parts.len()).flat_map(|part| by_thread[part % threads].next().expect("every part is decided")).collect()
-}
-
-/// Decides a part. If its receipts cannot be written, every line of it is
-/// that error: no decision of it may be printed.
-fn decide_lines(host: &Host, lines: &[Line], format: Format) -> Vec<Outcome> {
-    let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
-    let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
-    let decided: Result<Vec<(Decision, Option<Vec<PolicyVerdict>>)>, flowgate::Error> = if format.explain {
-        records.iter().map(|record| host.explain(record).map(|(d, v)| (d, Some(v)))).collect()
-    } else {
-        host.try_evaluate_batch(&records).map(|decisions| decisions.into_iter().map(|d| (d, None)).collect())
-    };
-    let mut decisions = match decided {
-        Ok(decisions) => decisions.into_iter(),
-        Err(err) => {
-            let message = format!("{:#}", anyhow::Error::from(err));
-            return lines.iter().map(|_| Outcome::Unlogged(message.clone())).collect();
-        }
-    };
-    parsed
-        .into_iter()
-        .map(|line| match line {
-            Ok(None) => Outcome::Blank,
-            Ok(Some(_)) => {
-                let (decision, verdicts) = decisions.next().expect("one decision per record");
-                Outcome::Decided(format.render(&decision, verdicts.as_deref()), decision.effect)
-            }
-            Err(reason) => Outcome::Invalid(reason),
-        })
-        .collect()
-}
-
-/// How a decision is written: the decision's JSON, as
-/// `docs/flow-record.md` defines it, with optional additions.
-#[derive(Clone, Copy)]
-struct Format {
-    /// A `provenance` object: the policy set's content id and each applied
-    /// policy's name, version and digest.
-    provenance: bool,
-    /// An `explain` array: what each loaded policy did, in name order.
-    explain: bool,
-}
-
-impl Format {
-    fn render(self, decision: &Decision, verdicts: Option<&[PolicyVerdict]>) -> String {
-        let mut json = decision.to_json();
-        if let Some(verdicts) = verdicts {
-            let explained: Vec<serde_json::Value> = verdicts.iter().map(PolicyVerdict::to_json_value).collect();
-            json.pop(); // the closing brace
-            json.push_str(",\"explain\":");
-            json.push_str(&serde_json::Value::Array(explained).to_string());
-            json.push('}');
-        }
-        if self.provenance {
-            let policies: Vec<serde_json::Value> = decision
-                .answers
-                .iter()
-                .map(|answer| {
-                    let info = &answer.policy;
-                    serde_json::json!({"name": info.name, "version": info.version, "digest": info.digest.to_string()})
-                })
-                .collect();
-            let provenance = serde_json::json!({"policy_set": decision.policy_set.to_string(), "policies": policies});
-            json.pop(); // the closing brace
-            json.push_str(",\"provenance\":");
-            json.push_str(&provenance.to_string());
-            json.push('}');
-        }
-        json
-    }
-}
-
-fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
-    if line.len > MAX_LINE_BYTES {
-        return Err(format!("line of {} bytes is longer than the {MAX_LINE_BYTES} allowed", line.len));
-    }
-    if line.bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| err.to_string())
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {

@@ -9,6 +9,8 @@
 //! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
 //! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
 //! - `flowgate audit verify|checkpoint|stats|replay DIR`: a decision log read back.
+//! - `flowgate serve [--policies DIR --trust FILE] --listen ADDR`: the host as an
+//!   HTTP service (see [`serve`]).
 //!
 //! Exit status: 0 success, 1 some input lines invalid (or vectors failing),
 //! 2 usage, input or policy loading error.
@@ -23,9 +25,11 @@ mod audit;
 mod build;
 mod check;
 mod keys;
+mod lines;
 mod list;
 mod new;
 mod policies;
+pub mod serve;
 mod test;
 mod verify;
 
@@ -133,6 +137,21 @@ enum Command {
         /// Bundle directories.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
+    },
+    /// Serve decisions over HTTP (JSON and JSON Lines), following the policy directory.
+    Serve {
+        #[command(flatten)]
+        source: PolicySource,
+        /// Cache compiled modules in DIR, so the next start does not compile again.
+        /// DIR must belong to you and be writable by no one else.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        host: HostOptions,
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        serve: serve::ServeOptions,
     },
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
@@ -264,6 +283,22 @@ struct LogArgs {
     archive: Option<PathBuf>,
 }
 
+/// Says on stderr what opening the decision log recovered, if anything.
+fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
+    let Some(log) = host.decision_log() else { return Ok(()) };
+    let recovery = log.recovery();
+    if let Some((segment, bytes)) = recovery.cut {
+        writeln!(
+            stderr,
+            "flowgate: decision log: cut a torn receipt of {bytes} bytes at the end of segment {segment} (a crash mid-write)"
+        )?;
+    }
+    if let Some(segment) = recovery.closed {
+        writeln!(stderr, "flowgate: decision log: closed segment {segment}, left open by a crash, with a checkpoint")?;
+    }
+    Ok(())
+}
+
 /// [`flowgate::Durability`], as the command line spells it.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum DurabilityLevel {
@@ -320,15 +355,43 @@ impl HostOptions {
     }
 }
 
+/// The host builder every deciding command (`check`, `serve`) starts from:
+/// the policy source, then the host options and the decision log, then the
+/// module cache. An option added here reaches both commands.
+fn deciding_host(
+    source: &PolicySource,
+    watch: bool,
+    host: &HostOptions,
+    log: &LogArgs,
+    cache_dir: Option<&std::path::Path>,
+    stderr: &mut impl Write,
+) -> anyhow::Result<flowgate::HostBuilder> {
+    let mut builder = log.apply(host.apply(policies::host_builder(source, watch, stderr)?))?;
+    if let Some(dir) = cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    Ok(builder)
+}
+
 /// Runs the command with the given streams; returns the exit status.
-pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl Write + Send, is_terminal: bool) -> u8 {
+/// `serve` runs until SIGTERM or SIGINT.
+pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, stderr: impl Write + Send, is_terminal: bool) -> u8 {
+    run_until(cli, stdin, stdout, stderr, is_terminal, serve::Stop::on_signals())
+}
+
+/// [`run`], where `serve` also stops when `stop` is triggered (and, with
+/// [`serve::Stop::new`], only then: no signal handlers are installed).
+pub fn run_until(
+    cli: Cli,
+    stdin: impl BufRead,
+    stdout: impl Write,
+    mut stderr: impl Write + Send,
+    is_terminal: bool,
+    stop: serve::Stop,
+) -> u8 {
     let result = match cli.command {
         Command::Check { source, no_progress, watch, provenance, explain, cache_dir, host, log, file } => {
-            policies::host_builder(&source, watch, &mut stderr).and_then(|builder| {
-                let mut builder = log.apply(host.apply(builder))?;
-                if let Some(dir) = &cache_dir {
-                    builder = builder.cache_dir(dir);
-                }
+            deciding_host(&source, watch, &host, &log, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
                 let check = check::Check {
                     builder,
                     watch: if watch { source.policies.as_deref() } else { None },
@@ -341,6 +404,12 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, mut stderr: impl W
             })
         }
         Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
+        Command::Serve { source, cache_dir, host, log, serve } => {
+            deciding_host(&source, true, &host, &log, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
+                let serve = serve::Serve { builder, watch: source.policies.as_deref(), options: &serve, stop };
+                serve::run(serve, &mut stderr)
+            })
+        }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
         Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
