@@ -650,3 +650,23 @@ async fn shutdown_finishes_the_requests_in_flight() {
     assert!(stderr.ends_with("flowgate: stopped\n"), "{stderr}");
     assert!(!stderr.contains("timeout"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_decisions_leave_receipts_and_shutdown_signs_them() {
+    let dir = scratch_dir("serve-receipts");
+    let (keys, log) = (dir.join("keys"), dir.join("log"));
+    assert_eq!(flowgate(&["key", "new", "platform", "--out", keys.to_str().unwrap()], b"").status, 0);
+    let secret = keys.join("platform.key");
+    let server = Server::start(&["--log", log.to_str().unwrap(), "--log-key", secret.to_str().unwrap()]);
+    let single = post(&server.url("/v1/decisions"), USE).await;
+    assert_eq!(single.status, StatusCode::OK, "{}", single.body);
+    let batch: String = flowgate_reference_set::sample::flows(77, 50).iter().map(|f| f.to_json() + "\n").collect();
+    let answered = post(&server.url("/v1/decisions/batch"), batch).await;
+    assert_eq!((answered.status, answered.body.lines().count()), (StatusCode::OK, 50), "{}", answered.body);
+    let (status, stderr) = server.stop();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stderr.contains("decision log closed at receipt 51"), "{stderr}");
+    let public = flowgate::PublicKey::read(&keys.join("platform.pub")).unwrap();
+    let verified = flowgate::Audit::open(&log).unwrap().verify(&public, &[]).unwrap();
+    assert_eq!((verified.receipts, verified.broken.clone(), verified.open), (51, None, false), "{verified:?}");
+}
