@@ -7,8 +7,8 @@
 //! DIR/sets/<policy set id>.txt   one line per policy: name version bundle-digest
 //! ```
 //!
-//! Entries are written once, through a temporary name and a rename, and
-//! never changed. Reading one back checks its digest: an archive is stored
+//! Entries are written once, through a temporary name (created new, never
+//! through a link) and a rename, and never changed. Reading one back checks its digest: an archive is stored
 //! by the platform and read by whoever replays, so it is not trusted either.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use crate::bundle::Bundle;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::files::{is_real_dir, read_capped};
+use crate::keys::write_new;
 use crate::load_limits::LoadLimits;
 use crate::policy_set::PolicySet;
 
@@ -55,8 +56,7 @@ impl Archive {
         let _ = std::fs::remove_dir_all(&temporary);
         std::fs::create_dir(&temporary).map_err(|e| Error::io(&temporary, e))?;
         for (name, bytes) in bundle.files() {
-            let path = temporary.join(name);
-            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+            write_new(&temporary.join(name), 0o644, bytes)?;
         }
         match std::fs::rename(&temporary, &target) {
             Ok(()) => Ok(()),
@@ -82,9 +82,9 @@ impl Archive {
                 .map(|p| format!("{} {} {}\n", p.info.name, p.info.version, p.info.bundle_digest))
                 .collect();
             let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
-            std::fs::write(&temporary, text)
-                .and_then(|()| std::fs::rename(&temporary, &path))
-                .map_err(|e| Error::io(&path, e))?;
+            let _ = std::fs::remove_file(&temporary);
+            write_new(&temporary, 0o644, text.as_bytes())?;
+            std::fs::rename(&temporary, &path).map_err(|e| Error::io(&path, e))?;
         }
         self.archived.store(set.activation, Ordering::Release);
         Ok(())

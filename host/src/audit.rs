@@ -409,9 +409,17 @@ impl Audit {
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
+        // Held in memory while its segment is read: no more records than the
+        // segment can hold receipts (no receipt line is shorter than 64 bytes).
+        let segment = segments::segment_path(&self.dir, number);
+        let most = std::fs::symlink_metadata(&segment).map_or(0, |m| m.len() / 64) as usize;
         let mut kept = HashMap::new();
         let mut lines = Lines::open(&path)?;
         while let Some(line) = lines.next_line()? {
+            if kept.len() > most {
+                let problem = format!("more kept records than segment {number} can hold receipts");
+                return Err(Error::BrokenLog { path, line: kept.len() as u64 + 1, problem });
+            }
             // A line with no readable seq belongs to no receipt: it cannot
             // stand in for a record, so it is skipped (and counts as erased).
             let Some((seq, record)) = split_kept(&line.bytes) else { continue };

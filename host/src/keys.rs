@@ -139,8 +139,8 @@ impl SecretKey {
                 });
             }
         }
-        write_new(&secret, 0o600, &format!("{SECRET_PREFIX}{}\n", hex::encode(self.0.as_bytes())))?;
-        write_new(&public, 0o644, &format!("{}\n", self.public()))?;
+        write_new(&secret, 0o600, format!("{SECRET_PREFIX}{}\n", hex::encode(self.0.as_bytes())).as_bytes())?;
+        write_new(&public, 0o644, format!("{}\n", self.public()).as_bytes())?;
         Ok((secret, public))
     }
 
@@ -155,7 +155,9 @@ impl SecretKey {
     }
 }
 
-fn write_new(path: &Path, mode: u32, text: &str) -> Result<(), Error> {
+/// Writes a new file with `mode`, refusing one that exists (or a link in
+/// its place), and syncs it.
+pub(crate) fn write_new(path: &Path, mode: u32, bytes: &[u8]) -> Result<(), Error> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -165,5 +167,5 @@ fn write_new(path: &Path, mode: u32, text: &str) -> Result<(), Error> {
     }
     let _ = mode;
     let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
 }

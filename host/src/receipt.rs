@@ -76,34 +76,20 @@ impl Unsealed {
         push_json(&mut json, &decision.obligations);
         json.extend_from_slice(b",\"remedies\":");
         push_json(&mut json, &decision.remedies);
-        json.extend_from_slice(b",\"reasons\":[");
-        for (i, reason) in decision.reasons.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            json.push(b'[');
-            push_json(&mut json, reason.policy());
-            json.push(b',');
-            push_json(&mut json, reason.rule());
-            json.push(b']');
-        }
-        json.extend_from_slice(b"],\"policy_set\":\"");
+        json.extend_from_slice(b",\"reasons\":");
+        push_list(&mut json, &decision.reasons, |out, reason| push_json(out, &(reason.policy(), reason.rule())));
+        json.extend_from_slice(b",\"policy_set\":\"");
         push_hex(&mut json, &decision.policy_set);
-        json.extend_from_slice(b"\",\"policies\":[");
-        for (i, answer) in decision.answers.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            let policy = &answer.policy;
-            json.push(b'[');
-            push_json(&mut json, &policy.name);
-            json.push(b',');
-            push_json(&mut json, &policy.version);
-            json.extend_from_slice(b",\"");
-            push_hex(&mut json, &policy.digest);
-            json.extend_from_slice(b"\"]");
-        }
-        json.push(b']');
+        json.extend_from_slice(b"\",\"policies\":");
+        push_list(&mut json, &decision.answers, |out, answer| {
+            out.push(b'[');
+            push_json(out, &answer.policy.name);
+            out.push(b',');
+            push_json(out, &answer.policy.version);
+            out.extend_from_slice(b",\"");
+            push_hex(out, &answer.policy.digest);
+            out.extend_from_slice(b"\"]");
+        });
         let mut hasher = Sha256::new();
         hasher.update(&json);
         Unsealed { json, hasher }
@@ -130,6 +116,18 @@ impl Unsealed {
 
 fn push_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(out, value).expect("receipt members always serialise");
+}
+
+/// `items` as a JSON array, each written by `push`.
+fn push_list<'a, T>(out: &mut Vec<u8>, items: &'a [T], mut push: impl FnMut(&mut Vec<u8>, &'a T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push(out, item);
+    }
+    out.push(b']');
 }
 
 fn push_hex(out: &mut Vec<u8>, digest: &Digest) {

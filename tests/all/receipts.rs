@@ -470,3 +470,20 @@ fn the_cli_logs_verifies_collects_counts_and_replays() {
     assert!(caught.stdout.starts_with("broken: segment "), "{}", caught.stdout);
     assert!(caught.stdout.contains("truncated"), "{}", caught.stdout);
 }
+
+#[test]
+fn a_flood_of_kept_records_is_refused_not_held() {
+    let (pristine, key) = pristine();
+    let dir = scratch("record-flood");
+    for entry in std::fs::read_dir(pristine).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let flood: String = (0..5_000).map(|n| format!("{{\"seq\":{},\"record\":{{}}}}\n", 1_000 + n)).collect();
+    let path = dir.join("records-00000001.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&flood);
+    std::fs::write(&path, text).unwrap();
+    let err = Audit::open(&dir).unwrap().verify(&key.public(), &[]).unwrap_err();
+    assert!(err.to_string().contains("more kept records than segment 1 can hold"), "{err}");
+}
