@@ -15,8 +15,22 @@ fn main() {
     let modules =
         flowgate_wasm_build::build(&crate_dir.join("../Cargo.toml"), &names, Some(&out_dir.join("wasm-target")))
             .unwrap_or_else(|err| panic!("{err}"));
+    let mut built: Vec<(String, PathBuf)> = names.iter().cloned().zip(modules).collect();
+    // The vocabulary fixtures: their own workspace, one build each, so the
+    // SDK's test-only vocabulary features never meet (tests/all/vocabulary.rs).
+    let vocabulary = crate_dir.join("fixtures/vocabulary");
+    println!("cargo:rerun-if-changed={}", vocabulary.display());
+    for name in ["older-vocabulary-policy", "newer-vocabulary-policy"] {
+        let modules = flowgate_wasm_build::build(
+            &vocabulary.join("Cargo.toml"),
+            &[name.to_owned()],
+            Some(&out_dir.join("wasm-target-vocabulary")),
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
+        built.push((name.to_owned(), modules.into_iter().next().expect("one module")));
+    }
     let mut table = String::new();
-    for (name, wasm) in names.iter().zip(modules) {
+    for (name, wasm) in &built {
         let constant = name.to_uppercase().replace('-', "_");
         table.push_str(&format!(
             "/// The `{name}` fixture, built to Wasm.\npub static {constant}: &[u8] = include_bytes!({wasm:?});\n"

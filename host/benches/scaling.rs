@@ -1,38 +1,62 @@
 //! Cost per record as the work grows: 10, 100 and 1,000 loaded policies
 //! (variants of the reference ones, each narrowed to one action, as
-//! regulators' per-sector variants would be), and records of 1 to 10
-//! categories.
+//! regulators' per-sector variants would be) beside the same policies
+//! compiled natively, and records of 1 to 10 categories.
 //!
 //! `cargo bench -p flowgate --bench scaling`
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::sdk::{Action, Category, Effect, FlowRecord, Obligation, Remedy};
+use flowgate::testing::NativeSet;
 use flowgate::{Bundle, Decision, Host};
 use flowgate_reference_set::sample::{self, Rng};
 
 const RECORDS: usize = 1024;
 
-/// `count` policies: the reference ten, then variants of them, each named
-/// apart and limited to one action (the reference ones keep their scope).
-fn policies(count: usize) -> Host {
+/// The manifests of `count` policies: the reference ten, then variants of
+/// them, each named apart and limited to one action (the reference ones
+/// keep their scope), with the reference policy each one runs.
+fn manifests(count: usize) -> Vec<(&'static str, String)> {
     let reference: Vec<(&str, &str, &[u8])> = flowgate_reference_set::bundles().collect();
-    let cache = std::env::temp_dir().join(format!("flowgate-bench-scaling-{}", std::process::id()));
-    let mut builder = Host::builder().cache_dir(&cache);
-    for n in 0..count {
-        let (name, manifest, wasm) = reference[n % reference.len()];
-        let manifest = if n < reference.len() {
-            manifest.to_owned()
-        } else {
+    (0..count)
+        .map(|n| {
+            let (name, manifest, _) = reference[n % reference.len()];
+            if n < reference.len() {
+                return (name, manifest.to_owned());
+            }
             let action = Action::ALL[n / reference.len() % (Action::ALL.len() - 1)];
             let variant = manifest.replacen(&format!("name = \"{name}\""), &format!("name = \"{name}-{n}\""), 1);
             // The reference vectors are left out: most fall outside the
             // narrowed scope, and a bundle's vectors must hold its scope.
             let variant = variant.split("\n[[test]]").next().unwrap();
-            narrow(variant, action)
-        };
+            (name, narrow(variant, action))
+        })
+        .collect()
+}
+
+/// A host with the `count` policies of [`manifests`].
+fn policies(count: usize) -> Host {
+    let cache = std::env::temp_dir().join(format!("flowgate-bench-scaling-{}", std::process::id()));
+    let mut builder = Host::builder().cache_dir(&cache);
+    for (name, manifest) in manifests(count) {
+        let wasm = flowgate_reference_set::bundles().find(|(n, ..)| *n == name).unwrap().2;
         builder = builder.bundle(Bundle::from_bytes(name, &manifest, wasm.to_vec()).unwrap());
     }
     builder.build().unwrap()
+}
+
+/// The same `count` policies compiled natively, scopes and all: the floor.
+fn native_policies(count: usize) -> NativeSet {
+    let manifests = manifests(count);
+    let mut natives = Vec::with_capacity(count);
+    while natives.len() < count {
+        natives.extend(flowgate_reference_set::native());
+    }
+    let pairs = manifests.iter().map(|(name, manifest)| {
+        let at = natives.iter().position(|(n, _)| n == name).unwrap();
+        (manifest.as_str(), natives.swap_remove(at).1)
+    });
+    NativeSet::new(pairs.collect::<Vec<_>>()).unwrap()
 }
 
 /// The manifest with its `[applies_to]` actions replaced by `action` alone.
@@ -76,6 +100,14 @@ fn loaded_policies(c: &mut Criterion) {
         let host = policies(count);
         assert_eq!(host.policies().len(), count);
         assert_rows_agree(&host, &flows, Some(&reference));
+        let natives = native_policies(count);
+        for flow in &flows {
+            let (native, wasm) = (natives.decide(flow).to_json(), host.evaluate(flow).to_json());
+            assert!(native == wasm, "native and Flowgate differ on {}", flow.to_json());
+        }
+        group.bench_function(format!("{count}_native"), |b| {
+            b.iter(|| flows.iter().map(|flow| natives.decide(flow)).collect::<Vec<_>>())
+        });
         group.bench_function(format!("{count}_batch_256"), |b| {
             b.iter_batched(
                 || (),

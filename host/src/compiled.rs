@@ -3,10 +3,11 @@
 //!
 //! Loading refuses anything that is not a Flowgate policy: a module over
 //! the load caps (checked before compiling), any import (the host offers
-//! none), a missing or mistyped export, another ABI version, a start
-//! function or probe that faults, an invalid rule table, limits above the
-//! host's ceilings, or a configuration the policy rejects. Each refusal
-//! names the file and what was expected.
+//! none), another ABI version (asked first, so an old module is told to
+//! rebuild rather than which export it lacks), a missing or mistyped
+//! export, a start function or probe that faults, an invalid schema or
+//! rule table, limits above the host's ceilings, or a configuration the
+//! policy rejects. Each refusal names the file and what was expected.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 use wasmtime::{ExternType, InstancePre, Linker, Module};
 
+use flowgate_sdk::schema::Schema;
 use flowgate_sdk::{ABI_VERSION, Answer, RuleId};
 
 use crate::bundle::Bundle;
@@ -23,13 +25,14 @@ use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::fault::{AnswerError, Fault};
 use crate::health::Health;
-use crate::instance::{Exports, GuestInstance};
+use crate::instance::{self, Exports, GuestInstance};
 use crate::load_limits::LoadLimits;
 use crate::policy_info::{PolicyInfo, Signer};
 use crate::reason::Reason;
 use crate::sandbox::{Limits, Runtime, StoreState};
 use crate::scope::Scope;
 use crate::text;
+use crate::translation::{self, Translation};
 
 /// How much a policy can carry from one record to the next.
 ///
@@ -106,11 +109,13 @@ const MAX_CONFIG_MESSAGE: usize = 512;
 /// Rule names the host gives its own reasons.
 const RESERVED_RULES: [&str; 2] = ["policy-fault", "no-policy-applied"];
 
-/// The exports the ABI requires, with their types as text for errors.
-const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str); 5] = {
+/// The exports the ABI requires, with their types as text for errors; the
+/// version comes first, and is checked on its own first.
+const REQUIRED_FUNCS: [(&str, &[wasmtime::ValType], &[wasmtime::ValType], &str); 6] = {
     use wasmtime::ValType::{I32, I64};
     [
         (Exports::ABI_VERSION, &[], &[I32], "a function `() -> i32`"),
+        (Exports::SCHEMA, &[], &[I64], "a function `() -> i64`"),
         (Exports::BUFFER, &[I32], &[I32], "a function `(i32) -> i32`"),
         (Exports::RULES, &[], &[I64], "a function `() -> i64`"),
         (Exports::INIT, &[I32], &[I64], "a function `(i32) -> i64`"),
@@ -125,6 +130,8 @@ pub(crate) struct CompiledPolicy {
     pub(crate) bundle: Bundle,
     /// Where the policy may apply; elsewhere the host does not call it.
     pub(crate) scope: Scope,
+    /// The strings it reads and how its words map to the host's.
+    translation: Translation,
     pre: InstancePre<StoreState>,
     config: Vec<u8>,
     limits: Limits,
@@ -135,7 +142,9 @@ pub(crate) struct CompiledPolicy {
     /// Keeps the epoch ticker running for as long as this policy can be
     /// called: without it, deadlines would never fire.
     _runtime: Arc<Runtime>,
-    /// Instances ready for the next call, kept only at [`Isolation::Reuse`].
+    /// Instances kept for the next call at [`Isolation::Reuse`]: one per
+    /// thread slot, and a shared pool for threads without a slot.
+    slots: ThreadSlots,
     idle: Mutex<Vec<GuestInstance>>,
     health: Health,
 }
@@ -157,18 +166,22 @@ impl CompiledPolicy {
         let module = runtime
             .compile(&bundle.wasm)
             .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
-        check_interface(origin, &module)?;
+        check_imports(origin, &module)?;
+        check_exports(origin, &module, &REQUIRED_FUNCS[..1])?;
         let linker = Linker::new(&runtime.engine);
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|source| Error::InvalidModule { origin: origin.clone(), source: source.into_boxed_dyn_error() })?;
 
         let start = |source| Error::Start { origin: origin.clone(), source };
-        let mut probe = GuestInstance::start(&pre, limits).map_err(start)?;
-        let version = probe.abi_version().map_err(start)?;
+        let version = instance::abi_version(&pre, limits).map_err(start)?;
         if version != ABI_VERSION {
             return Err(Error::AbiVersion { origin: origin.clone(), found: version, expected: ABI_VERSION });
         }
+        check_exports(origin, &module, &REQUIRED_FUNCS)?;
+        let mut probe = GuestInstance::start(&pre, limits).map_err(start)?;
+        let schema = Schema::parse(&probe.schema().map_err(start)?)
+            .map_err(|err| Error::Schema { origin: origin.clone(), problem: err.0 })?;
         let rules_json = probe.rules().map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
@@ -195,6 +208,7 @@ impl CompiledPolicy {
             info: Arc::new(info),
             bundle: bundle.without_module(),
             scope: Scope::new(&bundle.manifest.applies_to),
+            translation: Translation::new(&schema),
             pre,
             config,
             limits,
@@ -202,6 +216,7 @@ impl CompiledPolicy {
             recheck_every: settings.recheck_every,
             answered: AtomicU64::new(0),
             _runtime: Arc::clone(runtime),
+            slots: ThreadSlots::new(),
             idle: Mutex::new(idle),
             health: Health::new(settings.quarantine_after),
         })
@@ -219,6 +234,33 @@ impl CompiledPolicy {
         if let Some(cause) = self.health.quarantine() {
             return selected.iter().map(|_| Err(Fault::Quarantined(cause))).collect();
         }
+        if self.translation.is_identity() {
+            return self.answer_known(records, selected);
+        }
+        // A record with a word the policy lacks is not sent: its answer is
+        // the fault naming the word, and the others are asked as usual.
+        let unknown: Vec<Option<Fault>> = selected
+            .iter()
+            .map(|&i| {
+                self.translation.unknown_word(records.record(i)).map(|word| Fault::UnknownWord {
+                    field: word.vocabulary.field(),
+                    word: translation::host_word(word),
+                })
+            })
+            .collect();
+        if unknown.iter().all(Option::is_none) {
+            return self.answer_known(records, selected);
+        }
+        let known: Vec<usize> = selected.iter().zip(&unknown).filter(|(_, u)| u.is_none()).map(|(&i, _)| i).collect();
+        let mut answers = self.answer_known(records, &known).into_iter();
+        unknown
+            .into_iter()
+            .map(|u| u.map_or_else(|| answers.next().expect("one answer per known record"), Err))
+            .collect()
+    }
+
+    /// [`CompiledPolicy::answer_each`] for records whose words the policy knows.
+    fn answer_known(&self, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
         if selected.is_empty() {
             return Vec::new();
         }
@@ -265,17 +307,32 @@ impl CompiledPolicy {
         match self.isolation {
             Isolation::PerRecord => selected
                 .iter()
-                .map(|&i| self.fresh_instance()?.answer_batch(records, &[i], rule_count, deadline_ms).map(|a| a[0]))
+                .map(|&i| {
+                    self.fresh_instance()?
+                        .answer_batch(records, &[i], &self.translation, rule_count, deadline_ms)
+                        .map(|a| a[0])
+                })
                 .collect(),
-            Isolation::PerCall => self.fresh_instance()?.answer_batch(records, selected, rule_count, deadline_ms),
+            Isolation::PerCall => {
+                self.fresh_instance()?.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)
+            }
             Isolation::Reuse => {
-                let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-                let mut instance = match idle {
-                    Some(instance) => instance,
-                    None => self.fresh_instance()?,
-                };
-                let answers = instance.answer_batch(records, selected, rule_count, deadline_ms)?;
-                // Only an instance that answered well goes back; a faulted one is dropped.
+                // The calling thread's own slot: no other thread waits on
+                // it, and one lock covers taking and returning the instance.
+                if let Some(mut kept) = self.slots.of_this_thread() {
+                    let mut instance = match kept.take() {
+                        Some(instance) => instance,
+                        None => self.spare_instance()?,
+                    };
+                    let answers =
+                        instance.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)?;
+                    // Only an instance that answered well is kept; a faulted one is dropped.
+                    *kept = Some(instance);
+                    return Ok(answers);
+                }
+                // Another thread has the slot (more threads than slots): the shared pool.
+                let mut instance = self.spare_instance()?;
+                let answers = instance.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)?;
                 self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
                 Ok(answers)
             }
@@ -302,7 +359,14 @@ impl CompiledPolicy {
             if due <= selected.len() as u64 {
                 let at = due as usize - 1;
                 let fresh = self.fresh_instance().and_then(|mut instance| {
-                    instance.answer_batch(records, &selected[at..=at], self.info.reasons.len(), self.limits.deadline_ms)
+                    let rules = self.info.reasons.len();
+                    instance.answer_batch(
+                        records,
+                        &selected[at..=at],
+                        &self.translation,
+                        rules,
+                        self.limits.deadline_ms,
+                    )
                 });
                 if fresh.is_ok_and(|fresh| fresh[0] != answers[at]) {
                     self.health.nondeterministic();
@@ -312,6 +376,12 @@ impl CompiledPolicy {
             }
         }
         answers.into_iter().map(Ok).collect()
+    }
+
+    /// An instance from the shared pool, or a fresh one.
+    fn spare_instance(&self) -> Result<GuestInstance, Fault> {
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        idle.map_or_else(|| self.fresh_instance(), Ok)
     }
 
     fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
@@ -350,6 +420,34 @@ impl CompiledPolicy {
     }
 }
 
+/// One instance slot per thread, so that threads calling the same policy
+/// do not queue on one lock: a thread takes the slot its index falls on,
+/// and only when two threads share a slot does one of them use the shared pool.
+struct ThreadSlots(Box<[Mutex<Option<GuestInstance>>]>);
+
+impl ThreadSlots {
+    fn new() -> ThreadSlots {
+        let threads = std::thread::available_parallelism().map_or(4, usize::from);
+        ThreadSlots((0..(4 * threads).clamp(8, 64)).map(|_| Mutex::new(None)).collect())
+    }
+
+    /// The calling thread's slot, unless another thread holds it.
+    fn of_this_thread(&self) -> Option<std::sync::MutexGuard<'_, Option<GuestInstance>>> {
+        static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
+        thread_local! {
+            static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = &self.0[THREAD.with(|n| *n) as usize % self.0.len()];
+        match slot.try_lock() {
+            Ok(kept) => Some(kept),
+            // A panic while it was held cannot have left a half-used
+            // instance behind: the instance is taken out during a call.
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
 /// A content hash of one encoded record, to tell distinct records apart.
 fn record_hash(record: &[u8]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -357,7 +455,8 @@ fn record_hash(record: &[u8]) -> u64 {
     hasher.finish()
 }
 
-fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
+/// Refuses any import (the host offers none) and a module exporting none of the ABI.
+fn check_imports(origin: &str, module: &Module) -> Result<(), Error> {
     if let Some(import) = module.imports().next() {
         return Err(Error::ForbiddenImport {
             origin: origin.to_owned(),
@@ -370,6 +469,15 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
     if !REQUIRED_FUNCS.iter().any(|(name, ..)| module.get_export(name).is_some()) {
         return Err(Error::NoPolicyExported { origin: origin.to_owned() });
     }
+    Ok(())
+}
+
+/// Checks the memory and the `funcs` exports, each of its type.
+fn check_exports(
+    origin: &str,
+    module: &Module,
+    funcs: &[(&'static str, &[wasmtime::ValType], &[wasmtime::ValType], &'static str)],
+) -> Result<(), Error> {
     let bad_export =
         |name, expected, found: String| Error::BadExport { origin: origin.to_owned(), name, expected, found };
     match module.get_export(Exports::MEMORY) {
@@ -381,7 +489,7 @@ fn check_interface(origin: &str, module: &Module) -> Result<(), Error> {
             return Err(bad_export(Exports::MEMORY, "a 32-bit unshared memory", "nothing".into()));
         }
     }
-    for (name, params, results, expected) in REQUIRED_FUNCS {
+    for &(name, params, results, expected) in funcs {
         match module.get_export(name) {
             Some(ExternType::Func(func))
                 if same_types(func.params(), params) && same_types(func.results(), results) => {}

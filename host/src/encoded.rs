@@ -1,8 +1,10 @@
 //! Records in their binary form, encoded once per batch and copied into
-//! each policy that applies to them.
+//! each policy that applies to them, as that policy reads them.
 
 use flowgate_sdk::FlowRecord;
 use flowgate_sdk::wire;
+
+use crate::translation::Translation;
 
 /// A batch of records, each encoded once.
 pub(crate) struct EncodedRecords {
@@ -28,21 +30,23 @@ impl EncodedRecords {
         &self.bytes[start..self.ends[i]]
     }
 
-    /// The size of a batch of the `selected` records: a count, then the records.
-    pub(crate) fn batch_len(&self, selected: &[usize]) -> usize {
-        4 + selected.iter().map(|&i| self.record(i).len()).sum::<usize>()
+    /// The size of a batch of the `selected` records as the policy of
+    /// `translation` receives it: a count, then the records.
+    pub(crate) fn batch_len(&self, selected: &[usize], translation: &Translation) -> usize {
+        4 + selected.iter().map(|&i| translation.record_len(self.record(i))).sum::<usize>()
     }
 
     /// Writes the batch of the `selected` records into `out`, which is
     /// exactly [`EncodedRecords::batch_len`] bytes long.
-    pub(crate) fn write_batch(&self, selected: &[usize], out: &mut [u8]) {
+    pub(crate) fn write_batch(&self, selected: &[usize], translation: &Translation, out: &mut [u8]) {
         let count = u32::try_from(selected.len()).expect("a batch holds fewer than 2^32 records");
         out[..4].copy_from_slice(&count.to_le_bytes());
         let mut at = 4;
         for &i in selected {
             let record = self.record(i);
-            out[at..at + record.len()].copy_from_slice(record);
-            at += record.len();
+            let len = translation.record_len(record);
+            translation.write_record(record, &mut out[at..at + len]);
+            at += len;
         }
     }
 }

@@ -209,7 +209,11 @@ pub enum Error {
     },
 
     /// The module speaks another ABI version.
-    #[error("`{origin}` speaks Flowgate ABI version {found}; this host speaks version {expected}")]
+    #[error(
+        "`{origin}` speaks Flowgate ABI version {found}; this host speaks version {expected}: \
+         rebuild the policy against flowgate-sdk {sdk} (`flowgate build DIR`, then sign it again)",
+        sdk = env!("CARGO_PKG_VERSION")
+    )]
     AbiVersion {
         /// The module's file.
         origin: String,
@@ -227,6 +231,15 @@ pub enum Error {
         /// The fault.
         #[source]
         source: Fault,
+    },
+
+    /// The module's schema (the strings it reads, the words it knows) is not valid.
+    #[error("`{origin}` has an invalid schema: {problem}")]
+    Schema {
+        /// The module's file.
+        origin: String,
+        /// What is wrong with it.
+        problem: String,
     },
 
     /// The module's rule table is not valid.

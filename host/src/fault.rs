@@ -28,6 +28,19 @@ pub enum Fault {
     /// What the guest handed back could not be used.
     #[error("gave an invalid answer: {0}")]
     BadAnswer(AnswerError),
+    /// The record carries a word the policy's vocabulary lacks (it was
+    /// built against an older SDK), so it was not asked: never handed the
+    /// word as another one, it counts as a deny. Not held against the
+    /// policy's health: the gap is in the vocabulary, not in the policy.
+    #[error(
+        "does not know the word `{word}` of `{field}` (it was built against an older vocabulary), so it was not asked"
+    )]
+    UnknownWord {
+        /// The record field holding the word.
+        field: &'static str,
+        /// The word, as this host spells it.
+        word: &'static str,
+    },
     /// The policy is quarantined: it is not asked any more until a new
     /// version is loaded.
     #[error("is quarantined: {0}")]

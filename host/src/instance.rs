@@ -8,11 +8,13 @@
 use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults};
 
 use flowgate_sdk::Answer;
-use flowgate_sdk::wire::{self, Reader};
+use flowgate_sdk::schema::MAX_SCHEMA_BYTES;
+use flowgate_sdk::wire::Reader;
 
 use crate::encoded::EncodedRecords;
 use crate::fault::{AnswerError, Fault};
 use crate::sandbox::{Limits, MemoryLimitExceeded, StoreState, TableLimitExceeded};
+use crate::translation::Translation;
 
 /// The names of the ABI's exports.
 pub(crate) struct Exports;
@@ -20,6 +22,7 @@ pub(crate) struct Exports;
 impl Exports {
     pub(crate) const MEMORY: &'static str = "memory";
     pub(crate) const ABI_VERSION: &'static str = "flowgate_abi_version";
+    pub(crate) const SCHEMA: &'static str = "flowgate_schema";
     pub(crate) const BUFFER: &'static str = "flowgate_buffer";
     pub(crate) const RULES: &'static str = "flowgate_rules";
     pub(crate) const INIT: &'static str = "flowgate_init";
@@ -36,7 +39,7 @@ const MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub(crate) struct GuestInstance {
     store: Store<StoreState>,
     memory: Memory,
-    abi_version: TypedFunc<(), i32>,
+    schema: TypedFunc<(), i64>,
     buffer: TypedFunc<i32, i32>,
     rules: TypedFunc<(), i64>,
     init: TypedFunc<i32, i64>,
@@ -45,14 +48,34 @@ pub(crate) struct GuestInstance {
     input: (usize, usize),
 }
 
+/// The ABI version a module speaks, asked of an instance of its own before
+/// any other export is looked up, so that a module of another version is
+/// refused for its version and not for an export that version lacks.
+pub(crate) fn abi_version(pre: &InstancePre<StoreState>, limits: Limits) -> Result<i32, Fault> {
+    let (mut store, instance) = instantiate(pre, limits)?;
+    let version = instance
+        .get_typed_func::<(), i32>(&mut store, Exports::ABI_VERSION)
+        .map_err(|_| Fault::BadAnswer(AnswerError::MissingExport(Exports::ABI_VERSION)))?;
+    call(&mut store, &version, (), limits.deadline_ms)
+}
+
+/// A store under `limits` and an instance in it, its start function run under the deadline.
+fn instantiate(
+    pre: &InstancePre<StoreState>,
+    limits: Limits,
+) -> Result<(Store<StoreState>, wasmtime::Instance), Fault> {
+    let mut store = Store::new(pre.module().engine(), StoreState { limits });
+    store.limiter(|state| state);
+    store.set_epoch_deadline(Limits::ticks(limits.deadline_ms));
+    let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits.deadline_ms))?;
+    Ok((store, instance))
+}
+
 impl GuestInstance {
     /// Instantiates the module (running its start function under the
     /// deadline); every later call runs under the same `limits`.
     pub(crate) fn start(pre: &InstancePre<StoreState>, limits: Limits) -> Result<GuestInstance, Fault> {
-        let mut store = Store::new(pre.module().engine(), StoreState { limits });
-        store.limiter(|state| state);
-        store.set_epoch_deadline(Limits::ticks(limits.deadline_ms));
-        let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits.deadline_ms))?;
+        let (mut store, instance) = instantiate(pre, limits)?;
         let missing = |name| Fault::BadAnswer(AnswerError::MissingExport(name));
         let memory = instance.get_memory(&mut store, Exports::MEMORY).ok_or_else(|| missing(Exports::MEMORY))?;
         macro_rules! func {
@@ -61,7 +84,7 @@ impl GuestInstance {
             };
         }
         Ok(GuestInstance {
-            abi_version: func!(Exports::ABI_VERSION),
+            schema: func!(Exports::SCHEMA),
             buffer: func!(Exports::BUFFER),
             rules: func!(Exports::RULES),
             init: func!(Exports::INIT),
@@ -72,14 +95,16 @@ impl GuestInstance {
         })
     }
 
-    pub(crate) fn abi_version(&mut self) -> Result<i32, Fault> {
-        let deadline = self.deadline_ms();
-        call(&mut self.store, &self.abi_version, (), deadline)
-    }
-
     /// The deadline of one call, from the instance's limits.
     fn deadline_ms(&self) -> u64 {
         self.store.data().limits.deadline_ms
+    }
+
+    /// The module's schema, as text ([`flowgate_sdk::schema`]).
+    pub(crate) fn schema(&mut self) -> Result<Vec<u8>, Fault> {
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.schema, (), deadline)?;
+        Ok(self.output(packed, MAX_SCHEMA_BYTES)?.to_vec())
     }
 
     /// The module's rule table, as JSON.
@@ -101,27 +126,29 @@ impl GuestInstance {
         Ok(Err(String::from_utf8_lossy(message).into_owned()))
     }
 
-    /// The guest's answers for the `selected` records of a batch, in one
-    /// call that may take `deadline_ms` (at most the instance's own deadline).
+    /// The guest's answers for the `selected` records of a batch, handed
+    /// over and read back through `translation`, in one call that may take
+    /// `deadline_ms` (at most the instance's own deadline).
     pub(crate) fn answer_batch(
         &mut self,
         records: &EncodedRecords,
         selected: &[usize],
+        translation: &Translation,
         rule_count: usize,
         deadline_ms: u64,
     ) -> Result<Vec<Answer>, Fault> {
-        let len = records.batch_len(selected);
+        let len = records.batch_len(selected, translation);
         let address = self.reserve_input(len)?;
         let input = self
             .memory
             .data_mut(&mut self.store)
             .get_mut(address..address + len)
             .ok_or(Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
-        records.write_batch(selected, input);
+        records.write_batch(selected, translation, input);
         let deadline = deadline_ms.min(self.deadline_ms());
         let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
         let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
-        decode_answers(output, selected.len(), rule_count).map_err(Fault::BadAnswer)
+        decode_answers(output, selected.len(), translation, rule_count).map_err(Fault::BadAnswer)
     }
 
     /// Makes the guest's input buffer at least `len` bytes; returns its address.
@@ -169,7 +196,12 @@ fn call<Params: WasmParams, Results: WasmResults>(
     func.call(store, params).map_err(|err| fault(err, deadline_ms))
 }
 
-fn decode_answers(output: &[u8], count: usize, rule_count: usize) -> Result<Vec<Answer>, AnswerError> {
+fn decode_answers(
+    output: &[u8],
+    count: usize,
+    translation: &Translation,
+    rule_count: usize,
+) -> Result<Vec<Answer>, AnswerError> {
     let mut reader = Reader::new(output);
     let found = reader.count().map_err(AnswerError::Malformed)?;
     if found != count {
@@ -178,7 +210,7 @@ fn decode_answers(output: &[u8], count: usize, rule_count: usize) -> Result<Vec<
     let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
     let mut answers = Vec::with_capacity(count);
     for _ in 0..count {
-        let answer = wire::decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
+        let answer = translation.decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
         if answer.fired_bits() & !known_rules != 0 {
             return Err(AnswerError::UnknownRule { rules: rule_count });
         }

@@ -67,8 +67,9 @@
 // `rustfmt.toml` keeps this order). Values shared by every layer:
 mod hex;
 mod digest;
-mod encoded;
 mod fault;
+mod translation;
+mod encoded;
 mod load_limits;
 mod reason;
 mod scope;

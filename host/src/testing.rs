@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::policy_info::PolicyInfo;
 use crate::reason::Reason;
+use crate::scope::{Facts, Scope};
 
 /// Describes a policy that runs natively, so its answers combine like any
 /// other. It has no module or bundle, so its digests are all zeros.
@@ -44,11 +45,12 @@ pub fn combine_answers(flow: &FlowRecord, answers: Vec<PolicyAnswer>, unmatched:
 }
 
 /// Policies compiled natively, asked and combined as the host asks and
-/// combines their Wasm builds: the other side of agreement tests, and the
-/// floor in benchmarks.
+/// combines their Wasm builds (a policy whose `[applies_to]` excludes a
+/// record is not asked): the other side of agreement tests, and the floor
+/// in benchmarks.
 pub struct NativeSet {
     /// In policy name order, as the host keeps them.
-    policies: Vec<(Arc<PolicyInfo>, Box<dyn DynPolicy>)>,
+    policies: Vec<(Arc<PolicyInfo>, Scope, Box<dyn DynPolicy>)>,
 }
 
 impl NativeSet {
@@ -58,7 +60,7 @@ impl NativeSet {
             .into_iter()
             .map(|(manifest, policy)| {
                 let manifest = Manifest::parse("native", manifest)?;
-                Ok((native_policy_info(&manifest, policy.rules()), policy))
+                Ok((native_policy_info(&manifest, policy.rules()), Scope::new(&manifest.applies_to), policy))
             })
             .collect::<Result<Vec<_>, Error>>()?;
         policies.sort_by(|a, b| a.0.name.cmp(&b.0.name));
@@ -67,9 +69,11 @@ impl NativeSet {
 
     /// The answers of the policies that apply to `flow`, in name order.
     pub fn answers(&self, flow: &FlowRecord) -> Vec<PolicyAnswer> {
+        let facts = Facts::of(flow);
         self.policies
             .iter()
-            .map(|(info, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
+            .filter(|(_, scope, _)| scope.covers(&facts))
+            .map(|(info, _, policy)| PolicyAnswer { policy: Arc::clone(info), outcome: Ok(policy.evaluate(flow)) })
             .filter(|answer| answer.effect() != Effect::NotApplicable)
             .collect()
     }

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `memory` | memory | the module's linear memory |
 //! | `flowgate_abi_version` | `() -> i32` | the ABI version the module speaks |
+//! | `flowgate_schema` | `() -> i64` | the strings it reads and the words it knows ([`crate::schema`]) |
 //! | `flowgate_buffer` | `(len: i32) -> i32` | grows the input buffer to `len` bytes, returns its address |
 //! | `flowgate_rules` | `() -> i64` | the rule table as JSON |
 //! | `flowgate_init` | `(len: i32) -> i64` | reads the configuration (JSON) from the input buffer; 0 or an error message |
@@ -15,7 +16,13 @@
 //!
 //! An `i64` result packs the address of an output buffer in its high 32 bits
 //! and its length in the low 32. The host writes the input buffer directly,
-//! so a call moves no data but the batch itself.
+//! so a call moves no data but the batch itself, and reads the answers where
+//! the guest wrote them.
+//!
+//! The host asks for the version before anything else, so a module of
+//! another version is refused with that reason and how to rebuild, not for
+//! an export it lacks. Version 2 added `flowgate_schema`: strings only for
+//! the policies that read them, and words matched by name, not by code.
 //!
 //! These functions are ordinary safe Rust and compile on every target, so the
 //! glue is tested natively; only the `extern "C"` shims are wasm32-only.
@@ -25,10 +32,11 @@ use std::sync::OnceLock;
 
 use crate::policy::Policy;
 use crate::record::FlowRecord;
+use crate::schema::Schema;
 use crate::wire;
 
 /// The ABI version this SDK speaks. The host refuses any other.
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = 2;
 
 struct Buffers {
     input: Vec<u8>,
@@ -55,6 +63,14 @@ pub fn buffer(len: i32) -> i32 {
     BUFFERS.with_borrow_mut(|buffers| {
         buffers.input.resize(len, 0);
         buffers.input.as_mut_ptr() as usize as i32
+    })
+}
+
+/// `flowgate_schema`: the strings `P` reads and the words this SDK knows, as text.
+pub fn schema<P: Policy>() -> i64 {
+    BUFFERS.with_borrow_mut(|buffers| {
+        buffers.output = Schema::current(P::READS).to_text().into_bytes();
+        pack(&buffers.output)
     })
 }
 
@@ -113,7 +129,7 @@ pub fn evaluate<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
         output.clear();
         wire::encode_count(count, output);
         for _ in 0..count {
-            wire::decode_record_into(&mut reader, scratch).expect("well-formed record");
+            wire::decode_record_into(&mut reader, scratch, P::READS).expect("well-formed record");
             wire::encode_answer(&policy.evaluate(scratch), output);
         }
         pack(output)
@@ -138,6 +154,11 @@ macro_rules! export_policy {
             #[unsafe(no_mangle)]
             extern "C" fn flowgate_abi_version() -> i32 {
                 $crate::abi::ABI_VERSION
+            }
+
+            #[unsafe(no_mangle)]
+            extern "C" fn flowgate_schema() -> i64 {
+                $crate::abi::schema::<$policy>()
             }
 
             #[unsafe(no_mangle)]

@@ -63,6 +63,7 @@ pub mod abi;
 mod answer;
 mod policy;
 mod record;
+pub mod schema;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 mod vocabulary;
@@ -74,6 +75,7 @@ pub use policy::{ConfigError, DynPolicy, Policy};
 pub use record::{
     Categories, Consent, CountryCode, Data, FlowRecord, MAX_STRING_BYTES, Platform, Recipient, RecordError, Volume,
 };
+pub use schema::StringFields;
 pub use serde;
 pub use vocabulary::{
     Action, Category, ConsentKind, ConsentState, Deidentification, DslClass, Effect, ExportMechanism, LawfulBasis,

@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 
 use crate::answer::{Answer, Rule};
 use crate::record::FlowRecord;
+use crate::schema::StringFields;
 
 /// A data-handling policy.
 ///
@@ -44,6 +45,25 @@ use crate::record::FlowRecord;
 pub trait Policy: DeserializeOwned + Send + Sync + 'static {
     /// The rule table; answers name rules by their index in it.
     const RULES: &'static [Rule];
+
+    /// The string fields [`Policy::evaluate`] reads. The host copies only
+    /// these into the policy; the others reach it empty. Declaring fewer
+    /// makes every call cheaper (most policies read none: they decide on
+    /// words and numbers); the default, every string, is always correct.
+    ///
+    /// ```
+    /// # use flowgate_sdk::{Answer, FlowRecord, Policy, StringFields};
+    /// # #[derive(serde::Deserialize)] struct Registry {}
+    /// impl Policy for Registry {
+    ///     const RULES: &'static [flowgate_sdk::Rule] = &[];
+    ///     const READS: StringFields = StringFields::RECIPIENT_ID.union(StringFields::RECIPIENT_LICENCE);
+    ///     fn evaluate(&self, flow: &FlowRecord) -> Answer {
+    ///         # let _ = flow;
+    ///         Answer::not_applicable()
+    ///     }
+    /// }
+    /// ```
+    const READS: StringFields = StringFields::ALL;
 
     /// Answers about one flow. Must be a pure function of the flow and the
     /// configuration: the host may evaluate records in any instance, in any order.

@@ -326,6 +326,7 @@ impl Categories {
         Category::Income,
         Category::Biometric,
         Category::Health,
+        #[cfg(not(feature = "older-vocabulary"))]
         Category::Religion,
         Category::Minor,
     ]);

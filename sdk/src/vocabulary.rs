@@ -4,6 +4,18 @@
 //! words (`as_str`), its wire code (`code`, the declaration index) and all its
 //! members (`ALL`), so the JSON form, the binary form and error messages come
 //! from one declaration.
+//!
+//! Wire codes are private to one build: a policy declares its words to the
+//! host by name (the schema of [`crate::abi`]), and the host translates its
+//! own codes to the policy's. So a word can be added here, anywhere in a
+//! list, without rebuilding every policy; what a policy that lacks a word
+//! sees is documented in `docs/flow-record.md`, "A vocabulary that grows".
+//!
+//! Two test-only features build the SDK as another version would be: the
+//! feature `older-vocabulary` without the category `religion`, and
+//! `newer-vocabulary` with a category `genetic` before all others, so every
+//! later code moves. The host's tests run policies built with each
+//! (`tests/all/vocabulary.rs`).
 
 use std::fmt;
 
@@ -12,23 +24,23 @@ macro_rules! vocabulary {
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $word:literal, )+
+            $( $(#[$vmeta:meta])* $variant:ident = $word:literal $(if $cfg:meta)?, )+
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         #[derive(serde::Serialize, serde::Deserialize)]
         pub enum $name {
-            $( $(#[$vmeta])* #[doc = concat!("`", $word, "`")] #[serde(rename = $word)] $variant, )+
+            $( $(#[$vmeta])* $(#[cfg($cfg)])? #[doc = concat!("`", $word, "`")] #[serde(rename = $word)] $variant, )+
         }
 
         impl $name {
             /// Every word of this vocabulary, in declaration (and wire code) order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const ALL: &'static [$name] = &[$( $(#[cfg($cfg)])? $name::$variant ),+];
 
             /// The word as it appears in JSON.
             pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $word),+ }
+                match self { $( $(#[cfg($cfg)])? $name::$variant => $word ),+ }
             }
 
             /// The compact code used on the Wasm boundary.
@@ -96,6 +108,7 @@ vocabulary! {
 vocabulary! {
     /// A category of data carried by the flow.
     pub enum Category {
+        Genetic = "genetic" if feature = "newer-vocabulary",
         #[default]
         Identity = "identity",
         Contact = "contact",
@@ -108,7 +121,7 @@ vocabulary! {
         Income = "income",
         Biometric = "biometric",
         Health = "health",
-        Religion = "religion",
+        Religion = "religion" if not(feature = "older-vocabulary"),
         /// Data of a child under 14.
         Minor = "minor",
         NonPersonal = "non_personal",

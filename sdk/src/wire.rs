@@ -1,10 +1,17 @@
 //! The binary form of records and answers on the Wasm boundary.
 //!
 //! JSON is for files and logs; across the boundary a record is a fixed block
-//! of little-endian scalars followed by its four strings, and an answer is a
-//! few integers. Both sides use this module, so the two cannot drift, and a
-//! record decodes to exactly the value that was encoded (tests check the
-//! round trip against the canonical JSON).
+//! of [`FIXED_BYTES`] little-endian scalars followed by the strings its
+//! policy declares it reads ([`StringFields`], in wire order), and an answer
+//! is a few integers. Both sides use this module, so the two cannot drift,
+//! and a record decodes to exactly the value that was encoded (tests check
+//! the round trip against the canonical JSON).
+//!
+//! Codes are those of the policy's own vocabulary: the host writes records
+//! in its codes once ([`encode_record`]), and for a policy built against
+//! another vocabulary translates each copy ([`translate_fixed`]) and each
+//! answer ([`decode_answer_translated`]) by the words of its
+//! [`Schema`](crate::schema::Schema).
 //!
 //! A batch is `count: u32` followed by `count` items. Decoding never trusts
 //! its input: every length and code is checked and a bad one is a
@@ -15,6 +22,7 @@ use std::fmt;
 use crate::Obligation;
 use crate::answer::{Answer, ObligationSet, RemedySet};
 use crate::record::{Categories, Consent, CountryCode, Data, FlowRecord, Platform, Recipient, Volume};
+use crate::schema::{StringFields, Vocabulary};
 use crate::vocabulary::*;
 
 /// A malformed buffer: what was being read and why it failed.
@@ -31,6 +39,28 @@ impl std::error::Error for WireError {}
 
 /// Sentinel for "original_purpose not given" (it then equals `purpose`).
 const SAME_PURPOSE: u8 = 0xff;
+
+/// The size of a record's fixed block: every word, flag and number, before
+/// the strings.
+pub const FIXED_BYTES: usize = 23 + 2 + 4 + 4 + 3 * 8 + 8;
+
+/// Where each single word sits in the fixed block, and its vocabulary.
+const WORDS_AT: [(usize, Vocabulary); 12] = [
+    (0, Vocabulary::Regime),
+    (1, Vocabulary::Sector),
+    (3, Vocabulary::Action),
+    (4, Vocabulary::DslClass),
+    (7, Vocabulary::Deidentification),
+    (8, Vocabulary::Purpose),
+    (9, Vocabulary::Purpose),
+    (10, Vocabulary::LawfulBasis),
+    (11, Vocabulary::ConsentState),
+    (12, Vocabulary::ConsentKind),
+    (15, Vocabulary::RecipientKind),
+    (16, Vocabulary::ExportMechanism),
+];
+/// Where the category set sits in the fixed block.
+const CATEGORIES_AT: usize = 23;
 
 /// Appends the binary form of `record` to `out`.
 pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
@@ -72,11 +102,99 @@ pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
     }
 }
 
-/// Reads one record into `record`, reusing its string buffers.
+/// The size of `record` (as [`encode_record`] wrote it) as a policy that
+/// reads `reads` receives it.
+pub fn declared_len(record: &[u8], reads: StringFields) -> usize {
+    if reads == StringFields::ALL {
+        return record.len();
+    }
+    let mut len = FIXED_BYTES;
+    for_each_string(record, |n, string| {
+        if reads.has(n) {
+            len += string.len();
+        }
+    });
+    len
+}
+
+/// Copies `record` (as [`encode_record`] wrote it) into `out`, keeping only
+/// the strings in `reads`; `out` is [`declared_len`] bytes long.
+pub fn copy_declared(record: &[u8], reads: StringFields, out: &mut [u8]) {
+    if reads == StringFields::ALL {
+        out.copy_from_slice(record);
+        return;
+    }
+    out[..FIXED_BYTES].copy_from_slice(&record[..FIXED_BYTES]);
+    let mut at = FIXED_BYTES;
+    for_each_string(record, |n, string| {
+        if reads.has(n) {
+            out[at..at + string.len()].copy_from_slice(string);
+            at += string.len();
+        }
+    });
+}
+
+/// Calls `f` with each string of an encoded record, length prefix included.
+fn for_each_string(record: &[u8], mut f: impl FnMut(usize, &[u8])) {
+    let mut at = FIXED_BYTES;
+    for n in 0..StringFields::NAMES.len() {
+        let len = u32::from_le_bytes(record[at..at + 4].try_into().expect("four bytes")) as usize;
+        f(n, &record[at..at + 4 + len]);
+        at += 4 + len;
+    }
+}
+
+/// A word a policy's vocabulary lacks: the vocabulary and the host's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownWord {
+    /// Where the word is.
+    pub vocabulary: Vocabulary,
+    /// Its code in the writer's vocabulary.
+    pub code: u8,
+}
+
+/// Rewrites the codes of a fixed block (the first [`FIXED_BYTES`] of an
+/// encoded record) through `to_policy`, which maps a code of one
+/// vocabulary to another's, or to `None` for a word the other lacks.
+/// On a word it lacks, the block is left partly rewritten and must not be used.
+pub fn translate_fixed(fixed: &mut [u8], to_policy: impl Fn(Vocabulary, u8) -> Option<u8>) -> Result<(), UnknownWord> {
+    for (at, vocabulary) in WORDS_AT {
+        let code = fixed[at];
+        if at == 9 && code == SAME_PURPOSE {
+            continue;
+        }
+        fixed[at] = to_policy(vocabulary, code).ok_or(UnknownWord { vocabulary, code })?;
+    }
+    let bits = u16::from_le_bytes([fixed[CATEGORIES_AT], fixed[CATEGORIES_AT + 1]]);
+    let translated = translate_bits(bits, |code| to_policy(Vocabulary::Category, code))
+        .map_err(|code| UnknownWord { vocabulary: Vocabulary::Category, code })?;
+    fixed[CATEGORIES_AT..CATEGORIES_AT + 2].copy_from_slice(&translated.to_le_bytes());
+    Ok(())
+}
+
+/// Maps every set bit of a 16-bit set through `map`; `Err` names the first
+/// code it cannot map.
+fn translate_bits(bits: u16, map: impl Fn(u8) -> Option<u8>) -> Result<u16, u8> {
+    let mut out = 0u16;
+    for code in 0..16u8 {
+        if bits & (1 << code) != 0 {
+            let to = map(code).filter(|to| *to < 16).ok_or(code)?;
+            out |= 1 << to;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one record into `record`, reusing its string buffers; only the
+/// strings in `reads` are on the wire, and the others are left empty.
 ///
 /// A guest decodes every record of a batch into one scratch record, so the
 /// hot path allocates nothing once the strings have grown to size.
-pub fn decode_record_into(input: &mut Reader<'_>, record: &mut FlowRecord) -> Result<(), WireError> {
+pub fn decode_record_into(
+    input: &mut Reader<'_>,
+    record: &mut FlowRecord,
+    reads: StringFields,
+) -> Result<(), WireError> {
     record.regime = input.word("regime")?;
     record.platform.sector = input.word("platform.sector")?;
     record.platform.ciio = input.flag("platform.ciio")?;
@@ -115,17 +233,19 @@ pub fn decode_record_into(input: &mut Reader<'_>, record: &mut FlowRecord) -> Re
     if !(0.0..=1.0).contains(&record.report_coverage) {
         return Err(WireError("report_coverage"));
     }
-    input.str_into("id", &mut record.id)?;
-    input.str_into("platform.id", &mut record.platform.id)?;
-    input.str_into("recipient.id", &mut record.recipient.id)?;
-    input.str_into("recipient.licence", &mut record.recipient.licence)?;
+    let strings = [&mut record.id, &mut record.platform.id, &mut record.recipient.id, &mut record.recipient.licence];
+    for (n, (string, name)) in strings.into_iter().zip(StringFields::NAMES).enumerate() {
+        if reads.has(n) {
+            input.str_into(name, string)?;
+        }
+    }
     Ok(())
 }
 
-/// Reads one record.
+/// Reads one record with all its strings.
 pub fn decode_record(input: &mut Reader<'_>) -> Result<FlowRecord, WireError> {
     let mut record = blank_record();
-    decode_record_into(input, &mut record)?;
+    decode_record_into(input, &mut record, StringFields::ALL)?;
     Ok(record)
 }
 
@@ -176,15 +296,29 @@ pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
 
 /// Reads one answer, checking every code and that the parts agree with the effect.
 pub fn decode_answer(input: &mut Reader<'_>) -> Result<Answer, WireError> {
+    decode_answer_translated(input, |_, code| Some(code))
+}
+
+/// Reads one answer written in another vocabulary: `to_reader` maps a
+/// remedy or obligation code of the writer to the reader's, or to `None`
+/// for a word the reader lacks. Such an answer is refused: an answer the
+/// reader cannot state in full is not used.
+pub fn decode_answer_translated(
+    input: &mut Reader<'_>,
+    to_reader: impl Fn(Vocabulary, u8) -> Option<u8>,
+) -> Result<Answer, WireError> {
     let effect: Effect = input.word("answer effect")?;
-    let remedies = RemedySet::from_bits(input.u16("answer remedies")?).ok_or(WireError("answer remedies"))?;
+    let remedies = translate_bits(input.u16("answer remedies")?, |code| to_reader(Vocabulary::Remedy, code))
+        .ok()
+        .and_then(RemedySet::from_bits)
+        .ok_or(WireError("answer remedies"))?;
     let kinds = input.u16("answer obligations")?;
-    if kinds >> ObligationKind::ALL.len() != 0 {
-        return Err(WireError("answer obligations"));
-    }
     let mut obligations = ObligationSet::EMPTY;
-    for kind in ObligationKind::ALL.iter().filter(|k| kinds & (1 << k.code()) != 0) {
-        obligations.insert(Obligation::new(*kind, input.u32("answer obligation parameter")?));
+    for code in (0..16u8).filter(|code| kinds & (1 << code) != 0) {
+        let kind = to_reader(Vocabulary::Obligation, code)
+            .and_then(ObligationKind::from_code)
+            .ok_or(WireError("answer obligations"))?;
+        obligations.insert(Obligation::new(kind, input.u32("answer obligation parameter")?));
     }
     let fired = input.u64("answer rules")?;
     Answer::from_parts(effect, obligations, remedies, fired)
@@ -335,12 +469,81 @@ mod tests {
         assert_eq!(reader.count().unwrap(), 3);
         let mut scratch = blank_record();
         for expected in [&big, &small, &big] {
-            decode_record_into(&mut reader, &mut scratch).unwrap();
+            decode_record_into(&mut reader, &mut scratch, StringFields::ALL).unwrap();
             // A shorter string after a longer one must not keep the longer one's tail.
             assert_eq!(&scratch, expected);
             assert_eq!(scratch.to_json(), expected.to_json());
         }
         assert!(reader.is_empty());
+    }
+
+    #[test]
+    fn a_policy_receives_only_the_strings_it_declares() {
+        let flow = record(
+            r#"{"id":"flow-1","platform":{"id":"p-2"},"action":"share","data":{"categories":["contact"]},
+            "purpose":"service","recipient":{"kind":"credit_bureau","id":"bureau-3","licence":"L-4"}}"#,
+        );
+        let mut full = Vec::new();
+        encode_record(&flow, &mut full);
+        let reads = StringFields::RECIPIENT_ID | StringFields::RECIPIENT_LICENCE;
+        for reads in [StringFields::NONE, StringFields::ID, reads, StringFields::ALL] {
+            let mut copy = vec![0; declared_len(&full, reads)];
+            copy_declared(&full, reads, &mut copy);
+            let mut reader = Reader::new(&copy);
+            let mut seen = blank_record();
+            decode_record_into(&mut reader, &mut seen, reads).unwrap();
+            assert!(reader.is_empty(), "{reads:?} left bytes");
+            let strings = [&seen.id, &seen.platform.id, &seen.recipient.id, &seen.recipient.licence];
+            let given = [&flow.id, &flow.platform.id, &flow.recipient.id, &flow.recipient.licence];
+            for (n, (seen, given)) in strings.into_iter().zip(given).enumerate() {
+                assert_eq!(seen.is_empty(), !reads.has(n), "{reads:?}, string {n}");
+                if reads.has(n) {
+                    assert_eq!(seen, given);
+                }
+            }
+            assert_eq!((seen.action, seen.recipient.kind), (flow.action, flow.recipient.kind));
+        }
+        assert_eq!(declared_len(&full, StringFields::NONE), FIXED_BYTES);
+    }
+
+    #[test]
+    fn translation_maps_words_by_name_and_refuses_a_missing_one() {
+        let flow = record(
+            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["minor","health"]},"purpose":"service"}"#,
+        );
+        let mut bytes = Vec::new();
+        encode_record(&flow, &mut bytes);
+        // A reader whose categories lack `health` (code 10): later codes move down one.
+        let without_health = |vocabulary, code: u8| match vocabulary {
+            Vocabulary::Category if code == Category::Health.code() => None,
+            Vocabulary::Category if code > Category::Health.code() => Some(code - 1),
+            _ => Some(code),
+        };
+        let mut fixed = bytes[..FIXED_BYTES].to_vec();
+        let err = translate_fixed(&mut fixed, without_health).unwrap_err();
+        assert_eq!(err, UnknownWord { vocabulary: Vocabulary::Category, code: Category::Health.code() });
+
+        let minor_only = record(
+            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["minor"]},"purpose":"service"}"#,
+        );
+        bytes.clear();
+        encode_record(&minor_only, &mut bytes);
+        translate_fixed(&mut bytes[..FIXED_BYTES], without_health).unwrap();
+        let moved = decode_record(&mut Reader::new(&bytes)).unwrap();
+        assert_eq!(moved.data.categories.bits(), 1 << (Category::Minor.code() - 1));
+
+        let mut answer = Answer::applies();
+        answer.deny(RuleId::new(0), &[crate::Remedy::Pseudonymise]);
+        let mut encoded = Vec::new();
+        encode_answer(&answer, &mut encoded);
+        let shifted = |vocabulary, code: u8| (vocabulary == Vocabulary::Remedy).then(|| code - 1);
+        let read = decode_answer_translated(&mut Reader::new(&encoded), shifted).unwrap();
+        assert_eq!(read.remedies().bits(), 1 << (crate::Remedy::Pseudonymise.code() - 1));
+        let lacking = |_, _| None;
+        assert_eq!(
+            decode_answer_translated(&mut Reader::new(&encoded), lacking).unwrap_err(),
+            WireError("answer remedies")
+        );
     }
 
     #[test]

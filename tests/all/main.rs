@@ -20,6 +20,7 @@ mod sandbox;
 mod serve;
 mod signatures;
 mod spec_vectors;
+mod vocabulary;
 mod watch_identity;
 
 use std::sync::OnceLock;
@@ -54,6 +55,35 @@ pub fn native_reference() -> flowgate::testing::NativeSet {
             .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
     )
     .unwrap()
+}
+
+/// This host's schema (every string read), as `.wat` text fixtures embed
+/// it: each `{{SCHEMA}}` becomes the text, each `{{SCHEMA_LEN}}` its length.
+pub fn with_schema(wat: &str) -> String {
+    let schema = flowgate::sdk::schema::Schema::current(flowgate::sdk::StringFields::ALL).to_text();
+    let escaped: String = schema.bytes().map(|b| format!("\\{b:02x}")).collect();
+    wat.replace("{{SCHEMA}}", &escaped).replace("{{SCHEMA_LEN}}", &schema.len().to_string())
+}
+
+/// A `flowgate_schema` export that writes this host's schema (every string
+/// read) at `at` with its own stores and returns it: for shells whose data
+/// segments are not kept (`generated.rs`) and for inline test guests.
+pub fn schema_func(at: u32) -> String {
+    let schema = flowgate::sdk::schema::Schema::current(flowgate::sdk::StringFields::ALL).to_text();
+    let stores: String = schema
+        .as_bytes()
+        .chunks(8)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            format!("(i64.store (i32.const {}) (i64.const {}))", at as usize + 8 * n, i64::from_le_bytes(word))
+        })
+        .collect();
+    format!(
+        r#"(func (export "flowgate_schema") (result i64) {stores} (i64.const {packed}))"#,
+        packed = (i64::from(at) << 32) | schema.len() as i64
+    )
 }
 
 /// What a CLI run printed, and its exit status.

@@ -26,7 +26,8 @@ fn manifest(name: &str) -> String {
 
 /// The bytes of a `.wat` fixture.
 pub fn wat_module(fixture: &str) -> Vec<u8> {
-    wat::parse_file(repo_path(&format!("tests/fixtures/{fixture}.wat"))).unwrap()
+    let text = std::fs::read_to_string(repo_path(&format!("tests/fixtures/{fixture}.wat"))).unwrap();
+    wat::parse_str(crate::with_schema(&text)).unwrap()
 }
 
 fn bundle(fixture: &str, wasm: Vec<u8>) -> Result<Bundle, Error> {
@@ -248,8 +249,38 @@ fn missing_or_mistyped_exports_are_refused_at_load() {
 #[test]
 fn another_abi_version_is_refused_at_load() {
     let err = host_with("wrong-abi-version", wat_module("wrong-abi-version")).err().expect("refused");
-    assert!(matches!(err, Error::AbiVersion { found: 2, expected: 1, .. }), "{err:?}");
-    assert!(err.to_string().contains("version 2; this host speaks version 1"), "{err}");
+    assert!(matches!(err, Error::AbiVersion { found: 3, expected: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("version 3; this host speaks version 2"), "{err}");
+}
+
+#[test]
+fn a_module_of_abi_1_is_told_to_rebuild_not_which_export_it_lacks() {
+    // ABI 1 had no `flowgate_schema`: the version is asked first, so the
+    // refusal says what to do about it.
+    let err = host_with("abi-1", wat_module("abi-1")).err().expect("refused");
+    assert!(matches!(err, Error::AbiVersion { found: 1, expected: 2, .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("speaks Flowgate ABI version 1; this host speaks version 2"), "{message}");
+    assert!(
+        message.contains("rebuild the policy against flowgate-sdk") && message.contains("flowgate build"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_malformed_schema_is_refused_naming_what_is_wrong() {
+    let good = std::fs::read_to_string(crate::repo_path("tests/fixtures/good.wat")).unwrap();
+    let schema = crate::with_schema("{{SCHEMA}}");
+    // Same length, one word garbled: `religion` spelled in capitals.
+    let garbled = schema.replace(
+        &"religion".bytes().map(|b| format!("\\{b:02x}")).collect::<String>(),
+        &"RELIGION".bytes().map(|b| format!("\\{b:02x}")).collect::<String>(),
+    );
+    assert_ne!(garbled, schema);
+    let wat = crate::with_schema(&good.replace("{{SCHEMA}}", &garbled));
+    let err = host_with("garbled", wat::parse_str(wat).unwrap()).err().expect("refused");
+    assert!(matches!(&err, Error::Schema { .. }), "{err:?}");
+    assert!(err.to_string().contains("`RELIGION` is not a word"), "{err}");
 }
 
 #[test]

@@ -52,14 +52,14 @@ pub struct Check<'a> {
 
 pub fn run(
     check: Check<'_>,
-    stdin: impl BufRead,
+    stdin: impl BufRead + Send,
     stdout: impl Write,
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
     let host = Arc::new(check.builder.build().context("loading policies")?);
     crate::report_recovery(&host, stderr)?;
     let format = Format { provenance: check.provenance, explain: check.explain };
-    let (input, size): (Box<dyn BufRead>, Option<u64>) = if check.file == Path::new("-") {
+    let (input, size): (Box<dyn BufRead + Send + '_>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)
     } else {
         let opened = File::open(check.file).with_context(|| format!("cannot open `{}`", check.file.display()))?;
@@ -123,7 +123,7 @@ fn log_events(events: &Receiver<PolicyEvent>, stderr: &Mutex<&mut (impl Write + 
 /// Decides every line of `input`, in chunks.
 fn decide_stream(
     host: &Host,
-    mut input: impl BufRead,
+    mut input: impl BufRead + Send,
     stdout: impl Write,
     stderr: &Mutex<&mut (impl Write + Send)>,
     bar: Option<ProgressBar>,
@@ -138,44 +138,67 @@ fn decide_stream(
     let mut summary = Summary::default();
     let mut first_line = 1;
     let mut arrivals = Arrivals::default();
-    loop {
-        let chunk = match chunks {
-            Chunks::Full => read_chunk(&mut input, CHUNK_LINES),
-            Chunks::Arrived => arrivals.read(&mut input),
+    std::thread::scope(|scope| {
+        // Reading ahead: a whole file is read and split into lines by a
+        // thread of its own while the chunk before is decided and written.
+        // Lines that arrive under `--watch` are read as they come instead.
+        let mut next_chunk: Box<dyn FnMut() -> std::io::Result<Vec<Line>> + '_> = match chunks {
+            Chunks::Full => {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+                let input = &mut input;
+                scope.spawn(move || {
+                    loop {
+                        let chunk = read_chunk(input, CHUNK_LINES);
+                        let last = !matches!(&chunk, Ok(lines) if !lines.is_empty());
+                        if sender.send(chunk).is_err() || last {
+                            break;
+                        }
+                    }
+                });
+                Box::new(move || receiver.recv().unwrap_or_else(|_| Ok(Vec::new())))
+            }
+            Chunks::Arrived => Box::new(|| arrivals.read(&mut input)),
         };
-        let chunk = chunk.context("reading input")?;
-        if chunk.is_empty() {
-            break;
-        }
-        // Decisions whose receipts could not be written are not printed:
-        // the error ends the run, after the decisions before them.
-        let outcomes = decide_chunk(host, &chunk, workers, format);
-        for (offset, outcome) in outcomes.into_iter().enumerate() {
-            match outcome {
-                Outcome::Blank => {}
-                Outcome::Decided(json, effect) => {
-                    writeln!(stdout, "{json}").context("writing decisions")?;
-                    summary.count(effect);
-                }
-                Outcome::Invalid(reason) => {
-                    let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    writeln!(stderr, "line {}: {reason}", first_line + offset)?;
-                    summary.invalid += 1;
-                }
-                Outcome::Unlogged(problem) => {
-                    stdout.flush().context("writing decisions")?;
-                    anyhow::bail!("line {}: {problem}; no decision from this line on was given", first_line + offset);
+        loop {
+            let chunk = next_chunk();
+            let chunk = chunk.context("reading input")?;
+            if chunk.is_empty() {
+                break;
+            }
+            // Decisions whose receipts could not be written are not printed:
+            // the error ends the run, after the decisions before them.
+            let outcomes = decide_chunk(host, &chunk, workers, format);
+            for (offset, outcome) in outcomes.into_iter().enumerate() {
+                match outcome {
+                    Outcome::Blank => {}
+                    Outcome::Decided(json, effect) => {
+                        writeln!(stdout, "{json}").context("writing decisions")?;
+                        summary.count(effect);
+                    }
+                    Outcome::Invalid(reason) => {
+                        let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        writeln!(stderr, "line {}: {reason}", first_line + offset)?;
+                        summary.invalid += 1;
+                    }
+                    Outcome::Unlogged(problem) => {
+                        stdout.flush().context("writing decisions")?;
+                        anyhow::bail!(
+                            "line {}: {problem}; no decision from this line on was given",
+                            first_line + offset
+                        );
+                    }
                 }
             }
+            if chunks == Chunks::Arrived {
+                stdout.flush().context("writing decisions")?;
+            }
+            first_line += chunk.len();
+            if let Some(bar) = &bar {
+                bar.inc(chunk.iter().map(|line| line.len as u64 + 1).sum::<u64>());
+            }
         }
-        if chunks == Chunks::Arrived {
-            stdout.flush().context("writing decisions")?;
-        }
-        first_line += chunk.len();
-        if let Some(bar) = &bar {
-            bar.inc(chunk.iter().map(|line| line.len as u64 + 1).sum::<u64>());
-        }
-    }
+        anyhow::Ok(())
+    })?;
     stdout.flush().context("writing decisions")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

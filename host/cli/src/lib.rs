@@ -375,7 +375,13 @@ fn deciding_host(
 
 /// Runs the command with the given streams; returns the exit status.
 /// `serve` runs until SIGTERM or SIGINT.
-pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, stderr: impl Write + Send, is_terminal: bool) -> u8 {
+pub fn run(
+    cli: Cli,
+    stdin: impl BufRead + Send,
+    stdout: impl Write,
+    stderr: impl Write + Send,
+    is_terminal: bool,
+) -> u8 {
     run_until(cli, stdin, stdout, stderr, is_terminal, serve::Stop::on_signals())
 }
 
@@ -383,7 +389,7 @@ pub fn run(cli: Cli, stdin: impl BufRead, stdout: impl Write, stderr: impl Write
 /// [`serve::Stop::new`], only then: no signal handlers are installed).
 pub fn run_until(
     cli: Cli,
-    stdin: impl BufRead,
+    stdin: impl BufRead + Send,
     stdout: impl Write,
     mut stderr: impl Write + Send,
     is_terminal: bool,

@@ -5,7 +5,7 @@
 //! a non-personalised option. Which purposes count as major-impact and which
 //! need the opt-out are configuration.
 
-use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, Purpose, Remedy, Rule, rules};
+use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, Purpose, Remedy, Rule, StringFields, rules};
 
 rules! {
     PRICE_DISCRIMINATION = "price-discrimination", "PIPL Art. 24(1)",
@@ -30,6 +30,8 @@ pub struct AutomatedDecisionsPolicy {
 
 impl Policy for AutomatedDecisionsPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let in_scope =

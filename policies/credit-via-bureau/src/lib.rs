@@ -8,7 +8,7 @@
 
 use flowgate_sdk::{
     Action, Answer, Categories, Category, ConsentState, FlowRecord, LawfulBasis, Obligation, Policy, Purpose,
-    RecipientKind, Remedy, Rule, rules,
+    RecipientKind, Remedy, Rule, StringFields, rules,
 };
 
 rules! {
@@ -52,6 +52,8 @@ fn categories<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Categ
 
 impl Policy for CreditViaBureauPolicy {
     const RULES: &'static [Rule] = RULES;
+    // The bureau registry is matched on the recipient's id and licence.
+    const READS: StringFields = StringFields::RECIPIENT_ID.union(StringFields::RECIPIENT_LICENCE);
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let carries_credit = flow.data.credit_information || flow.purpose == Purpose::CreditAssessment;

@@ -12,7 +12,7 @@
 
 use flowgate_sdk::{
     Action, Answer, ExportMechanism, FlowRecord, LawfulBasis, Obligation, Policy, RecipientKind, Regime, Remedy, Rule,
-    rules,
+    StringFields, rules,
 };
 
 rules! {
@@ -44,6 +44,8 @@ pub struct CrossBorderPolicy {
 
 impl Policy for CrossBorderPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let leaves = flow.action == Action::Export || flow.leaves_china();

@@ -7,7 +7,8 @@
 //! export is logged to the regulator (rule `important-export-log`).
 
 use flowgate_sdk::{
-    Action, Answer, DslClass, ExportMechanism, FlowRecord, Obligation, Policy, RecipientKind, Remedy, Rule, rules,
+    Action, Answer, DslClass, ExportMechanism, FlowRecord, Obligation, Policy, RecipientKind, Remedy, Rule,
+    StringFields, rules,
 };
 
 rules! {
@@ -30,6 +31,8 @@ pub struct ImportantDataPolicy {
 
 impl Policy for ImportantDataPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let class = flow.data.dsl_class;

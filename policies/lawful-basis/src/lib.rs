@@ -4,7 +4,9 @@
 //! in force. Erasure is always lawful: for `delete` only the `deletion` rule
 //! runs.
 
-use flowgate_sdk::{Action, Answer, ConsentState, FlowRecord, LawfulBasis, Policy, Regime, Remedy, Rule, rules};
+use flowgate_sdk::{
+    Action, Answer, ConsentState, FlowRecord, LawfulBasis, Policy, Regime, Remedy, Rule, StringFields, rules,
+};
 
 rules! {
     DELETION = "deletion", "PIPL Art. 47; GDPR Art. 17",
@@ -24,6 +26,8 @@ pub struct LawfulBasisPolicy {}
 
 impl Policy for LawfulBasisPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         if !flow.is_personal() {

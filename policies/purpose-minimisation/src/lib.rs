@@ -5,7 +5,9 @@
 //! every purpose must have an entry, so a missing one is an error at load,
 //! not a silent deny. `non_personal` is always allowed.
 
-use flowgate_sdk::{Action, Answer, Categories, Category, FlowRecord, Obligation, Policy, Purpose, Rule, rules};
+use flowgate_sdk::{
+    Action, Answer, Categories, Category, FlowRecord, Obligation, Policy, Purpose, Rule, StringFields, rules,
+};
 use std::collections::BTreeMap;
 
 rules! {
@@ -63,6 +65,8 @@ impl TryFrom<PurposeTable> for PurposeMinimisationPolicy {
 
 impl Policy for PurposeMinimisationPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let in_scope = matches!(flow.action, Action::Collect | Action::Use | Action::Retain | Action::Share);

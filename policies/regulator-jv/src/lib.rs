@@ -7,7 +7,7 @@
 
 use flowgate_sdk::{
     Action, Answer, Category, Deidentification, FlowRecord, Obligation, Policy, Purpose, RecipientKind, Remedy, Rule,
-    rules,
+    StringFields, rules,
 };
 
 rules! {
@@ -33,6 +33,8 @@ pub struct RegulatorJvPolicy {
 
 impl Policy for RegulatorJvPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         if flow.recipient.kind != RecipientKind::RegulatorJv

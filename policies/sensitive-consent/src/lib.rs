@@ -5,7 +5,8 @@
 //! allowed flow must be encrypted in transit (rule `encrypt-in-transit`).
 
 use flowgate_sdk::{
-    Action, Answer, Category, ConsentKind, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, rules,
+    Action, Answer, Category, ConsentKind, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields,
+    rules,
 };
 
 rules! {
@@ -28,6 +29,8 @@ pub struct SensitiveConsentPolicy {}
 
 impl Policy for SensitiveConsentPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         if !flow.is_sensitive() || flow.action == Action::Delete {

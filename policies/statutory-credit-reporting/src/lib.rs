@@ -3,7 +3,7 @@
 //! Reporting to the central bank is a statutory duty: it is allowed, logged,
 //! and flagged when it covers less than every record the law requires.
 
-use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, RecipientKind, Rule, rules};
+use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, RecipientKind, Rule, StringFields, rules};
 
 rules! {
     STATUTORY_REPORT = "statutory-report", "PIPL Art. 13(3)",
@@ -19,6 +19,8 @@ pub struct StatutoryCreditReportingPolicy {}
 
 impl Policy for StatutoryCreditReportingPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         let reports = matches!(flow.action, Action::Share | Action::Entrust | Action::Disclose);

@@ -6,7 +6,7 @@
 //! covering any new purpose. An allowed share on consent obliges notifying
 //! the individual (rule `notify-subject`).
 
-use flowgate_sdk::{Action, Answer, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, rules};
+use flowgate_sdk::{Action, Answer, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields, rules};
 
 rules! {
     PROVISION_ASSESSMENT = "provision-assessment", "PIPL Art. 55(3)",
@@ -26,6 +26,8 @@ pub struct ThirdPartyProvisionPolicy {}
 
 impl Policy for ThirdPartyProvisionPolicy {
     const RULES: &'static [Rule] = RULES;
+    // Decides on words and numbers only: the host hands it no strings.
+    const READS: StringFields = StringFields::NONE;
 
     fn evaluate(&self, flow: &FlowRecord) -> Answer {
         if !flow.is_personal() || !matches!(flow.action, Action::Share | Action::Entrust) {
