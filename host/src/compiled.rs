@@ -223,19 +223,26 @@ impl CompiledPolicy {
     }
 
     /// The policy's answer, or its fault, for each of the `selected`
-    /// records of a batch.
+    /// records of a batch, appended to `out` in order (the caller keeps
+    /// `out` from one call to the next, so the hot path allocates nothing).
     ///
     /// The batch is one call. If it faults, each record is asked again on
     /// its own, so one hostile record cannot deny its neighbours; after a
     /// deadline, those retries share one more deadline between them rather
     /// than taking a full one each. A quarantined policy answers only
     /// [`Fault::Quarantined`] until it is replaced.
-    pub(crate) fn answer_each(&self, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
+    pub(crate) fn answer_each(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) {
         if let Some(cause) = self.health.quarantine() {
-            return selected.iter().map(|_| Err(Fault::Quarantined(cause))).collect();
+            out.extend(selected.iter().map(|_| Err(Fault::Quarantined(cause))));
+            return;
         }
         if self.translation.is_identity() {
-            return self.answer_known(records, selected);
+            return self.answer_known(records, selected, out);
         }
         // A record with a word the policy lacks is not sent: its answer is
         // the fault naming the word, and the others are asked as usual.
@@ -249,25 +256,34 @@ impl CompiledPolicy {
             })
             .collect();
         if unknown.iter().all(Option::is_none) {
-            return self.answer_known(records, selected);
+            return self.answer_known(records, selected, out);
         }
         let known: Vec<usize> = selected.iter().zip(&unknown).filter(|(_, u)| u.is_none()).map(|(&i, _)| i).collect();
-        let mut answers = self.answer_known(records, &known).into_iter();
-        unknown
-            .into_iter()
-            .map(|u| u.map_or_else(|| answers.next().expect("one answer per known record"), Err))
-            .collect()
+        let mut answers = Vec::with_capacity(known.len());
+        self.answer_known(records, &known, &mut answers);
+        let mut answers = answers.into_iter();
+        out.extend(
+            unknown.into_iter().map(|u| u.map_or_else(|| answers.next().expect("one answer per known record"), Err)),
+        );
+    }
+
+    /// [`CompiledPolicy::answer_each`] for record `i` alone.
+    pub(crate) fn answer_one(&self, records: &EncodedRecords, i: usize) -> Result<Answer, Fault> {
+        let mut out = Vec::with_capacity(1);
+        self.answer_each(records, &[i], &mut out);
+        out.pop().expect("one answer per record")
     }
 
     /// [`CompiledPolicy::answer_each`] for records whose words the policy knows.
-    fn answer_known(&self, records: &EncodedRecords, selected: &[usize]) -> Vec<Result<Answer, Fault>> {
+    fn answer_known(&self, records: &EncodedRecords, selected: &[usize], out: &mut Vec<Result<Answer, Fault>>) {
         if selected.is_empty() {
-            return Vec::new();
+            return;
         }
-        let fault = match self.answer_batch(records, selected, self.limits.deadline_ms) {
-            Ok(answers) => {
+        let start = out.len();
+        let fault = match self.answer_batch(records, selected, self.limits.deadline_ms, out) {
+            Ok(()) => {
                 self.health.answered(selected.len());
-                return self.rechecked(records, selected, answers);
+                return self.recheck(records, selected, &mut out[start..]);
             }
             Err(fault) => fault,
         };
@@ -278,104 +294,107 @@ impl CompiledPolicy {
             }
             _ => self.limits.deadline_ms,
         };
-        selected
-            .iter()
-            .map(|&i| {
-                let answer = if selected.len() == 1 {
-                    Err(fault.clone())
-                } else {
-                    self.answer_batch(records, &[i], retry_deadline).map(|answers| answers[0])
-                };
-                match &answer {
-                    Ok(_) => self.health.answered(1),
-                    Err(_) => self.health.faulted(record_hash(records.record(i))),
+        for &i in selected {
+            let answered = if selected.len() == 1 {
+                Err(fault.clone())
+            } else {
+                self.answer_batch(records, &[i], retry_deadline, out)
+            };
+            match answered {
+                Ok(()) => self.health.answered(1),
+                Err(fault) => {
+                    self.health.faulted(record_hash(records.record(i)));
+                    out.push(Err(fault));
                 }
-                answer
-            })
-            .collect()
+            }
+        }
     }
 
     /// One call for the `selected` records, on an instance chosen by the
-    /// isolation level (or one call per record at [`Isolation::PerRecord`]).
+    /// isolation level (or one call per record at [`Isolation::PerRecord`]),
+    /// its answers appended to `out`; on a fault, `out` is left as it was.
     fn answer_batch(
         &self,
         records: &EncodedRecords,
         selected: &[usize],
         deadline_ms: u64,
-    ) -> Result<Vec<Answer>, Fault> {
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) -> Result<(), Fault> {
         let rule_count = self.info.reasons.len();
-        match self.isolation {
-            Isolation::PerRecord => selected
-                .iter()
-                .map(|&i| {
-                    self.fresh_instance()?
-                        .answer_batch(records, &[i], &self.translation, rule_count, deadline_ms)
-                        .map(|a| a[0])
-                })
-                .collect(),
-            Isolation::PerCall => {
-                self.fresh_instance()?.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)
-            }
-            Isolation::Reuse => {
+        let translation = &self.translation;
+        let start = out.len();
+        let answered = match self.isolation {
+            Isolation::PerRecord => selected.iter().try_for_each(|&i| {
+                self.fresh_instance()?.answer_batch(records, &[i], translation, rule_count, deadline_ms, out)
+            }),
+            Isolation::PerCall => self.fresh_instance().and_then(|mut instance| {
+                instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)
+            }),
+            Isolation::Reuse => match self.slots.of_this_thread() {
                 // The calling thread's own slot: no other thread waits on
-                // it, and one lock covers taking and returning the instance.
-                if let Some(mut kept) = self.slots.of_this_thread() {
-                    let mut instance = match kept.take() {
-                        Some(instance) => instance,
-                        None => self.spare_instance()?,
-                    };
-                    let answers =
-                        instance.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)?;
-                    // Only an instance that answered well is kept; a faulted one is dropped.
-                    *kept = Some(instance);
-                    return Ok(answers);
+                // it, and the instance is used where it is kept.
+                Some(mut kept) => {
+                    if kept.is_none() {
+                        *kept = Some(self.spare_instance()?);
+                    }
+                    let instance = kept.as_mut().expect("just filled");
+                    let answered = instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out);
+                    if answered.is_err() {
+                        // A faulted instance is dropped, never reused.
+                        *kept = None;
+                    }
+                    answered
                 }
                 // Another thread has the slot (more threads than slots): the shared pool.
-                let mut instance = self.spare_instance()?;
-                let answers = instance.answer_batch(records, selected, &self.translation, rule_count, deadline_ms)?;
-                self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
-                Ok(answers)
-            }
+                None => {
+                    let mut instance = self.spare_instance()?;
+                    instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)?;
+                    self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
+                    Ok(())
+                }
+            },
+        };
+        if answered.is_err() {
+            out.truncate(start);
         }
+        answered
     }
 
     /// Where an instance may have carried state into `answers`, answers one
     /// record in `recheck_every` again in a fresh instance. A difference
     /// quarantines the policy, and the whole call fails closed.
-    fn rechecked(
-        &self,
-        records: &EncodedRecords,
-        selected: &[usize],
-        answers: Vec<Answer>,
-    ) -> Vec<Result<Answer, Fault>> {
+    fn recheck(&self, records: &EncodedRecords, selected: &[usize], answers: &mut [Result<Answer, Fault>]) {
         let carries_state = match self.isolation {
             Isolation::PerRecord => false,
             Isolation::PerCall => selected.len() > 1,
             Isolation::Reuse => true,
         };
-        if carries_state && self.recheck_every > 0 {
-            let before = self.answered.fetch_add(selected.len() as u64, Ordering::Relaxed);
-            let due = self.recheck_every - before % self.recheck_every;
-            if due <= selected.len() as u64 {
-                let at = due as usize - 1;
-                let fresh = self.fresh_instance().and_then(|mut instance| {
-                    let rules = self.info.reasons.len();
-                    instance.answer_batch(
-                        records,
-                        &selected[at..=at],
-                        &self.translation,
-                        rules,
-                        self.limits.deadline_ms,
-                    )
-                });
-                if fresh.is_ok_and(|fresh| fresh[0] != answers[at]) {
-                    self.health.nondeterministic();
-                    let cause = self.health.quarantine().expect("just quarantined");
-                    return selected.iter().map(|_| Err(Fault::Quarantined(cause))).collect();
-                }
-            }
+        if !carries_state || self.recheck_every == 0 {
+            return;
         }
-        answers.into_iter().map(Ok).collect()
+        let before = self.answered.fetch_add(selected.len() as u64, Ordering::Relaxed);
+        let due = self.recheck_every - before % self.recheck_every;
+        if due > selected.len() as u64 {
+            return;
+        }
+        let at = due as usize - 1;
+        let mut fresh = Vec::with_capacity(1);
+        let answered = self.fresh_instance().and_then(|mut instance| {
+            let rules = self.info.reasons.len();
+            instance.answer_batch(
+                records,
+                &selected[at..=at],
+                &self.translation,
+                rules,
+                self.limits.deadline_ms,
+                &mut fresh,
+            )
+        });
+        if answered.is_ok() && fresh[0] != answers[at] {
+            self.health.nondeterministic();
+            let cause = self.health.quarantine().expect("just quarantined");
+            answers.iter_mut().for_each(|answer| *answer = Err(Fault::Quarantined(cause)));
+        }
     }
 
     /// An instance from the shared pool, or a fresh one.

@@ -7,6 +7,7 @@ use flowgate_sdk::wire;
 use crate::translation::Translation;
 
 /// A batch of records, each encoded once.
+#[derive(Default)]
 pub(crate) struct EncodedRecords {
     bytes: Vec<u8>,
     /// Where each record ends in `bytes`.
@@ -15,13 +16,19 @@ pub(crate) struct EncodedRecords {
 
 impl EncodedRecords {
     pub(crate) fn new(flows: &[FlowRecord]) -> EncodedRecords {
-        let mut bytes = Vec::with_capacity(flows.len() * 128);
-        let mut ends = Vec::with_capacity(flows.len());
+        let mut records = EncodedRecords::default();
+        records.encode(flows);
+        records
+    }
+
+    /// Encodes `flows` in place of the records held, reusing the buffers.
+    pub(crate) fn encode(&mut self, flows: &[FlowRecord]) {
+        self.bytes.clear();
+        self.ends.clear();
         for flow in flows {
-            wire::encode_record(flow, &mut bytes);
-            ends.push(bytes.len());
+            wire::encode_record(flow, &mut self.bytes);
+            self.ends.push(self.bytes.len());
         }
-        EncodedRecords { bytes, ends }
     }
 
     /// The binary form of record `i`.

@@ -1,12 +1,13 @@
 //! The host: a set of loaded policies, asked about flows from many threads.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
-use flowgate_sdk::{Effect, FlowRecord};
+use flowgate_sdk::{Answer, Effect, FlowRecord};
 
 use crate::archive::Archive;
 use crate::bundle::Bundle;
@@ -18,6 +19,7 @@ use crate::digest::Digest;
 use crate::encoded::EncodedRecords;
 use crate::error::Error;
 use crate::events::{PolicyEvent, error_chain};
+use crate::fault::Fault;
 use crate::keys::SecretKey;
 use crate::load_limits::LoadLimits;
 use crate::policy_info::PolicyInfo;
@@ -140,34 +142,42 @@ impl Host {
         }
         let mut decisions = Vec::with_capacity(flows.len());
         let mut receipts = Vec::with_capacity(if self.log.is_some() { flows.len() } else { 0 });
-        let mut selected = Vec::new();
-        for chunk in flows.chunks(self.options.max_batch.max(1)) {
-            let records = EncodedRecords::new(chunk);
-            let facts: Vec<Facts> = chunk.iter().map(Facts::of).collect();
-            // Only the policies that applied are recorded: a policy that
-            // cannot apply costs its scope check and nothing more.
-            let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
-            for policy in &set.policies {
-                selected.clear();
-                selected.extend((0..chunk.len()).filter(|&i| policy.scope.covers(&facts[i])));
-                let outcomes = policy.answer_each(&records, &selected);
-                for (&i, outcome) in selected.iter().zip(outcomes) {
-                    if outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
-                        continue;
+        with_scratch(|scratch| {
+            let Scratch { records, facts, selected, outcomes } = scratch;
+            for chunk in flows.chunks(self.options.max_batch.max(1)) {
+                records.encode(chunk);
+                facts.clear();
+                facts.extend(chunk.iter().map(Facts::of));
+                // Only the policies that applied are recorded: a policy that
+                // cannot apply costs its scope check and nothing more.
+                let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
+                for policy in &set.policies {
+                    selected.clear();
+                    for (i, facts) in facts.iter().enumerate() {
+                        if policy.scope.covers(facts) {
+                            selected.push(i);
+                        }
                     }
-                    answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
+                    outcomes.clear();
+                    policy.answer_each(records, selected, outcomes);
+                    for (&i, outcome) in selected.iter().zip(outcomes.drain(..)) {
+                        if outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
+                            continue;
+                        }
+                        answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
+                    }
+                }
+                for (i, (flow, answers)) in chunk.iter().zip(answers).enumerate() {
+                    let mut decision = combine(flow, answers, self.options.unmatched);
+                    decision.policy_set = set.id;
+                    decision.activation = set.activation;
+                    if self.log.is_some() {
+                        receipts.push(self.receipt(flow, &decision, &Digest::of(records.record(i))));
+                    }
+                    decisions.push(decision);
                 }
             }
-            for (i, (flow, answers)) in chunk.iter().zip(answers).enumerate() {
-                let mut decision = combine(flow, answers, self.options.unmatched);
-                decision.policy_set = set.id;
-                decision.activation = set.activation;
-                if self.log.is_some() {
-                    receipts.push(self.receipt(flow, &decision, &Digest::of(records.record(i))));
-                }
-                decisions.push(decision);
-            }
-        }
+        });
         if let Some(log) = &self.log {
             log.append(receipts)?;
         }
@@ -194,7 +204,7 @@ impl Host {
         let mut verdicts = Vec::with_capacity(set.policies.len());
         for policy in &set.policies {
             let verdict = if policy.scope.covers(&facts) {
-                let outcome = policy.answer_each(&records, &[0]).remove(0);
+                let outcome = policy.answer_one(&records, 0);
                 if !outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
                     answers.push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome: outcome.clone() });
                 }
@@ -573,6 +583,28 @@ impl HostBuilder {
 }
 
 /// The fail-closed decision when a receipt cannot be written.
+/// What one evaluation needs besides its output, kept per thread so that a
+/// call allocates little more than its decisions.
+#[derive(Default)]
+struct Scratch {
+    records: EncodedRecords,
+    facts: Vec<Facts>,
+    selected: Vec<usize>,
+    outcomes: Vec<Result<Answer, Fault>>,
+}
+
+/// Runs `f` with this thread's scratch.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = RefCell::default();
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // Entered again on this thread (an evaluation from inside one): a scratch of its own.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
 fn receipt_not_written(flow: &FlowRecord, err: &Error, policy_set: Digest, activation: u64) -> Decision {
     let message = format!("the decision's receipt could not be written, so the flow is denied: {err}");
     Decision {

@@ -128,7 +128,9 @@ impl GuestInstance {
 
     /// The guest's answers for the `selected` records of a batch, handed
     /// over and read back through `translation`, in one call that may take
-    /// `deadline_ms` (at most the instance's own deadline).
+    /// `deadline_ms` (at most the instance's own deadline). The answers are
+    /// read where the guest wrote them and appended to `out`; on a fault
+    /// some may have been appended, and the caller drops them.
     pub(crate) fn answer_batch(
         &mut self,
         records: &EncodedRecords,
@@ -136,7 +138,8 @@ impl GuestInstance {
         translation: &Translation,
         rule_count: usize,
         deadline_ms: u64,
-    ) -> Result<Vec<Answer>, Fault> {
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) -> Result<(), Fault> {
         let len = records.batch_len(selected, translation);
         let address = self.reserve_input(len)?;
         let input = self
@@ -148,7 +151,7 @@ impl GuestInstance {
         let deadline = deadline_ms.min(self.deadline_ms());
         let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
         let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
-        decode_answers(output, selected.len(), translation, rule_count).map_err(Fault::BadAnswer)
+        decode_answers(output, selected.len(), translation, rule_count, out).map_err(Fault::BadAnswer)
     }
 
     /// Makes the guest's input buffer at least `len` bytes; returns its address.
@@ -201,25 +204,26 @@ fn decode_answers(
     count: usize,
     translation: &Translation,
     rule_count: usize,
-) -> Result<Vec<Answer>, AnswerError> {
+    out: &mut Vec<Result<Answer, Fault>>,
+) -> Result<(), AnswerError> {
     let mut reader = Reader::new(output);
     let found = reader.count().map_err(AnswerError::Malformed)?;
     if found != count {
         return Err(AnswerError::WrongCount { found, expected: count });
     }
     let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
-    let mut answers = Vec::with_capacity(count);
+    out.reserve(count);
     for _ in 0..count {
         let answer = translation.decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
         if answer.fired_bits() & !known_rules != 0 {
             return Err(AnswerError::UnknownRule { rules: rule_count });
         }
-        answers.push(answer);
+        out.push(Ok(answer));
     }
     if !reader.is_empty() {
         return Err(AnswerError::TrailingBytes);
     }
-    Ok(answers)
+    Ok(())
 }
 
 /// Names what went wrong in a call that had `deadline_ms`.

@@ -108,6 +108,9 @@ pub fn declared_len(record: &[u8], reads: StringFields) -> usize {
     if reads == StringFields::ALL {
         return record.len();
     }
+    if reads == StringFields::NONE {
+        return FIXED_BYTES;
+    }
     let mut len = FIXED_BYTES;
     for_each_string(record, |n, string| {
         if reads.has(n) {
@@ -125,6 +128,9 @@ pub fn copy_declared(record: &[u8], reads: StringFields, out: &mut [u8]) {
         return;
     }
     out[..FIXED_BYTES].copy_from_slice(&record[..FIXED_BYTES]);
+    if reads == StringFields::NONE {
+        return;
+    }
     let mut at = FIXED_BYTES;
     for_each_string(record, |n, string| {
         if reads.has(n) {
@@ -195,41 +201,46 @@ pub fn decode_record_into(
     record: &mut FlowRecord,
     reads: StringFields,
 ) -> Result<(), WireError> {
-    record.regime = input.word("regime")?;
-    record.platform.sector = input.word("platform.sector")?;
-    record.platform.ciio = input.flag("platform.ciio")?;
-    record.action = input.word("action")?;
-    record.data.dsl_class = input.word("data.dsl_class")?;
-    record.data.important_notified = input.flag("data.important_notified")?;
-    record.data.credit_information = input.flag("data.credit_information")?;
-    record.data.deidentification = input.word("data.deidentification")?;
-    record.purpose = input.word("purpose")?;
-    record.original_purpose = match input.u8("original_purpose")? {
+    // The fixed block in one read: every field below is then at a known
+    // offset of a known-size array, so the compiler drops the per-field
+    // bounds checks (this runs once per record in every policy).
+    let block: [u8; FIXED_BYTES] = input.take("record")?;
+    let mut fixed = Reader::new(&block);
+    record.regime = fixed.word("regime")?;
+    record.platform.sector = fixed.word("platform.sector")?;
+    record.platform.ciio = fixed.flag("platform.ciio")?;
+    record.action = fixed.word("action")?;
+    record.data.dsl_class = fixed.word("data.dsl_class")?;
+    record.data.important_notified = fixed.flag("data.important_notified")?;
+    record.data.credit_information = fixed.flag("data.credit_information")?;
+    record.data.deidentification = fixed.word("data.deidentification")?;
+    record.purpose = fixed.word("purpose")?;
+    record.original_purpose = match fixed.u8("original_purpose")? {
         SAME_PURPOSE => None,
         code => Some(Purpose::from_code(code).ok_or(WireError("original_purpose"))?),
     };
-    record.lawful_basis = input.word("lawful_basis")?;
-    record.consent.state = input.word("consent.state")?;
-    record.consent.kind = input.word("consent.kind")?;
-    record.consent.covers_purpose = input.flag("consent.covers_purpose")?;
-    record.consent.covers_recipient = input.flag("consent.covers_recipient")?;
-    record.recipient.kind = input.word("recipient.kind")?;
-    record.export_mechanism = input.word("export_mechanism")?;
-    record.impact_assessment = input.flag("impact_assessment")?;
-    record.notice_given = input.flag("notice_given")?;
-    record.automated_decision = input.flag("automated_decision")?;
-    record.price_differentiated = input.flag("price_differentiated")?;
-    let destination = [input.u8("destination")?, input.u8("destination")?];
+    record.lawful_basis = fixed.word("lawful_basis")?;
+    record.consent.state = fixed.word("consent.state")?;
+    record.consent.kind = fixed.word("consent.kind")?;
+    record.consent.covers_purpose = fixed.flag("consent.covers_purpose")?;
+    record.consent.covers_recipient = fixed.flag("consent.covers_recipient")?;
+    record.recipient.kind = fixed.word("recipient.kind")?;
+    record.export_mechanism = fixed.word("export_mechanism")?;
+    record.impact_assessment = fixed.flag("impact_assessment")?;
+    record.notice_given = fixed.flag("notice_given")?;
+    record.automated_decision = fixed.flag("automated_decision")?;
+    record.price_differentiated = fixed.flag("price_differentiated")?;
+    let destination = [fixed.u8("destination")?, fixed.u8("destination")?];
     record.destination = CountryCode::new(destination).ok_or(WireError("destination"))?;
-    record.data.categories = Categories::from_bits(input.u16("data.categories")?)
+    record.data.categories = Categories::from_bits(fixed.u16("data.categories")?)
         .filter(|c| !c.is_empty())
         .ok_or(WireError("data.categories"))?;
-    record.data.k = input.u32("data.k")?;
-    record.retention_days = input.u32("retention_days")?;
-    record.volume.subjects = input.u64("volume.subjects")?;
-    record.volume.ytd_export_subjects = input.u64("volume.ytd_export_subjects")?;
-    record.volume.ytd_export_sensitive_subjects = input.u64("volume.ytd_export_sensitive_subjects")?;
-    record.report_coverage = f64::from_bits(input.u64("report_coverage")?);
+    record.data.k = fixed.u32("data.k")?;
+    record.retention_days = fixed.u32("retention_days")?;
+    record.volume.subjects = fixed.u64("volume.subjects")?;
+    record.volume.ytd_export_subjects = fixed.u64("volume.ytd_export_subjects")?;
+    record.volume.ytd_export_sensitive_subjects = fixed.u64("volume.ytd_export_sensitive_subjects")?;
+    record.report_coverage = f64::from_bits(fixed.u64("report_coverage")?);
     if !(0.0..=1.0).contains(&record.report_coverage) {
         return Err(WireError("report_coverage"));
     }
