@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::sdk::FlowRecord;
+use flowgate::testing::NativeSet;
 use flowgate::{Bundle, Decision, Host, HostBuilder, PolicyEvent};
 use flowgate_reference_set::sample;
 
@@ -126,7 +127,31 @@ fn evaluate_on(host: &Host, flows: &[FlowRecord], threads: usize) {
     });
 }
 
-/// Throughput with 1 and 2 threads, quiet and during continuous reloads.
+/// The ten reference policies compiled natively, combined as the host does.
+fn native_reference() -> NativeSet {
+    NativeSet::new(
+        flowgate_reference_set::native()
+            .into_iter()
+            .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
+    )
+    .unwrap()
+}
+
+/// Decides `flows` natively, split over `threads` threads as [`evaluate_on`] splits them.
+fn decide_natively_on(natives: &NativeSet, flows: &[FlowRecord], threads: usize) {
+    std::thread::scope(|scope| {
+        for part in flows.chunks(flows.len().div_ceil(threads)) {
+            scope.spawn(move || {
+                for batch in part.chunks(256) {
+                    std::hint::black_box(batch.iter().map(|flow| natives.decide(flow)).collect::<Vec<_>>());
+                }
+            });
+        }
+    });
+}
+
+/// Throughput with 1 and 2 threads, quiet and during continuous reloads,
+/// beside native code on 1 and 2 threads.
 fn throughput(c: &mut Criterion) {
     let flows = sample::flows(42, RECORDS);
     let host = Arc::new(reference().cache_dir(scratch("throughput-cache")).build().unwrap());
@@ -139,8 +164,17 @@ fn throughput(c: &mut Criterion) {
     assert!(split == expected, "two threads decide unlike one");
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(RECORDS as u64));
+    let natives = native_reference();
+    assert!(
+        flows.iter().zip(&expected).all(|(flow, decision)| natives.decide(flow).to_json() == *decision),
+        "native code decides unlike the host"
+    );
     for threads in [1, 2] {
         group.bench_function(format!("{threads}_threads"), |b| b.iter(|| evaluate_on(&host, &flows, threads)));
+        // The floor: how the same work scales natively on this machine.
+        group.bench_function(format!("native_{threads}_threads"), |b| {
+            b.iter(|| decide_natively_on(&natives, &flows, threads))
+        });
     }
     let stop = Arc::new(AtomicBool::new(false));
     let reloader = {

@@ -182,13 +182,34 @@ pub fn translate_fixed(fixed: &mut [u8], to_policy: impl Fn(Vocabulary, u8) -> O
 /// code it cannot map.
 fn translate_bits(bits: u16, map: impl Fn(u8) -> Option<u8>) -> Result<u16, u8> {
     let mut out = 0u16;
-    for code in 0..16u8 {
-        if bits & (1 << code) != 0 {
-            let to = map(code).filter(|to| *to < 16).ok_or(code)?;
-            out |= 1 << to;
-        }
+    for code in set_bits(bits) {
+        let to = map(code).filter(|to| *to < 16).ok_or(code)?;
+        out |= 1 << to;
     }
     Ok(out)
+}
+
+/// The codes of the set bits, lowest first (an answer sets few, often none).
+fn set_bits(bits: u16) -> impl Iterator<Item = u8> {
+    let mut rest = bits;
+    std::iter::from_fn(move || {
+        let code = rest.trailing_zeros() as u8;
+        rest &= rest.wrapping_sub(1);
+        (code < 16).then_some(code)
+    })
+}
+
+/// `record` exactly as a policy that reads `reads` receives it, through the
+/// wire: the other strings empty. For running a policy natively on what its
+/// Wasm build would see (a wrong [`StringFields`] declaration then shows).
+pub fn as_received(record: &FlowRecord, reads: StringFields) -> FlowRecord {
+    let mut full = Vec::new();
+    encode_record(record, &mut full);
+    let mut declared = vec![0; declared_len(&full, reads)];
+    copy_declared(&full, reads, &mut declared);
+    let mut received = blank_record();
+    decode_record_into(&mut Reader::new(&declared), &mut received, reads).expect("an encoded record decodes");
+    received
 }
 
 /// Reads one record into `record`, reusing its string buffers; only the
@@ -325,7 +346,7 @@ pub fn decode_answer_translated(
         .ok_or(WireError("answer remedies"))?;
     let kinds = input.u16("answer obligations")?;
     let mut obligations = ObligationSet::EMPTY;
-    for code in (0..16u8).filter(|code| kinds & (1 << code) != 0) {
+    for code in set_bits(kinds) {
         let kind = to_reader(Vocabulary::Obligation, code)
             .and_then(ObligationKind::from_code)
             .ok_or(WireError("answer obligations"))?;
@@ -515,6 +536,8 @@ mod tests {
             assert_eq!((seen.action, seen.recipient.kind), (flow.action, flow.recipient.kind));
         }
         assert_eq!(declared_len(&full, StringFields::NONE), FIXED_BYTES);
+        let received = as_received(&flow, StringFields::RECIPIENT_ID);
+        assert_eq!((received.id.as_str(), received.recipient.id.as_str()), ("", "bureau-3"));
     }
 
     #[test]
