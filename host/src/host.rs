@@ -151,7 +151,8 @@ impl Host {
                 // Only the policies that applied are recorded: a policy that
                 // cannot apply costs its scope check and nothing more.
                 let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
-                for policy in &set.policies {
+                for &at in set.candidates(facts) {
+                    let policy = &set.policies[at];
                     selected.clear();
                     for (i, facts) in facts.iter().enumerate() {
                         if policy.scope.covers(facts) {

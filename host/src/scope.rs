@@ -65,6 +65,11 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
+    /// The record's action, as a one-bit set.
+    pub(crate) fn action_bit(&self) -> u32 {
+        self.action
+    }
+
     pub(crate) fn of(flow: &FlowRecord) -> Facts {
         Facts {
             action: 1 << flow.action.code(),
@@ -108,6 +113,11 @@ impl Scope {
             sensitive: applies_to.sensitive,
             cross_border: applies_to.cross_border,
         }
+    }
+
+    /// Whether the policy may apply to a record of `action`.
+    pub(crate) fn admits(&self, action: Action) -> bool {
+        self.actions & 1 << action.code() != 0
     }
 
     /// Whether the policy may apply to a record with these facts.
