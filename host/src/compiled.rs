@@ -439,15 +439,18 @@ impl CompiledPolicy {
     }
 }
 
-/// One instance slot per thread, so that threads calling the same policy
-/// do not queue on one lock: a thread takes the slot its index falls on,
-/// and only when two threads share a slot does one of them use the shared pool.
+/// One instance slot per core, so that threads calling the same policy at
+/// once do not queue on one lock: a thread takes the slot its index falls
+/// on, and only when another thread holds that slot does it use the shared
+/// pool. As many slots as cores, not threads: threads come and go (a pool
+/// of a server's, `check`'s workers per chunk), and a slot per thread ever
+/// seen would keep an instance of every policy for each.
 struct ThreadSlots(Box<[Mutex<Option<GuestInstance>>]>);
 
 impl ThreadSlots {
     fn new() -> ThreadSlots {
-        let threads = std::thread::available_parallelism().map_or(4, usize::from);
-        ThreadSlots((0..(4 * threads).clamp(8, 64)).map(|_| Mutex::new(None)).collect())
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        ThreadSlots((0..cores.clamp(1, 64)).map(|_| Mutex::new(None)).collect())
     }
 
     /// The calling thread's slot, unless another thread holds it.
