@@ -142,6 +142,8 @@ pub(crate) struct CompiledPolicy {
     /// Keeps the epoch ticker running for as long as this policy can be
     /// called: without it, deadlines would never fire.
     _runtime: Arc<Runtime>,
+    /// Keeps its compiled module shared with the policies of the same bytes.
+    _module: Arc<Module>,
     /// Instances kept for the next call at [`Isolation::Reuse`]: one per
     /// thread slot, and a shared pool for threads without a slot.
     slots: ThreadSlots,
@@ -216,6 +218,7 @@ impl CompiledPolicy {
             recheck_every: settings.recheck_every,
             answered: AtomicU64::new(0),
             _runtime: Arc::clone(runtime),
+            _module: module,
             slots: ThreadSlots::new(),
             idle: Mutex::new(idle),
             health: Health::new(settings.quarantine_after),

@@ -7,15 +7,17 @@
 //! epoch every [`TICK`]; a call's deadline is a number of ticks, so it is
 //! enforced to within one tick.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, Module, ResourceLimiter};
 
 use crate::cache::ModuleCache;
+use crate::digest::Digest;
 use crate::error::Error;
 use crate::manifest::LimitOverrides;
 
@@ -88,6 +90,12 @@ impl Limits {
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
     cache: Option<ModuleCache>,
+    /// Modules in use, by the digest of their bytes: the variants of one
+    /// module (the same code under other manifests, as per-sector variants
+    /// are) share one compiled copy of its code instead of one each, so a
+    /// thousand of them do not crowd the caches with copies. Held weakly:
+    /// a module no policy uses any more is freed.
+    compiled: Mutex<HashMap<Digest, Weak<Module>>>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -123,15 +131,29 @@ impl Runtime {
                 })
                 .map_err(wasmtime::Error::from)?
         };
-        Ok(Runtime { engine, cache: None, stop, ticker: Some(ticker) })
+        Ok(Runtime { engine, cache: None, compiled: Mutex::default(), stop, ticker: Some(ticker) })
     }
 
-    /// Compiles `wasm`, through the on-disk cache when there is one.
-    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Module> {
-        match &self.cache {
-            Some(cache) => cache.module(&self.engine, wasm),
-            None => Module::new(&self.engine, wasm),
+    /// Compiles `wasm`, through the on-disk cache when there is one, or
+    /// shares the module already compiled from the same bytes.
+    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Arc<Module>> {
+        let digest = Digest::of(wasm);
+        let in_use = |compiled: &HashMap<Digest, Weak<Module>>| compiled.get(&digest).and_then(Weak::upgrade);
+        if let Some(module) = in_use(&self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+            return Ok(module);
         }
+        // Compiled outside the lock: other loads go on meanwhile.
+        let module = Arc::new(match &self.cache {
+            Some(cache) => cache.module(&self.engine, wasm)?,
+            None => Module::new(&self.engine, wasm)?,
+        });
+        let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(theirs) = in_use(&compiled) {
+            return Ok(theirs);
+        }
+        compiled.retain(|_, module| module.strong_count() > 0);
+        compiled.insert(digest, Arc::downgrade(&module));
+        Ok(module)
     }
 }
 
