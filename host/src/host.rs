@@ -583,7 +583,6 @@ impl HostBuilder {
     }
 }
 
-/// The fail-closed decision when a receipt cannot be written.
 /// What one evaluation needs besides its output, kept per thread so that a
 /// call allocates little more than its decisions.
 #[derive(Default)]
@@ -606,6 +605,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     })
 }
 
+/// The fail-closed decision when a receipt cannot be written.
 fn receipt_not_written(flow: &FlowRecord, err: &Error, policy_set: Digest, activation: u64) -> Decision {
     let message = format!("the decision's receipt could not be written, so the flow is denied: {err}");
     Decision {

@@ -208,3 +208,23 @@ impl ResourceLimiter for StoreState {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_of_the_same_bytes_share_one_compiled_copy_while_in_use() {
+        let runtime = Runtime::new(DEFAULT_STACK_BYTES, None).unwrap();
+        let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
+        let other = wat::parse_str("(module (func (export \"g\")))").unwrap();
+        let first = runtime.compile(&wasm).unwrap();
+        assert!(Arc::ptr_eq(&first, &runtime.compile(&wasm).unwrap()), "the same bytes are compiled once");
+        assert!(!Arc::ptr_eq(&first, &runtime.compile(&other).unwrap()), "other bytes get their own");
+        // Held weakly: once no policy uses it, it is freed, and compiled anew when asked again.
+        drop(first);
+        assert!(runtime.compiled.lock().unwrap().values().all(|module| module.strong_count() == 0));
+        let again = runtime.compile(&wasm).unwrap();
+        assert_eq!(Arc::strong_count(&again), 1, "only the caller holds it");
+    }
+}
