@@ -70,10 +70,8 @@ enum Command {
         /// remedies and rules), or faulted.
         #[arg(long)]
         explain: bool,
-        /// Cache compiled modules in DIR, so the next start does not compile again.
-        /// DIR must belong to you and be writable by no one else.
-        #[arg(long, value_name = "DIR")]
-        cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
         #[command(flatten)]
         host: HostOptions,
         #[command(flatten)]
@@ -142,10 +140,8 @@ enum Command {
     Serve {
         #[command(flatten)]
         source: PolicySource,
-        /// Cache compiled modules in DIR, so the next start does not compile again.
-        /// DIR must belong to you and be writable by no one else.
-        #[arg(long, value_name = "DIR")]
-        cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
         #[command(flatten)]
         host: HostOptions,
         #[command(flatten)]
@@ -239,6 +235,15 @@ struct PolicySource {
     /// Run the bundles in DIR without verifying their signatures.
     #[arg(long, requires = "policies", conflicts_with = "trust")]
     allow_unsigned: bool,
+}
+
+/// The module cache of the deciding commands (`check`, `serve`).
+#[derive(Debug, clap::Args)]
+struct CacheArgs {
+    /// Cache compiled modules in DIR, so the next start does not compile again.
+    /// DIR must belong to you and be writable by no one else.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 /// What the platform decides for every policy it runs.
@@ -363,11 +368,11 @@ fn deciding_host(
     watch: bool,
     host: &HostOptions,
     log: &LogArgs,
-    cache_dir: Option<&std::path::Path>,
+    cache: &CacheArgs,
     stderr: &mut impl Write,
 ) -> anyhow::Result<flowgate::HostBuilder> {
     let mut builder = log.apply(host.apply(policies::host_builder(source, watch, stderr)?))?;
-    if let Some(dir) = cache_dir {
+    if let Some(dir) = &cache.cache_dir {
         builder = builder.cache_dir(dir);
     }
     Ok(builder)
@@ -396,8 +401,8 @@ pub fn run_until(
     stop: serve::Stop,
 ) -> u8 {
     let result = match cli.command {
-        Command::Check { source, no_progress, watch, provenance, explain, cache_dir, host, log, file } => {
-            deciding_host(&source, watch, &host, &log, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
+        Command::Check { source, no_progress, watch, provenance, explain, cache, host, log, file } => {
+            deciding_host(&source, watch, &host, &log, &cache, &mut stderr).and_then(|builder| {
                 let check = check::Check {
                     builder,
                     watch: if watch { source.policies.as_deref() } else { None },
@@ -410,8 +415,8 @@ pub fn run_until(
             })
         }
         Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
-        Command::Serve { source, cache_dir, host, log, serve } => {
-            deciding_host(&source, true, &host, &log, cache_dir.as_deref(), &mut stderr).and_then(|builder| {
+        Command::Serve { source, cache, host, log, serve } => {
+            deciding_host(&source, true, &host, &log, &cache, &mut stderr).and_then(|builder| {
                 let serve = serve::Serve { builder, watch: source.policies.as_deref(), options: &serve, stop };
                 serve::run(serve, &mut stderr)
             })

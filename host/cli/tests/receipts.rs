@@ -13,6 +13,18 @@ fn flowgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flowgate"))
 }
 
+/// `command` given the arguments of `flowgate check` deciding `input` with
+/// receipts in `log`, signed with `secret`, after `extra` options.
+fn logged_check<'a>(
+    command: &'a mut Command,
+    extra: &[&str],
+    log: &Path,
+    secret: &Path,
+    input: &Path,
+) -> &'a mut Command {
+    command.args(["check", "--no-progress"]).args(extra).arg("--log").arg(log).arg("--log-key").arg(secret).arg(input)
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("flowgate-receipts-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -84,12 +96,7 @@ fn killed_at_random_points_the_log_recovers_and_every_printed_decision_has_its_r
         let input = records(&dir, 100 + round, 25_000);
         let durability = if round % 2 == 0 { "fsync" } else { "buffered" };
         let stdout = std::fs::File::create(dir.join("stdout")).unwrap();
-        let mut child = flowgate()
-            .args(["check", "--no-progress", "--durability", durability, "--log"])
-            .arg(&log)
-            .arg("--log-key")
-            .arg(&secret)
-            .arg(&input)
+        let mut child = logged_check(&mut flowgate(), &["--durability", durability], &log, &secret, &input)
             .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
@@ -126,14 +133,7 @@ fn killed_at_random_points_the_log_recovers_and_every_printed_decision_has_its_r
 
     // A last, whole run recovers whatever the last kill left, and closes the log.
     let input = records(&dir, 999, 500);
-    let output = flowgate()
-        .args(["check", "--no-progress", "--log"])
-        .arg(&log)
-        .arg("--log-key")
-        .arg(&secret)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let output = logged_check(&mut flowgate(), &[], &log, &secret, &input).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let verified = verify(&log, &public);
     assert_eq!((verified.broken.clone(), verified.torn, verified.open), (None, None, false), "{verified:?}");
@@ -148,17 +148,9 @@ fn a_full_disk_gives_an_error_not_a_gap() {
     let input = records(&dir, 7, 60_000);
     // A file-size limit stands in for a full disk: writes past it fail with
     // EFBIG (the signal it would raise is ignored, as a server would).
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 20000; exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_flowgate"))
-        .args(["check", "--no-progress", "--log"])
-        .arg(&log)
-        .arg("--log-key")
-        .arg(&secret)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let mut limited = Command::new("sh");
+    limited.arg("-c").arg("trap '' XFSZ; ulimit -f 20000; exec \"$0\" \"$@\"").arg(env!("CARGO_BIN_EXE_flowgate"));
+    let output = logged_check(&mut limited, &[], &log, &secret, &input).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("decision log") && stderr.contains("cannot write"), "{stderr}");
