@@ -62,86 +62,40 @@
 //!   personal data no policy applies to is rule `no-policy-applied` of
 //!   policy `flowgate` (switch with [`HostBuilder::unmatched`]).
 
-// The modules in layers, each using only modules above it in this list
-// (`tests/all/layers.rs` checks that no module imports one below it;
-// `rustfmt.toml` keeps this order). Values shared by every layer:
-mod hex;
-mod digest;
-mod fault;
-mod translation;
-mod encoded;
-mod load_limits;
-mod reason;
-mod scope;
-mod text;
-mod expectation;
-mod health;
-mod policy_info;
-mod shape;
-mod error;
-// Bundles, their manifests and signatures, read from disk within caps,
-// and the trust policy they are verified against:
-mod files;
-mod keys;
-mod manifest;
-mod signature;
+// The folders in layers, each using only the ones above it in this list
+// (`tests/all/layers.rs` checks it, and that each folder's files use only
+// the siblings its `mod.rs` lists before them; `rustfmt.toml` keeps the order):
+mod model;
+mod fs;
 mod bundle;
-mod trust;
-// The sandbox and the module cache:
-mod cache;
 mod sandbox;
-// One instance of a module, and every call into it:
-mod instance;
-// A compiled, checked policy with its instances and health:
-mod compiled;
-// Decisions, the policy set, and admission (a bundle's own vectors):
-mod decision;
-mod combine;
-mod policy_set;
-mod events;
-mod vectors;
-// The decision log: receipts, checkpoints, segments, and their audit:
-mod receipt;
-mod checkpoint;
-mod segments;
-mod decision_log;
-mod audit;
-mod archive;
-// The host, then the watcher that drives it:
+mod policy;
+mod decide;
+mod log;
+mod error;
 mod host;
-mod watch;
 
-#[doc(hidden)]
+#[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use archive::Archive;
-pub use audit::{Audit, Break, BreakKind, LoggedRecord, Stats, Verified};
-pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
-pub use checkpoint::Checkpoint;
-pub use combine::Unmatched;
-pub use compiled::Isolation;
-pub use decision::{Decision, PolicyAnswer, PolicyVerdict, Verdict};
-pub use decision_log::{DecisionLog, Durability, LogOptions, Recovery};
-pub use digest::Digest;
-pub use error::{BoxError, Error, FileProblem, TrustError};
-pub use events::PolicyEvent;
-pub use expectation::{Expected, Hint, VectorFailure, VectorProblem};
-pub use fault::{AnswerError, Fault, Quarantine};
-pub use host::{Host, HostBuilder, PolicyStatus};
-pub use keys::{PublicKey, SecretKey};
-pub use load_limits::LoadLimits;
-pub use manifest::{LimitOverrides, Manifest, TestVector};
-pub use policy_info::{PolicyInfo, Signer};
-pub use reason::{Reason, RuleOutcome};
-pub use receipt::{Receipt, record_digest};
-pub use sandbox::{Limits, TICK};
-pub use scope::AppliesTo;
-pub use shape::ShapeError;
-pub use signature::{BundleSignature, SIGNATURES_FILE};
-pub use text::escape;
-pub use trust::TrustPolicy;
-pub use vectors::{VectorReport, VectorResult, check_vectors, run_vectors};
-pub use watch::{POLL_INTERVAL, QUIET, Watcher};
+pub use bundle::{
+    Bundle, BundleError, BundleSignature, KeyError, LimitOverrides, LoadLimits, MANIFEST_FILE, MODULE_FILE, Manifest,
+    PublicKey, SIGNATURES_FILE, SecretKey, ShapeError, TestVector, TrustError, TrustFileError, TrustPolicy,
+};
+pub use decide::Unmatched;
+pub use error::Error;
+pub use fs::{FileAction, FileError, FileProblem};
+pub use host::{Host, HostBuilder, PolicyEvent, PolicyStatus, Watcher};
+pub use log::{
+    Archive, Audit, Break, BreakKind, Checkpoint, DecisionLog, Durability, LineError, LogError, LogOptions,
+    LoggedRecord, Receipt, Recovery, Stats, Verified, record_digest,
+};
+pub use model::{
+    AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,
+    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape,
+};
+pub use policy::{Isolation, LoadError, VectorReport, VectorResult, run_vectors};
+pub use sandbox::{AboveCeiling, Limits, SandboxError};
 
 /// The policy-facing types, re-exported so one dependency is enough.
 pub use flowgate_sdk as sdk;

@@ -1,4 +1,5 @@
-//! Hooks for Flowgate's own tests and benchmarks, not part of the API.
+//! Hooks for Flowgate's own tests and benchmarks, behind the `test-util`
+//! feature: not part of the API.
 //!
 //! They let a policy compiled natively (outside the sandbox) be combined
 //! exactly as the host combines Wasm policies, so the two can be compared
@@ -6,16 +7,15 @@
 
 use std::sync::Arc;
 
+pub use crate::host::{POLL_INTERVAL, QUIET};
+pub use crate::policy::check_vectors;
+pub use crate::sandbox::TICK;
+
 use flowgate_sdk::{DynPolicy, Effect, FlowRecord, Rule};
 
-use crate::combine::{Unmatched, combine};
-use crate::decision::{Decision, PolicyAnswer};
-use crate::digest::Digest;
-use crate::error::Error;
-use crate::manifest::Manifest;
-use crate::policy_info::PolicyInfo;
-use crate::reason::Reason;
-use crate::scope::{Facts, Scope};
+use crate::bundle::{BundleError, Manifest};
+use crate::decide::{Unmatched, combine};
+use crate::model::{Decision, Digest, Facts, PolicyAnswer, PolicyInfo, Reason, Scope};
 
 /// Describes a policy that runs natively, so its answers combine like any
 /// other. It has no module or bundle, so its digests are all zeros.
@@ -55,14 +55,16 @@ pub struct NativeSet {
 
 impl NativeSet {
     /// A set of `(manifest text, policy)` pairs; the manifests give names and versions.
-    pub fn new<'a>(policies: impl IntoIterator<Item = (&'a str, Box<dyn DynPolicy>)>) -> Result<NativeSet, Error> {
+    pub fn new<'a>(
+        policies: impl IntoIterator<Item = (&'a str, Box<dyn DynPolicy>)>,
+    ) -> Result<NativeSet, BundleError> {
         let mut policies = policies
             .into_iter()
             .map(|(manifest, policy)| {
                 let manifest = Manifest::parse("native", manifest)?;
                 Ok((native_policy_info(&manifest, policy.rules()), Scope::new(&manifest.applies_to), policy))
             })
-            .collect::<Result<Vec<_>, Error>>()?;
+            .collect::<Result<Vec<_>, BundleError>>()?;
         policies.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(NativeSet { policies })
     }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use flowgate::{Bundle, Error, Hint, VectorProblem, check_vectors};
+use flowgate::testing::check_vectors;
+use flowgate::{Bundle, Hint, LoadError, VectorProblem};
 
 use crate::{flowgate, reference_bundles, repo_path, scratch_dir};
 
@@ -39,7 +40,7 @@ fn write_bundle(dir: &Path, name: &str, manifest: &str, wasm: &[u8]) -> PathBuf 
 
 fn mismatch(bundle: &Bundle) -> (String, Vec<Hint>) {
     match check_vectors(bundle).unwrap_err() {
-        Error::VectorsFailed { failures, .. } => {
+        LoadError::VectorsFailed { failures, .. } => {
             assert_eq!(failures.len(), 1, "{failures:?}");
             match &failures[0].problem {
                 VectorProblem::Mismatch { hints, .. } => (failures[0].to_string(), hints.clone()),

@@ -6,8 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use flowgate::Error;
 use flowgate::sdk::FlowRecord;
+use flowgate::{Error, SandboxError};
 
 use crate::{reference_builder, repo_path, scratch_dir};
 
@@ -60,7 +60,10 @@ fn a_cache_directory_others_can_write_is_refused() {
     let dir = scratch_dir("cache-trust-mode");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let err = decisions(&dir).unwrap_err();
-    assert!(matches!(&err, Error::UnsafeCache { problem, .. } if problem.contains("mode 777")), "{err}");
+    assert!(
+        matches!(&err, Error::Sandbox(SandboxError::UnsafeCache { problem, .. }) if problem.to_string().contains("mode 777")),
+        "{err}"
+    );
 
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     decisions(&dir).unwrap();
@@ -68,7 +71,7 @@ fn a_cache_directory_others_can_write_is_refused() {
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "the key is private");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = decisions(&dir).unwrap_err();
-    assert!(matches!(&err, Error::UnsafeCache { path, .. } if *path == key), "{err}");
+    assert!(matches!(&err, Error::Sandbox(SandboxError::UnsafeCache { path, .. }) if *path == key), "{err}");
 }
 
 #[test]
@@ -79,7 +82,7 @@ fn a_link_is_not_a_cache_directory_and_a_planted_link_is_not_followed() {
     let link = root.join("link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let err = decisions(&link).unwrap_err();
-    assert!(matches!(err, Error::UnsafeCache { .. }), "{err}");
+    assert!(matches!(err, Error::Sandbox(SandboxError::UnsafeCache { .. })), "{err}");
 
     // A link where an entry goes, pointing at a file the attacker wants overwritten.
     let victim = root.join("victim");

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::Unstructured;
 use flowgate::sdk::{Answer, Effect, wire};
-use flowgate::{Bundle, Decision, Error, Fault, Host, Limits};
+use flowgate::{Bundle, Decision, Error, Fault, Host, Limits, LoadError};
 use flowgate_reference_set::sample::{self, Rng};
 
 const SHELLED_MODULES: u64 = 2_000;
@@ -53,17 +53,17 @@ impl Tally {
 /// The name of a load error's variant, for tallies.
 fn refusal(err: &Error) -> &'static str {
     match err {
-        Error::Shape { .. } => "shape",
-        Error::InvalidModule { .. } => "invalid module",
-        Error::ForbiddenImport { .. } => "forbidden import",
-        Error::BadExport { .. } => "bad export",
-        Error::NoPolicyExported { .. } => "no policy exported",
-        Error::AbiVersion { .. } => "abi version",
-        Error::Schema { .. } => "schema",
-        Error::Start { .. } => "start",
-        Error::Rules { .. } => "rules",
-        Error::Config { .. } => "config",
-        Error::VectorsFailed { .. } => "vectors failed",
+        Error::Load(LoadError::Shape { .. }) => "shape",
+        Error::Load(LoadError::InvalidModule { .. }) => "invalid module",
+        Error::Load(LoadError::ForbiddenImport { .. }) => "forbidden import",
+        Error::Load(LoadError::BadExport { .. }) => "bad export",
+        Error::Load(LoadError::NoPolicyExported { .. }) => "no policy exported",
+        Error::Load(LoadError::AbiVersion { .. }) => "abi version",
+        Error::Load(LoadError::Schema { .. }) => "schema",
+        Error::Load(LoadError::Start { .. }) => "start",
+        Error::Load(LoadError::Rules { .. }) => "rules",
+        Error::Load(LoadError::Config { .. }) => "config",
+        Error::Load(LoadError::VectorsFailed { .. }) => "vectors failed",
         _ => "other",
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flowgate::{Bundle, Error, FileProblem, Host, Limits, ShapeError};
+use flowgate::{AboveCeiling, Bundle, BundleError, Error, FileError, FileProblem, Host, Limits, LoadError, ShapeError};
 
 use crate::{flowgate, reference_bundles, scratch_dir};
 
@@ -54,7 +54,10 @@ fn a_manifest_may_not_lift_its_limits_above_the_ceilings() {
         ("table_elements = 100000000", "table_elements"),
     ] {
         let err = load(&format!("{HEAD}[limits]\n{limit}\n"), shell("", "[]")).unwrap_err();
-        assert!(matches!(&err, Error::AboveCeiling { field: f, .. } if *f == field), "{err}");
+        assert!(
+            matches!(&err, Error::Load(LoadError::AboveCeiling { source: AboveCeiling { field: f, .. }, .. }) if *f == field),
+            "{err}"
+        );
         assert!(err.to_string().contains("above the host's ceiling"), "{err}");
     }
     // Up to the ceiling is the manifest's to ask; the platform sets the ceiling.
@@ -75,11 +78,11 @@ fn modules_shaped_to_slow_the_compiler_are_refused_before_compiling() {
     let nested = format!("(func {}{})", "loop ".repeat(30_000), "end ".repeat(30_000));
     within(Duration::from_secs(5), "refusing deep nesting", || {
         let err = load(HEAD, shell(&nested, "[]")).unwrap_err();
-        assert!(matches!(err, Error::Shape { source: ShapeError::Nesting { .. }, .. }), "{err}");
+        assert!(matches!(err, Error::Load(LoadError::Shape { source: ShapeError::Nesting { .. }, .. })), "{err}");
     });
     let many = "(func)".repeat(30_000);
     let err = load(HEAD, shell(&many, "[]")).unwrap_err();
-    assert!(matches!(err, Error::Shape { source: ShapeError::Functions { .. }, .. }), "{err}");
+    assert!(matches!(err, Error::Load(LoadError::Shape { source: ShapeError::Functions { .. }, .. })), "{err}");
     // At the caps, compiling stays bounded: the deepest nesting allowed, in many functions.
     let deepest = format!("(func {}{})", "block ".repeat(512), "end ".repeat(512)).repeat(64);
     within(Duration::from_secs(60), "compiling a module at the nesting cap", || {
@@ -114,7 +117,11 @@ fn bundle_files_must_be_regular_files_within_their_caps() {
             (&sparse, FileProblem::TooLarge { size: 2 << 30, cap: 16 << 20 }),
         ] {
             let err = Bundle::from_dir(dir).unwrap_err();
-            assert!(matches!(&err, Error::File { problem, .. } if *problem == expected), "{}: {err}", dir.display());
+            assert!(
+                matches!(&err, BundleError::File(FileError::Refused { problem, .. }) if *problem == expected),
+                "{}: {err}",
+                dir.display()
+            );
         }
     });
 
@@ -126,7 +133,7 @@ fn bundle_files_must_be_regular_files_within_their_caps() {
     symlink(&secret, linked.join(flowgate::MANIFEST_FILE)).unwrap();
     std::fs::write(linked.join(flowgate::MODULE_FILE), shell("", "[]")).unwrap();
     let err = Bundle::from_dir(&linked).unwrap_err();
-    assert!(matches!(&err, Error::File { problem: FileProblem::Link, .. }), "{err}");
+    assert!(matches!(&err, BundleError::File(FileError::Refused { problem: FileProblem::Link, .. })), "{err}");
     assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
 
     // The CLI refuses such a directory at start-up without hanging on the FIFO.
@@ -170,12 +177,15 @@ fn guest_text_cannot_forge_log_lines_or_bloat_decisions() {
         ),
     ] {
         let err = load(HEAD, shell("", &rules)).unwrap_err();
-        assert!(matches!(&err, Error::Rules { problem, .. } if problem.contains(expected)), "{expected}: {err}");
+        assert!(
+            matches!(&err, Error::Load(LoadError::Rules { problem, .. }) if problem.contains(expected)),
+            "{expected}: {err}"
+        );
     }
 
     // No bundle may speak as the host.
     let err = load(&HEAD.replace("shaped", "flowgate"), shell("", "[]")).unwrap_err();
-    assert!(matches!(err, Error::ManifestValue { field: "name", .. }), "{err}");
+    assert!(matches!(err, Error::Bundle(BundleError::ManifestValue { field: "name", .. })), "{err}");
 }
 
 #[test]
@@ -190,7 +200,7 @@ fn start_up_runs_the_bundles_own_vectors_as_reload_does() {
     std::fs::write(dir.join("lawful-basis").join(flowgate::MODULE_FILE), &reference.wasm).unwrap();
 
     let err = Host::builder().policy_dir(&dir).build().err().expect("a bundle failing its vectors is refused");
-    assert!(matches!(err, Error::VectorsFailed { .. }), "{err}");
+    assert!(matches!(err, Error::Load(LoadError::VectorsFailed { .. })), "{err}");
     let run = flowgate(&["check", "--policies", dir.to_str().unwrap(), "--allow-unsigned", "-"], b"");
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("fails 1 of its test vectors"), "{}", run.stderr);

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use flowgate::{Expected, check_vectors};
+use flowgate::Expected;
+use flowgate::testing::check_vectors;
 
 use crate::reference_bundles;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use flowgate::sdk::FlowRecord;
-use flowgate::{Bundle, Error, Host, PolicyEvent};
+use flowgate::{Bundle, Error, Host, LoadError, PolicyEvent};
 use flowgate_reference_set::sample;
 
 use crate::{reference_builder, reference_bundles, scratch_dir};
@@ -52,7 +52,7 @@ fn lawful_basis_version(host: &Host) -> Option<String> {
 /// Whether `err` refuses bytes for not being a Wasm module (the shape check
 /// reads them before the compiler does).
 fn not_a_module(err: &Error) -> bool {
-    matches!(err, Error::InvalidModule { .. } | Error::Shape { .. })
+    matches!(err, Error::Load(LoadError::InvalidModule { .. }) | Error::Load(LoadError::Shape { .. }))
 }
 
 /// Waits up to 30 s for an event that `wanted` accepts; returns every event seen.
@@ -81,7 +81,7 @@ fn the_api_replaces_rejects_and_removes() {
     assert!(host.policy_set_version() > before);
 
     let err = host.load(&lawful_basis("1.0.2", true)).unwrap_err();
-    assert!(matches!(err, Error::VectorsFailed { .. }), "{err:?}");
+    assert!(matches!(err, Error::Load(LoadError::VectorsFailed { .. })), "{err:?}");
     assert!(
         matches!(events.try_recv(), Ok(PolicyEvent::Rejected { reason, .. }) if reason.contains("wrong on purpose"))
     );
@@ -277,7 +277,7 @@ fn reloads_under_load_never_fail_an_evaluation() {
                 0 => replaced.push(Arc::downgrade(&host.load(&lawful_basis(&format!("1.1.{n}"), false)).unwrap())),
                 1 => {
                     let err = host.load(&lawful_basis(&format!("1.1.{n}"), true)).unwrap_err();
-                    assert!(matches!(err, Error::VectorsFailed { .. }), "{err:?}");
+                    assert!(matches!(err, Error::Load(LoadError::VectorsFailed { .. })), "{err:?}");
                 }
                 _ => {
                     let garbage = Bundle::from_bytes("garbage", &lawful_basis_manifest("9.9.9", false), vec![0; 64]);

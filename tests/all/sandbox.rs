@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use flowgate::sdk::wire::WireError;
 use flowgate::sdk::{Effect, FlowRecord};
-use flowgate::{AnswerError, Bundle, Error, Fault, Host, Limits, Quarantine, TICK};
+use flowgate::testing::TICK;
+use flowgate::{AnswerError, Bundle, Error, Fault, Host, Limits, LoadError, Quarantine};
 
 use crate::{flowgate, reference_bundles, repo_path, scratch_dir};
 
@@ -31,7 +32,7 @@ pub fn wat_module(fixture: &str) -> Vec<u8> {
 }
 
 fn bundle(fixture: &str, wasm: Vec<u8>) -> Result<Bundle, Error> {
-    Bundle::from_bytes(&format!("fixtures/{fixture}"), &manifest("hostile"), wasm)
+    Ok(Bundle::from_bytes(&format!("fixtures/{fixture}"), &manifest("hostile"), wasm)?)
 }
 
 fn lawful_basis() -> Bundle {
@@ -207,7 +208,10 @@ fn an_endless_start_function_is_refused_at_load() {
     let bound = Duration::from_millis(default) + LATENESS;
     let (refused, elapsed) = within(bound, || host_with("loop-start", wat_module("loop-start")).err());
     let err = refused.expect("refused");
-    assert!(matches!(&err, Error::Start { source: Fault::Deadline(ms), .. } if *ms == default), "{err:?}");
+    assert!(
+        matches!(&err, Error::Load(LoadError::Start { source: Fault::Deadline(ms), .. }) if *ms == default),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("fixtures/loop-start"), "{err}");
     assert!(elapsed + TICK >= Duration::from_millis(default), "the deadline fired after {elapsed:?}");
 
@@ -216,7 +220,7 @@ fn an_endless_start_function_is_refused_at_load() {
     let bundle = Bundle::from_bytes("fixtures/loop-start", &manifest, wat_module("loop-start")).unwrap();
     let (refused, _) = within(Duration::from_millis(5) + LATENESS, || Host::builder().bundle(bundle).build().err());
     let err = refused.expect("refused");
-    assert!(matches!(&err, Error::Start { source: Fault::Deadline(5), .. }), "{err:?}");
+    assert!(matches!(&err, Error::Load(LoadError::Start { source: Fault::Deadline(5), .. })), "{err:?}");
 }
 
 #[test]
@@ -227,7 +231,7 @@ fn imports_are_refused_at_load() {
         let err = host_with(fixture, wat_module(fixture)).err().expect("refused");
         let text = err.to_string();
         assert!(
-            matches!(&err, Error::ForbiddenImport { module: m, name: n, .. } if m == module && n == name),
+            matches!(&err, Error::Load(LoadError::ForbiddenImport { module: m, name: n, .. }) if m == module && n == name),
             "{err:?}"
         );
         assert!(text.contains(fixture) && text.contains(&format!("`{module}::{name}`")), "{text}");
@@ -237,10 +241,13 @@ fn imports_are_refused_at_load() {
 #[test]
 fn missing_or_mistyped_exports_are_refused_at_load() {
     let err = host_with("missing-export", wat_module("missing-export")).err().expect("refused");
-    assert!(matches!(&err, Error::BadExport { name: "flowgate_evaluate", found, .. } if found == "nothing"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Load(LoadError::BadExport { name: "flowgate_evaluate", found, .. }) if found == "nothing"),
+        "{err:?}"
+    );
     let err = host_with("wrong-signature", wat_module("wrong-signature")).err().expect("refused");
     assert!(
-        matches!(&err, Error::BadExport { name: "flowgate_evaluate", found, .. } if found.contains("i64")),
+        matches!(&err, Error::Load(LoadError::BadExport { name: "flowgate_evaluate", found, .. }) if found.contains("i64")),
         "{err:?}"
     );
     assert!(err.to_string().contains("expected a function `(i32) -> i64`"), "{err}");
@@ -249,7 +256,7 @@ fn missing_or_mistyped_exports_are_refused_at_load() {
 #[test]
 fn another_abi_version_is_refused_at_load() {
     let err = host_with("wrong-abi-version", wat_module("wrong-abi-version")).err().expect("refused");
-    assert!(matches!(err, Error::AbiVersion { found: 3, expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, Error::Load(LoadError::AbiVersion { found: 3, expected: 2, .. })), "{err:?}");
     assert!(err.to_string().contains("version 3; this host speaks version 2"), "{err}");
 }
 
@@ -258,7 +265,7 @@ fn a_module_of_abi_1_is_told_to_rebuild_not_which_export_it_lacks() {
     // ABI 1 had no `flowgate_schema`: the version is asked first, so the
     // refusal says what to do about it.
     let err = host_with("abi-1", wat_module("abi-1")).err().expect("refused");
-    assert!(matches!(err, Error::AbiVersion { found: 1, expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, Error::Load(LoadError::AbiVersion { found: 1, expected: 2, .. })), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("speaks Flowgate ABI version 1; this host speaks version 2"), "{message}");
     assert!(
@@ -279,7 +286,7 @@ fn a_malformed_schema_is_refused_naming_what_is_wrong() {
     assert_ne!(garbled, schema);
     let wat = crate::with_schema(&good.replace("{{SCHEMA}}", &garbled));
     let err = host_with("garbled", wat::parse_str(wat).unwrap()).err().expect("refused");
-    assert!(matches!(&err, Error::Schema { .. }), "{err:?}");
+    assert!(matches!(&err, Error::Load(LoadError::Schema { .. })), "{err:?}");
     assert!(err.to_string().contains("`RELIGION` is not a word"), "{err}");
 }
 
@@ -288,7 +295,7 @@ fn malformed_and_truncated_modules_are_refused_at_load() {
     let good = wat_module("good");
     for wasm in [good[..good.len() / 2].to_vec(), b"\0asm\x01\0\0\0garbage".to_vec(), b"not wasm at all".to_vec()] {
         let err = host_with("broken", wasm).err().expect("refused");
-        assert!(matches!(err, Error::InvalidModule { .. }), "{err:?}");
+        assert!(matches!(err, Error::Load(LoadError::InvalidModule { .. })), "{err:?}");
         assert!(err.to_string().contains("fixtures/broken/policy.wasm"), "{err}");
     }
 }

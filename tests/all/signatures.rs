@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowgate::sdk::{Effect, FlowRecord};
-use flowgate::{Bundle, Error, Host, PolicyEvent, SecretKey, TrustError, TrustPolicy};
+use flowgate::{Bundle, Error, Host, LoadError, PolicyEvent, SecretKey, TrustError, TrustPolicy};
 
 use crate::{flowgate, scratch_dir};
 
@@ -248,7 +248,7 @@ fn a_trusted_host_refuses_unsigned_reloads_and_downgrades() {
     // Across restarts, the trust file's minimum keeps the floor.
     let floor = TrustPolicy::parse("t", &trust_text(&keys, "[minimum]\nlawful-basis = \"2.0.0\"")).unwrap();
     let err = Host::builder().policy_dir(&policies).trust(floor).build().unwrap_err();
-    assert!(matches!(err, Error::Untrusted { source: TrustError::Downgrade { .. }, .. }), "{err}");
+    assert!(matches!(err, Error::Load(LoadError::Untrusted { source: TrustError::Downgrade { .. }, .. })), "{err}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn next(events: &Receiver<PolicyEvent>) -> PolicyEvent {
 
 /// No event for a few quiet periods.
 fn quiet(events: &Receiver<PolicyEvent>) {
-    if let Ok(event) = events.recv_timeout(flowgate::QUIET * 5) {
+    if let Ok(event) = events.recv_timeout(flowgate::testing::QUIET * 5) {
         panic!("unexpected event: {event}");
     }
 }
@@ -87,7 +87,7 @@ fn a_renamed_bundle_keeps_serving_and_the_last_claim_removes() {
     assert_eq!(direct_effect(&host), Effect::Deny);
     std::fs::rename(dir.join("bureau"), dir.join("bureau-renamed")).unwrap();
     // Decided throughout the move, and never allowed.
-    let until = Instant::now() + flowgate::QUIET * 5;
+    let until = Instant::now() + flowgate::testing::QUIET * 5;
     while Instant::now() < until {
         assert_eq!(direct_effect(&host), Effect::Deny);
     }

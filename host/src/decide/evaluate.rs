@@ -1,0 +1,100 @@
+//! The one evaluation loop: records encoded once per chunk, each policy
+//! that may apply asked once per chunk about the records in its scope, and
+//! the answers combined per record. `Host::evaluate_batch` and
+//! `Host::explain` both run it, so what explains a decision is exactly
+//! what made it.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use flowgate_sdk::{Answer, Effect, FlowRecord};
+
+use crate::model::{Decision, Facts, Fault, PolicyAnswer, PolicyVerdict, Verdict};
+use crate::sandbox::EncodedRecords;
+
+use super::combine::combine;
+use super::policy_set::PolicySet;
+
+/// Decides `flows` with `set`, handing each record's decision to `decided`
+/// in order, with the binary form of its record (what its receipt's digest
+/// covers) and, when `explain` is set, what every policy of the set did
+/// about it, in name order (otherwise nothing).
+///
+/// Each policy is called once per `max_batch` records. Only the policies
+/// that applied are recorded in a decision: a policy that cannot apply
+/// costs its scope check and nothing more.
+pub(crate) fn evaluate(
+    set: &PolicySet,
+    flows: &[FlowRecord],
+    max_batch: usize,
+    explain: bool,
+    mut decided: impl FnMut(&FlowRecord, Decision, Vec<PolicyVerdict>, &[u8]),
+) {
+    with_scratch(|scratch| {
+        let Scratch { records, facts, selected, outcomes } = scratch;
+        for chunk in flows.chunks(max_batch.max(1)) {
+            records.encode(chunk);
+            facts.clear();
+            facts.extend(chunk.iter().map(Facts::of));
+            let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
+            let mut verdicts: Vec<Vec<PolicyVerdict>> = chunk.iter().map(|_| Vec::new()).collect();
+            // Explaining names every policy, skipped ones included.
+            let asked = if explain { set.all() } else { set.candidates(facts) };
+            for &at in asked {
+                let policy = &set.policies[at];
+                selected.clear();
+                for (i, facts) in facts.iter().enumerate() {
+                    if policy.scope.covers(facts) {
+                        selected.push(i);
+                    } else if explain {
+                        let verdict = Verdict::SkippedByScope;
+                        verdicts[i].push(PolicyVerdict { policy: Arc::clone(&policy.info), verdict });
+                    }
+                }
+                outcomes.clear();
+                policy.answer_each(records, selected, outcomes);
+                for (&i, outcome) in selected.iter().zip(outcomes.drain(..)) {
+                    if explain {
+                        let verdict = match &outcome {
+                            Ok(answer) => Verdict::Answered(*answer),
+                            Err(fault) => Verdict::Faulted(fault.clone()),
+                        };
+                        verdicts[i].push(PolicyVerdict { policy: Arc::clone(&policy.info), verdict });
+                    }
+                    if outcome.as_ref().is_ok_and(|answer| answer.effect() == Effect::NotApplicable) {
+                        continue;
+                    }
+                    answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
+                }
+            }
+            for (i, ((flow, answers), verdicts)) in chunk.iter().zip(answers).zip(verdicts).enumerate() {
+                let mut decision = combine(flow, answers, set.unmatched);
+                decision.policy_set = set.id;
+                decision.activation = set.activation;
+                decided(flow, decision, verdicts, records.record(i));
+            }
+        }
+    });
+}
+
+/// What one evaluation needs besides its output, kept per thread so that a
+/// call allocates little more than its decisions.
+#[derive(Default)]
+struct Scratch {
+    records: EncodedRecords,
+    facts: Vec<Facts>,
+    selected: Vec<usize>,
+    outcomes: Vec<Result<Answer, Fault>>,
+}
+
+/// Runs `f` with this thread's scratch.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = RefCell::default();
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // Entered again on this thread (an evaluation from inside one): a scratch of its own.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}

@@ -1,0 +1,359 @@
+//! A policy compiled and checked: its module, its identity, its limits,
+//! its isolation level, its instances and its health.
+//!
+//! Loading refuses anything that is not a Flowgate policy: a module over
+//! the load caps (checked before compiling), any import (the host offers
+//! none), another ABI version (asked first, so an old module is told to
+//! rebuild rather than which export it lacks), a missing or mistyped
+//! export, a start function or probe that faults, an invalid schema or
+//! rule table, limits above the host's ceilings, or a configuration the
+//! policy rejects. Each refusal names the file and what was expected.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wasmtime::{InstancePre, Linker, Module};
+
+use flowgate_sdk::schema::Schema;
+use flowgate_sdk::{ABI_VERSION, Answer};
+
+use crate::bundle::{Bundle, check_shape};
+use crate::model::{AnswerError, Digest, Fault, PolicyInfo, Quarantine, Scope, Signer, escape};
+use crate::sandbox::{self, EncodedRecords, GuestInstance, Limits, Runtime, StoreState, Translation, host_word};
+
+use super::PolicySettings;
+use super::error::LoadError;
+use super::health::Health;
+use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, parse_rules};
+use super::isolation::{Isolation, ThreadSlots};
+
+/// A policy ready to answer, with its instances and health.
+pub(crate) struct CompiledPolicy {
+    pub(crate) info: Arc<PolicyInfo>,
+    /// The bundle it came from, to verify again when the trust file changes.
+    pub(crate) bundle: Bundle,
+    /// Where the policy may apply; elsewhere the host does not call it.
+    pub(crate) scope: Scope,
+    /// The strings it reads and how its words map to the host's.
+    translation: Translation,
+    pre: InstancePre<StoreState>,
+    config: Vec<u8>,
+    limits: Limits,
+    isolation: Isolation,
+    recheck_every: u64,
+    /// Records answered so far, to pick which ones are rechecked.
+    answered: AtomicU64,
+    /// Keeps the epoch ticker running for as long as this policy can be
+    /// called: without it, deadlines would never fire.
+    _runtime: Arc<Runtime>,
+    /// Keeps its compiled module shared with the policies of the same bytes.
+    _module: Arc<Module>,
+    /// Instances kept for the next call at [`Isolation::Reuse`]: one per
+    /// thread slot, and a shared pool for threads without a slot.
+    slots: ThreadSlots,
+    idle: Mutex<Vec<GuestInstance>>,
+    health: Health,
+}
+
+impl CompiledPolicy {
+    /// Checks `bundle`'s shape, compiles it, checks its interface, and
+    /// starts one instance to prove it works.
+    /// `signers` are the keys that admitted it, if a trust policy did.
+    pub(crate) fn load(
+        runtime: &Arc<Runtime>,
+        bundle: &Bundle,
+        settings: &PolicySettings,
+        signers: Vec<Signer>,
+    ) -> Result<CompiledPolicy, LoadError> {
+        let origin = &bundle.origin;
+        check_shape(&bundle.wasm, &settings.load)
+            .map_err(|source| LoadError::Shape { origin: origin.clone(), source })?;
+        let limits = settings
+            .limits
+            .with(bundle.manifest.limits, &settings.ceilings)
+            .map_err(|source| LoadError::AboveCeiling { origin: origin.clone(), source })?;
+        let module = runtime.compile(&bundle.wasm).map_err(|source| LoadError::InvalidModule {
+            origin: origin.clone(),
+            source: source.into_boxed_dyn_error(),
+        })?;
+        check_imports(origin, &module)?;
+        check_exports(origin, &module, &REQUIRED_FUNCS[..1])?;
+        let linker = Linker::new(&runtime.engine);
+        let pre = linker.instantiate_pre(&module).map_err(|source| LoadError::InvalidModule {
+            origin: origin.clone(),
+            source: source.into_boxed_dyn_error(),
+        })?;
+
+        let start = |source| LoadError::Start { origin: origin.clone(), source };
+        let version = sandbox::abi_version(&pre, limits).map_err(start)?;
+        if version != ABI_VERSION {
+            return Err(LoadError::AbiVersion { origin: origin.clone(), found: version, expected: ABI_VERSION });
+        }
+        check_exports(origin, &module, &REQUIRED_FUNCS)?;
+        let mut probe = GuestInstance::start(&pre, limits).map_err(start)?;
+        let schema = Schema::parse(&probe.schema().map_err(start)?)
+            .map_err(|err| LoadError::Schema { origin: origin.clone(), problem: err.0 })?;
+        let rules_json = probe.rules().map_err(start)?;
+        let reasons = parse_rules(origin, bundle, &rules_json)?;
+        let config = bundle.manifest.config_json().into_bytes();
+        probe.configure(&config).map_err(start)?.map_err(|message| LoadError::Config {
+            origin: origin.clone(),
+            policy: bundle.manifest.name.clone(),
+            message: escape(&message, MAX_CONFIG_MESSAGE),
+        })?;
+
+        let manifest = &bundle.manifest;
+        let info = PolicyInfo {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            digest: Digest::of(&bundle.wasm),
+            bundle_digest: bundle.digest(),
+            content_digest: bundle.content_digest(),
+            signers,
+            regulator: manifest.regulator.clone(),
+            articles: manifest.articles.clone(),
+            reasons,
+        };
+        let idle = if settings.isolation == Isolation::Reuse { vec![probe] } else { Vec::new() };
+        Ok(CompiledPolicy {
+            info: Arc::new(info),
+            bundle: bundle.without_module(),
+            scope: Scope::new(&bundle.manifest.applies_to),
+            translation: Translation::new(&schema),
+            pre,
+            config,
+            limits,
+            isolation: settings.isolation,
+            recheck_every: settings.recheck_every,
+            answered: AtomicU64::new(0),
+            _runtime: Arc::clone(runtime),
+            _module: module,
+            slots: ThreadSlots::new(),
+            idle: Mutex::new(idle),
+            health: Health::new(settings.quarantine_after),
+        })
+    }
+
+    /// The policy's answer, or its fault, for each of the `selected`
+    /// records of a batch, appended to `out` in order (the caller keeps
+    /// `out` from one call to the next, so the hot path allocates nothing).
+    ///
+    /// The batch is one call. If it faults, each record is asked again on
+    /// its own, so one hostile record cannot deny its neighbours; after a
+    /// deadline, those retries share one more deadline between them rather
+    /// than taking a full one each. A quarantined policy answers only
+    /// [`Fault::Quarantined`] until it is replaced.
+    pub(crate) fn answer_each(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) {
+        if let Some(cause) = self.health.quarantine() {
+            out.extend(selected.iter().map(|_| Err(Fault::Quarantined(cause))));
+            return;
+        }
+        if self.translation.is_identity() {
+            return self.answer_known(records, selected, out);
+        }
+        // A record with a word the policy lacks is not sent: its answer is
+        // the fault naming the word, and the others are asked as usual.
+        let unknown: Vec<Option<Fault>> = selected
+            .iter()
+            .map(|&i| {
+                self.translation
+                    .unknown_word(records.record(i))
+                    .map(|word| Fault::UnknownWord { field: word.vocabulary.field(), word: host_word(word) })
+            })
+            .collect();
+        if unknown.iter().all(Option::is_none) {
+            return self.answer_known(records, selected, out);
+        }
+        let known: Vec<usize> = selected.iter().zip(&unknown).filter(|(_, u)| u.is_none()).map(|(&i, _)| i).collect();
+        let mut answers = Vec::with_capacity(known.len());
+        self.answer_known(records, &known, &mut answers);
+        let mut answers = answers.into_iter();
+        out.extend(
+            unknown.into_iter().map(|u| u.map_or_else(|| answers.next().expect("one answer per known record"), Err)),
+        );
+    }
+
+    /// [`CompiledPolicy::answer_each`] for record `i` alone.
+    pub(crate) fn answer_one(&self, records: &EncodedRecords, i: usize) -> Result<Answer, Fault> {
+        let mut out = Vec::with_capacity(1);
+        self.answer_each(records, &[i], &mut out);
+        out.pop().expect("one answer per record")
+    }
+
+    /// [`CompiledPolicy::answer_each`] for records whose words the policy knows.
+    fn answer_known(&self, records: &EncodedRecords, selected: &[usize], out: &mut Vec<Result<Answer, Fault>>) {
+        if selected.is_empty() {
+            return;
+        }
+        let start = out.len();
+        let fault = match self.answer_batch(records, selected, self.limits.deadline_ms, out) {
+            Ok(()) => {
+                self.health.answered(selected.len());
+                return self.recheck(records, selected, &mut out[start..]);
+            }
+            Err(fault) => fault,
+        };
+        let retry_deadline = match fault {
+            // A few ticks each: an honest record takes microseconds.
+            Fault::Deadline(_) if selected.len() > 1 => {
+                (self.limits.deadline_ms / selected.len() as u64).max(Limits::MIN_RETRY_MS)
+            }
+            _ => self.limits.deadline_ms,
+        };
+        for &i in selected {
+            let answered = if selected.len() == 1 {
+                Err(fault.clone())
+            } else {
+                self.answer_batch(records, &[i], retry_deadline, out)
+            };
+            match answered {
+                Ok(()) => self.health.answered(1),
+                Err(fault) => {
+                    self.health.faulted(record_hash(records.record(i)));
+                    out.push(Err(fault));
+                }
+            }
+        }
+    }
+
+    /// One call for the `selected` records, on an instance chosen by the
+    /// isolation level (or one call per record at [`Isolation::PerRecord`]),
+    /// its answers appended to `out`; on a fault, `out` is left as it was.
+    fn answer_batch(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        deadline_ms: u64,
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) -> Result<(), Fault> {
+        let rule_count = self.info.reasons.len();
+        let translation = &self.translation;
+        let start = out.len();
+        let answered = match self.isolation {
+            Isolation::PerRecord => selected.iter().try_for_each(|&i| {
+                self.fresh_instance()?.answer_batch(records, &[i], translation, rule_count, deadline_ms, out)
+            }),
+            Isolation::PerCall => self.fresh_instance().and_then(|mut instance| {
+                instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)
+            }),
+            Isolation::Reuse => match self.slots.of_this_thread() {
+                // The calling thread's own slot: no other thread waits on
+                // it, and the instance is used where it is kept.
+                Some(mut kept) => {
+                    if kept.is_none() {
+                        *kept = Some(self.spare_instance()?);
+                    }
+                    let instance = kept.as_mut().expect("just filled");
+                    let answered = instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out);
+                    if answered.is_err() {
+                        // A faulted instance is dropped, never reused.
+                        *kept = None;
+                    }
+                    answered
+                }
+                // Another thread has the slot (more threads than slots): the shared pool.
+                None => {
+                    let mut instance = self.spare_instance()?;
+                    instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)?;
+                    self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
+                    Ok(())
+                }
+            },
+        };
+        if answered.is_err() {
+            out.truncate(start);
+        }
+        answered
+    }
+
+    /// Where an instance may have carried state into `answers`, answers one
+    /// record in `recheck_every` again in a fresh instance. A difference
+    /// quarantines the policy, and the whole call fails closed.
+    fn recheck(&self, records: &EncodedRecords, selected: &[usize], answers: &mut [Result<Answer, Fault>]) {
+        let carries_state = match self.isolation {
+            Isolation::PerRecord => false,
+            Isolation::PerCall => selected.len() > 1,
+            Isolation::Reuse => true,
+        };
+        if !carries_state || self.recheck_every == 0 {
+            return;
+        }
+        let before = self.answered.fetch_add(selected.len() as u64, Ordering::Relaxed);
+        let due = self.recheck_every - before % self.recheck_every;
+        if due > selected.len() as u64 {
+            return;
+        }
+        let at = due as usize - 1;
+        let mut fresh = Vec::with_capacity(1);
+        let answered = self.fresh_instance().and_then(|mut instance| {
+            let rules = self.info.reasons.len();
+            instance.answer_batch(
+                records,
+                &selected[at..=at],
+                &self.translation,
+                rules,
+                self.limits.deadline_ms,
+                &mut fresh,
+            )
+        });
+        if answered.is_ok() && fresh[0] != answers[at] {
+            self.health.nondeterministic();
+            let cause = self.health.quarantine().expect("just quarantined");
+            answers.iter_mut().for_each(|answer| *answer = Err(Fault::Quarantined(cause)));
+        }
+    }
+
+    /// An instance from the shared pool, or a fresh one.
+    fn spare_instance(&self) -> Result<GuestInstance, Fault> {
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        idle.map_or_else(|| self.fresh_instance(), Ok)
+    }
+
+    fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
+        let mut instance = GuestInstance::start(&self.pre, self.limits)?;
+        // The configuration was accepted at load; a refusal now is a fault.
+        instance
+            .configure(&self.config)?
+            .map_err(|message| Fault::BadAnswer(AnswerError::ConfigRefused(escape(&message, MAX_CONFIG_MESSAGE))))?;
+        Ok(instance)
+    }
+
+    /// Its signatures no longer meet the trust policy: from now on it
+    /// answers only a quarantine fault, denying every flow in its scope.
+    pub(crate) fn deactivate(&self) {
+        self.health.untrusted();
+    }
+
+    /// Why it is quarantined, if it is.
+    pub(crate) fn quarantine(&self) -> Option<Quarantine> {
+        self.health.quarantine()
+    }
+
+    /// Faults since this version was loaded.
+    pub(crate) fn faults(&self) -> u64 {
+        self.health.total_faults()
+    }
+
+    /// Whether this version has been quarantined.
+    pub(crate) fn is_quarantined(&self) -> bool {
+        self.health.is_quarantined()
+    }
+
+    /// The limits its calls run under.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// A content hash of one encoded record, to tell distinct records apart.
+fn record_hash(record: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    record.hash(&mut hasher);
+    hasher.finish()
+}

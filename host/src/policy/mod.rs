@@ -1,0 +1,51 @@
+//! Policies: a bundle compiled and checked into a policy that answers
+//! (its instances kept as the isolation level allows), the one way a bundle
+//! is admitted (trust, load checks, its own test vectors), and each
+//! policy's health (faults counted, quarantine).
+
+mod error;
+mod interface;
+mod isolation;
+mod health;
+mod compiled;
+mod admit;
+
+use crate::bundle::LoadLimits;
+use crate::sandbox::Limits;
+
+#[cfg(feature = "test-util")]
+pub use admit::check_vectors;
+pub(crate) use admit::{TrustCheck, admit};
+pub use admit::{VectorReport, VectorResult, run_vectors};
+pub(crate) use compiled::CompiledPolicy;
+pub use error::LoadError;
+pub use isolation::Isolation;
+
+/// What the platform decides for every policy it loads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PolicySettings {
+    /// Limits of a policy whose manifest sets none.
+    pub(crate) limits: Limits,
+    /// The most a manifest may ask for.
+    pub(crate) ceilings: Limits,
+    /// Caps on the bundle's module, before compiling.
+    pub(crate) load: LoadLimits,
+    /// Distinct faulting records that quarantine (see `health`).
+    pub(crate) quarantine_after: u32,
+    pub(crate) isolation: Isolation,
+    /// One record in this many is answered again in a fresh instance; 0 never.
+    pub(crate) recheck_every: u64,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            limits: Limits::default(),
+            ceilings: Limits::DEFAULT_CEILINGS,
+            load: LoadLimits::default(),
+            quarantine_after: 16,
+            isolation: Isolation::default(),
+            recheck_every: 4096,
+        }
+    }
+}

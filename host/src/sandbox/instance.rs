@@ -1,0 +1,245 @@
+//! One running instance of a policy module, and every call into it.
+//!
+//! Every call goes through `call`, which sets the epoch deadline and names
+//! the fault; everything the guest hands back (addresses, lengths, codes) is
+//! checked before it is read: a guest can only fault, never make the host
+//! read outside its memory or panic.
+
+use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults};
+
+use flowgate_sdk::Answer;
+use flowgate_sdk::schema::MAX_SCHEMA_BYTES;
+use flowgate_sdk::wire::Reader;
+
+use crate::model::{AnswerError, Fault};
+
+use super::encoded::EncodedRecords;
+use super::limits::{Limits, MemoryLimitExceeded, StoreState, TableLimitExceeded};
+use super::translation::Translation;
+
+/// The names of the ABI's exports.
+pub(crate) struct Exports;
+
+impl Exports {
+    pub(crate) const MEMORY: &'static str = "memory";
+    pub(crate) const ABI_VERSION: &'static str = "flowgate_abi_version";
+    pub(crate) const SCHEMA: &'static str = "flowgate_schema";
+    pub(crate) const BUFFER: &'static str = "flowgate_buffer";
+    pub(crate) const RULES: &'static str = "flowgate_rules";
+    pub(crate) const INIT: &'static str = "flowgate_init";
+    pub(crate) const EVALUATE: &'static str = "flowgate_evaluate";
+}
+
+/// The largest answer one record can produce: effect, remedies, obligation
+/// kinds, a parameter per kind, and the fired-rule set.
+const MAX_ANSWER_BYTES: usize = 1 + 2 + 2 + 4 * 9 + 8;
+/// Cap on what `flowgate_rules` and a rejected `flowgate_init` may return.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// A started instance with its exports looked up once.
+pub(crate) struct GuestInstance {
+    store: Store<StoreState>,
+    memory: Memory,
+    schema: TypedFunc<(), i64>,
+    buffer: TypedFunc<i32, i32>,
+    rules: TypedFunc<(), i64>,
+    init: TypedFunc<i32, i64>,
+    evaluate: TypedFunc<i32, i64>,
+    /// Address and size of the guest's input buffer, once asked for.
+    input: (usize, usize),
+}
+
+/// The ABI version a module speaks, asked of an instance of its own before
+/// any other export is looked up, so that a module of another version is
+/// refused for its version and not for an export that version lacks.
+pub(crate) fn abi_version(pre: &InstancePre<StoreState>, limits: Limits) -> Result<i32, Fault> {
+    let (mut store, instance) = instantiate(pre, limits)?;
+    let version = instance
+        .get_typed_func::<(), i32>(&mut store, Exports::ABI_VERSION)
+        .map_err(|_| Fault::BadAnswer(AnswerError::MissingExport(Exports::ABI_VERSION)))?;
+    call(&mut store, &version, (), limits.deadline_ms)
+}
+
+/// A store under `limits` and an instance in it, its start function run under the deadline.
+fn instantiate(
+    pre: &InstancePre<StoreState>,
+    limits: Limits,
+) -> Result<(Store<StoreState>, wasmtime::Instance), Fault> {
+    let mut store = Store::new(pre.module().engine(), StoreState { limits });
+    store.limiter(|state| state);
+    store.set_epoch_deadline(Limits::ticks(limits.deadline_ms));
+    let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits.deadline_ms))?;
+    Ok((store, instance))
+}
+
+impl GuestInstance {
+    /// Instantiates the module (running its start function under the
+    /// deadline); every later call runs under the same `limits`.
+    pub(crate) fn start(pre: &InstancePre<StoreState>, limits: Limits) -> Result<GuestInstance, Fault> {
+        let (mut store, instance) = instantiate(pre, limits)?;
+        let missing = |name| Fault::BadAnswer(AnswerError::MissingExport(name));
+        let memory = instance.get_memory(&mut store, Exports::MEMORY).ok_or_else(|| missing(Exports::MEMORY))?;
+        macro_rules! func {
+            ($name:expr) => {
+                instance.get_typed_func(&mut store, $name).map_err(|_| missing($name))?
+            };
+        }
+        Ok(GuestInstance {
+            schema: func!(Exports::SCHEMA),
+            buffer: func!(Exports::BUFFER),
+            rules: func!(Exports::RULES),
+            init: func!(Exports::INIT),
+            evaluate: func!(Exports::EVALUATE),
+            store,
+            memory,
+            input: (0, 0),
+        })
+    }
+
+    /// The deadline of one call, from the instance's limits.
+    fn deadline_ms(&self) -> u64 {
+        self.store.data().limits.deadline_ms
+    }
+
+    /// The module's schema, as text ([`flowgate_sdk::schema`]).
+    pub(crate) fn schema(&mut self) -> Result<Vec<u8>, Fault> {
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.schema, (), deadline)?;
+        Ok(self.output(packed, MAX_SCHEMA_BYTES)?.to_vec())
+    }
+
+    /// The module's rule table, as JSON.
+    pub(crate) fn rules(&mut self) -> Result<Vec<u8>, Fault> {
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.rules, (), deadline)?;
+        Ok(self.output(packed, MAX_MESSAGE_BYTES)?.to_vec())
+    }
+
+    /// Hands the configuration to the guest: `Ok(Err(message))` if it refuses it.
+    pub(crate) fn configure(&mut self, config: &[u8]) -> Result<Result<(), String>, Fault> {
+        let len = self.write_input(config)?;
+        let deadline = self.deadline_ms();
+        let packed = call(&mut self.store, &self.init, len, deadline)?;
+        if packed == 0 {
+            return Ok(Ok(()));
+        }
+        let message = self.output(packed, MAX_MESSAGE_BYTES)?;
+        Ok(Err(String::from_utf8_lossy(message).into_owned()))
+    }
+
+    /// The guest's answers for the `selected` records of a batch, handed
+    /// over and read back through `translation`, in one call that may take
+    /// `deadline_ms` (at most the instance's own deadline). The answers are
+    /// read where the guest wrote them and appended to `out`; on a fault
+    /// some may have been appended, and the caller drops them.
+    pub(crate) fn answer_batch(
+        &mut self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        translation: &Translation,
+        rule_count: usize,
+        deadline_ms: u64,
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) -> Result<(), Fault> {
+        let len = records.batch_len(selected, translation);
+        let address = self.reserve_input(len)?;
+        let input = self
+            .memory
+            .data_mut(&mut self.store)
+            .get_mut(address..address + len)
+            .ok_or(Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
+        records.write_batch(selected, translation, input);
+        let deadline = deadline_ms.min(self.deadline_ms());
+        let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
+        let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
+        decode_answers(output, selected.len(), translation, rule_count, out).map_err(Fault::BadAnswer)
+    }
+
+    /// Makes the guest's input buffer at least `len` bytes; returns its address.
+    fn reserve_input(&mut self, len: usize) -> Result<usize, Fault> {
+        if len > self.input.1 {
+            let request = i32::try_from(len).map_err(|_| Fault::BadAnswer(AnswerError::InputTooLarge(len)))?;
+            let deadline = self.deadline_ms();
+            let address = call(&mut self.store, &self.buffer, request, deadline)?;
+            self.input = (address as u32 as usize, len);
+        }
+        Ok(self.input.0)
+    }
+
+    /// Copies `bytes` into the guest's input buffer.
+    fn write_input(&mut self, bytes: &[u8]) -> Result<i32, Fault> {
+        let address = self.reserve_input(bytes.len())?;
+        self.memory
+            .write(&mut self.store, address, bytes)
+            .map_err(|_| Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
+        Ok(bytes.len() as i32)
+    }
+
+    /// The guest memory a packed `(address << 32 | length)` result points at.
+    fn output(&self, packed: i64, cap: usize) -> Result<&[u8], Fault> {
+        let address = (packed as u64 >> 32) as usize;
+        let len = (packed as u64 & 0xffff_ffff) as usize;
+        if len > cap {
+            return Err(Fault::BadAnswer(AnswerError::TooLarge { len, cap }));
+        }
+        self.memory
+            .data(&self.store)
+            .get(address..address + len)
+            .ok_or(Fault::BadAnswer(AnswerError::OutsideMemory { address, len }))
+    }
+}
+
+/// Calls one export with a deadline, naming any fault.
+fn call<Params: WasmParams, Results: WasmResults>(
+    store: &mut Store<StoreState>,
+    func: &TypedFunc<Params, Results>,
+    params: Params,
+    deadline_ms: u64,
+) -> Result<Results, Fault> {
+    store.set_epoch_deadline(Limits::ticks(deadline_ms));
+    func.call(store, params).map_err(|err| fault(err, deadline_ms))
+}
+
+fn decode_answers(
+    output: &[u8],
+    count: usize,
+    translation: &Translation,
+    rule_count: usize,
+    out: &mut Vec<Result<Answer, Fault>>,
+) -> Result<(), AnswerError> {
+    let mut reader = Reader::new(output);
+    let found = reader.count().map_err(AnswerError::Malformed)?;
+    if found != count {
+        return Err(AnswerError::WrongCount { found, expected: count });
+    }
+    let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
+    out.reserve(count);
+    for _ in 0..count {
+        let answer = translation.decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
+        if answer.fired_bits() & !known_rules != 0 {
+            return Err(AnswerError::UnknownRule { rules: rule_count });
+        }
+        out.push(Ok(answer));
+    }
+    if !reader.is_empty() {
+        return Err(AnswerError::TrailingBytes);
+    }
+    Ok(())
+}
+
+/// Names what went wrong in a call that had `deadline_ms`.
+fn fault(err: wasmtime::Error, deadline_ms: u64) -> Fault {
+    if let Some(MemoryLimitExceeded(cap)) = err.downcast_ref() {
+        return Fault::MemoryLimit(*cap);
+    }
+    if let Some(TableLimitExceeded(cap)) = err.downcast_ref() {
+        return Fault::TableLimit(*cap);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault::Deadline(deadline_ms),
+        Some(Trap::StackOverflow) => Fault::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => Fault::Unreachable,
+        Some(trap) => Fault::Trap(trap.to_string()),
+        None => Fault::Trap(err.to_string()),
+    }
+}

@@ -1,0 +1,125 @@
+//! The engine and its ticker: one per host, shared by every policy.
+//!
+//! Deadlines use epoch interruption rather than fuel: fuel instruments every
+//! basic block and slows all policy code, while an epoch check is a load and
+//! a compare at function entries and loop heads. The ticker advances the
+//! epoch every [`TICK`]; a call's deadline is a number of ticks, so it is
+//! enforced to within one tick.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+
+use wasmtime::{Config, Engine, Module};
+
+use crate::model::Digest;
+
+use super::cache::ModuleCache;
+use super::error::SandboxError;
+use super::limits::TICK;
+
+/// The default cap on the wasm stack of every call, in bytes.
+pub(crate) const DEFAULT_STACK_BYTES: usize = 256 << 10;
+
+/// The engine and its ticker. Dropping the last handle stops the ticker.
+pub(crate) struct Runtime {
+    pub(crate) engine: Engine,
+    cache: Option<ModuleCache>,
+    /// Modules in use, by the digest of their bytes: the variants of one
+    /// module (the same code under other manifests, as per-sector variants
+    /// are) share one compiled copy of its code instead of one each, so a
+    /// thousand of them do not crowd the caches with copies. Held weakly:
+    /// a module no policy uses any more is freed.
+    compiled: Mutex<HashMap<Digest, Weak<Module>>>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(stack_bytes: usize, cache_dir: Option<&Path>) -> Result<Runtime, SandboxError> {
+        let mut runtime =
+            Runtime::start(stack_bytes).map_err(|source| SandboxError::Engine(source.into_boxed_dyn_error()))?;
+        if let Some(dir) = cache_dir {
+            runtime.cache = Some(ModuleCache::open(dir, &runtime.engine)?);
+        }
+        Ok(runtime)
+    }
+
+    fn start(stack_bytes: usize) -> wasmtime::Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.max_wasm_stack(stack_bytes);
+        // Threads, GC and components are compiled out of wasmtime (see the
+        // workspace features): policies are plain core modules, and every
+        // proposal left off is attack surface left off.
+        let engine = Engine::new(&config)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("flowgate-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(wasmtime::Error::from)?
+        };
+        Ok(Runtime { engine, cache: None, compiled: Mutex::default(), stop, ticker: Some(ticker) })
+    }
+
+    /// Compiles `wasm`, through the on-disk cache when there is one, or
+    /// shares the module already compiled from the same bytes.
+    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Arc<Module>> {
+        let digest = Digest::of(wasm);
+        let in_use = |compiled: &HashMap<Digest, Weak<Module>>| compiled.get(&digest).and_then(Weak::upgrade);
+        if let Some(module) = in_use(&self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+            return Ok(module);
+        }
+        // Compiled outside the lock: other loads go on meanwhile.
+        let module = Arc::new(match &self.cache {
+            Some(cache) => cache.module(&self.engine, wasm)?,
+            None => Module::new(&self.engine, wasm)?,
+        });
+        let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(theirs) = in_use(&compiled) {
+            return Ok(theirs);
+        }
+        compiled.retain(|_, module| module.strong_count() > 0);
+        compiled.insert(digest, Arc::downgrade(&module));
+        Ok(module)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_of_the_same_bytes_share_one_compiled_copy_while_in_use() {
+        let runtime = Runtime::new(DEFAULT_STACK_BYTES, None).unwrap();
+        let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
+        let other = wat::parse_str("(module (func (export \"g\")))").unwrap();
+        let first = runtime.compile(&wasm).unwrap();
+        assert!(Arc::ptr_eq(&first, &runtime.compile(&wasm).unwrap()), "the same bytes are compiled once");
+        assert!(!Arc::ptr_eq(&first, &runtime.compile(&other).unwrap()), "other bytes get their own");
+        // Held weakly: once no policy uses it, it is freed, and compiled anew when asked again.
+        drop(first);
+        assert!(runtime.compiled.lock().unwrap().values().all(|module| module.strong_count() == 0));
+        let again = runtime.compile(&wasm).unwrap();
+        assert_eq!(Arc::strong_count(&again), 1, "only the caller holds it");
+    }
+}
