@@ -258,6 +258,35 @@ pub(crate) fn replace(path: &Path, mode: u32, bytes: &[u8]) -> Result<(), FileEr
     written
 }
 
+/// Creates the directory `target` holding `files` (name and bytes, each
+/// with `mode`), whole or not at all: written into a fresh temporary
+/// directory beside it, then renamed into place. Returns `false`, writing
+/// nothing, if something is at `target` already (entries written once
+/// and never changed, as the archive's, need no more).
+pub(crate) fn write_dir_new<'a>(
+    target: &Path,
+    mode: u32,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<bool, FileError> {
+    if std::fs::symlink_metadata(target).is_ok() {
+        return Ok(false);
+    }
+    let temporary = temporary_beside(target)?;
+    std::fs::create_dir(&temporary).map_err(|e| FileError::io(FileAction::Create, &temporary, e))?;
+    let written = files.into_iter().try_for_each(|(name, bytes)| write_new(&temporary.join(name), mode, bytes));
+    let renamed =
+        written.and_then(|()| std::fs::rename(&temporary, target).map_err(|e| FileError::io(FileAction::Rename, target, e)));
+    if renamed.is_err() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    match renamed {
+        Ok(()) => Ok(true),
+        // Another writer put the same entry there first.
+        Err(_) if std::fs::symlink_metadata(target).is_ok() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// A fresh, unguessable name in `path`'s directory, for a temporary file
 /// or directory that is renamed into `path` once complete.
 pub(crate) fn temporary_beside(path: &Path) -> Result<PathBuf, FileError> {

@@ -18,20 +18,15 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use flowgate::{Isolation, Limits};
+use clap::{Parser, Subcommand};
 
-mod audit;
-mod build;
-mod check;
-mod keys;
+mod commands;
 mod lines;
-mod list;
-mod new;
-mod policies;
-pub mod serve;
-mod test;
-mod verify;
+mod options;
+
+use commands::{audit, build, check, new, policies, signing, test, verify};
+pub use commands::serve;
+use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
@@ -223,161 +218,6 @@ enum KeyCommand {
     },
 }
 
-/// Where the policies come from, and how they are verified.
-#[derive(Debug, clap::Args)]
-struct PolicySource {
-    /// Directory of policy bundles; without it, the embedded reference set.
-    #[arg(long, value_name = "DIR")]
-    policies: Option<PathBuf>,
-    /// The trust file bundles in DIR are verified against.
-    #[arg(long, value_name = "FILE", requires = "policies")]
-    trust: Option<PathBuf>,
-    /// Run the bundles in DIR without verifying their signatures.
-    #[arg(long, requires = "policies", conflicts_with = "trust")]
-    allow_unsigned: bool,
-}
-
-/// The module cache of the deciding commands (`check`, `serve`).
-#[derive(Debug, clap::Args)]
-struct CacheArgs {
-    /// Cache compiled modules in DIR, so the next start does not compile again.
-    /// DIR must belong to you and be writable by no one else.
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-}
-
-/// What the platform decides for every policy it runs.
-#[derive(Debug, clap::Args)]
-struct HostOptions {
-    /// The longest deadline any policy may have per call; a manifest asking for more is refused.
-    #[arg(long, value_name = "MS", default_value_t = Limits::DEFAULT_CEILINGS.deadline_ms)]
-    max_deadline_ms: u64,
-    /// The most memory any policy may have; a manifest asking for more is refused.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT_CEILINGS.memory_bytes)]
-    max_memory_bytes: u64,
-    /// How much a policy may carry from one record to the next.
-    #[arg(long, value_enum, default_value = "reuse")]
-    isolation: IsolationLevel,
-}
-
-/// The decision log: a receipt of every decision, written before it is printed.
-#[derive(Debug, clap::Args)]
-struct LogArgs {
-    /// Write a receipt of every decision to the decision log in DIR
-    /// (created if missing, recovered after a crash).
-    #[arg(long, value_name = "DIR", requires = "log_key")]
-    log: Option<PathBuf>,
-    /// The key that signs the log's checkpoints (`ID.key`, from `flowgate key new`).
-    #[arg(long, value_name = "ID.key", requires = "log")]
-    log_key: Option<PathBuf>,
-    /// Also keep each record beside the chain (which holds only its
-    /// digest), for `flowgate audit replay`. Off by default: the log should
-    /// not become a second copy of personal data.
-    #[arg(long, requires = "log")]
-    log_records: bool,
-    /// When a receipt counts as written: on disk (`fsync`), or handed to the
-    /// operating system (`buffered`: survives a crash of flowgate, not of the machine).
-    #[arg(long, value_enum, default_value = "fsync", requires = "log")]
-    durability: DurabilityLevel,
-    /// Close a segment, with a signed checkpoint, once it reaches BYTES.
-    #[arg(long, value_name = "BYTES", default_value_t = flowgate::LogOptions::default().segment_bytes, requires = "log")]
-    log_segment_bytes: u64,
-    /// Keep every bundle activated, and every policy set that decided, in
-    /// DIR, so `flowgate audit replay --archive DIR` can find them again.
-    #[arg(long, value_name = "DIR")]
-    archive: Option<PathBuf>,
-}
-
-/// Says on stderr what opening the decision log recovered, if anything.
-fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
-    let Some(log) = host.decision_log() else { return Ok(()) };
-    let recovery = log.recovery();
-    if let Some((segment, bytes)) = recovery.cut {
-        writeln!(
-            stderr,
-            "flowgate: decision log: cut a torn receipt of {bytes} bytes at the end of segment {segment} (a crash mid-write)"
-        )?;
-    }
-    if let Some(segment) = recovery.closed {
-        writeln!(stderr, "flowgate: decision log: closed segment {segment}, left open by a crash, with a checkpoint")?;
-    }
-    Ok(())
-}
-
-/// [`flowgate::Durability`], as the command line spells it.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DurabilityLevel {
-    /// `fsync` every group of receipts before answering.
-    Fsync,
-    /// `write` every group before answering; `fsync` at checkpoints.
-    Buffered,
-}
-
-impl LogArgs {
-    fn apply(&self, mut builder: flowgate::HostBuilder) -> anyhow::Result<flowgate::HostBuilder> {
-        if let Some(archive) = &self.archive {
-            builder = builder.archive(archive);
-        }
-        let (Some(dir), Some(key)) = (&self.log, &self.log_key) else { return Ok(builder) };
-        let key = flowgate::SecretKey::read(key)?;
-        let options = flowgate::LogOptions {
-            durability: match self.durability {
-                DurabilityLevel::Fsync => flowgate::Durability::Fsync,
-                DurabilityLevel::Buffered => flowgate::Durability::Buffered,
-            },
-            segment_bytes: self.log_segment_bytes,
-            keep_records: self.log_records,
-            ..flowgate::LogOptions::default()
-        };
-        Ok(builder.decision_log(dir, key, options))
-    }
-}
-
-/// The isolation levels, as the command line spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum IsolationLevel {
-    /// A fresh instance for every record.
-    PerRecord,
-    /// A fresh instance for every call (a batch of records).
-    PerCall,
-    /// Instances reused across calls, with sampled rechecks (the default).
-    Reuse,
-}
-
-impl HostOptions {
-    fn apply(&self, builder: flowgate::HostBuilder) -> flowgate::HostBuilder {
-        let ceilings = Limits {
-            deadline_ms: self.max_deadline_ms,
-            memory_bytes: self.max_memory_bytes,
-            ..Limits::DEFAULT_CEILINGS
-        };
-        let isolation = match self.isolation {
-            IsolationLevel::PerRecord => Isolation::PerRecord,
-            IsolationLevel::PerCall => Isolation::PerCall,
-            IsolationLevel::Reuse => Isolation::Reuse,
-        };
-        builder.ceilings(ceilings).isolation(isolation)
-    }
-}
-
-/// The host builder every deciding command (`check`, `serve`) starts from:
-/// the policy source, then the host options and the decision log, then the
-/// module cache. An option added here reaches both commands.
-fn deciding_host(
-    source: &PolicySource,
-    watch: bool,
-    host: &HostOptions,
-    log: &LogArgs,
-    cache: &CacheArgs,
-    stderr: &mut impl Write,
-) -> anyhow::Result<flowgate::HostBuilder> {
-    let mut builder = log.apply(host.apply(policies::host_builder(source, watch, stderr)?))?;
-    if let Some(dir) = &cache.cache_dir {
-        builder = builder.cache_dir(dir);
-    }
-    Ok(builder)
-}
-
 /// Runs the command with the given streams; returns the exit status.
 /// `serve` runs until SIGTERM or SIGINT.
 pub fn run(
@@ -423,13 +263,13 @@ pub fn run_until(
         }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
-        Command::Key { command: KeyCommand::New { id, out } } => keys::new(&id, &out, &mut stderr),
-        Command::Sign { key, bundles } => keys::sign(&key, &bundles, stdout),
+        Command::Key { command: KeyCommand::New { id, out } } => signing::new_key(&id, &out, &mut stderr),
+        Command::Sign { key, bundles } => signing::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
         Command::Policies { overlaps, source, host } => {
-            policies::host_builder(&source, false, &mut stderr).and_then(|builder| {
-                let vectors = if overlaps { Some(policies::bundles(&source)?) } else { None };
-                list::run(host.apply(builder), vectors.as_deref(), stdout)
+            options::host_builder(&source, false, &mut stderr).and_then(|builder| {
+                let vectors = if overlaps { Some(options::bundles(&source)?) } else { None };
+                policies::run(host.apply(builder), vectors.as_deref(), stdout)
             })
         }
         Command::Audit { command } => match command {
@@ -441,7 +281,7 @@ pub fn run_until(
                 audit::replay(&dir, deciders, stdout)
             }
             AuditCommand::Replay { dir, archive: None, source, host } => {
-                policies::host_builder(&source, false, &mut stderr)
+                options::host_builder(&source, false, &mut stderr)
                     .and_then(|builder| audit::replay(&dir, audit::Deciders::Candidate(host.apply(builder)), stdout))
             }
         },

@@ -73,17 +73,17 @@ fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
 }
 
 /// Parses `lines`, decides their records in one [`Host::try_evaluate_batch`]
-/// call (or, to explain them, one [`Host::explain`] each), and renders each
+/// call (or, to explain them, one [`Host::explain_batch`] call), and renders each
 /// decision; `observe` sees every decision (for metrics) before it is
 /// rendered. If the receipts cannot be written, every line is
 /// [`Outcome::Unlogged`]: no decision of them may be given.
 pub fn decide_lines(host: &Host, lines: &[Line], format: Format, mut observe: impl FnMut(&Decision)) -> Vec<Outcome> {
     let parsed: Vec<Result<Option<FlowRecord>, String>> = lines.iter().map(parse_line).collect();
     let records: Vec<FlowRecord> = parsed.iter().filter_map(|p| p.as_ref().ok()?.clone()).collect();
-    let decided: Result<Vec<(Decision, Option<Vec<PolicyVerdict>>)>, flowgate::Error> = if format.explain {
-        records.iter().map(|record| host.explain(record).map(|(d, v)| (d, Some(v)))).collect()
+    let decided = if format.explain {
+        host.explain_batch(&records).map(|explained| explained.into_iter().map(|(d, v)| (d, Some(v))).collect())
     } else {
-        host.try_evaluate_batch(&records).map(|decisions| decisions.into_iter().map(|d| (d, None)).collect())
+        host.try_evaluate_batch(&records).map(|decisions| decisions.into_iter().map(|d| (d, None)).collect::<Vec<_>>())
     };
     let mut decisions = match decided {
         Ok(decisions) => decisions.into_iter(),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::bundle::{Bundle, LoadLimits};
 use crate::decide::PolicySet;
-use crate::fs::{self, FileAction, FileError};
+use crate::fs;
 use crate::model::{Digest, hex};
 
 use super::error::LogError;
@@ -47,28 +47,8 @@ impl Archive {
     /// Keeps `bundle`'s files, unless a bundle of the same digest is kept.
     pub(crate) fn keep_bundle(&self, bundle: &Bundle) -> Result<(), LogError> {
         let target = self.dir.join("bundles").join(bundle.digest().to_string());
-        if target.exists() {
-            return Ok(());
-        }
-        let temporary = fs::temporary_beside(&target)?;
-        std::fs::create_dir(&temporary).map_err(|e| FileError::io(FileAction::Create, &temporary, e))?;
-        let written =
-            bundle.files().into_iter().try_for_each(|(name, bytes)| fs::write_new(&temporary.join(name), 0o644, bytes));
-        let renamed = written.and_then(|()| {
-            std::fs::rename(&temporary, &target).map_err(|e| FileError::io(FileAction::Rename, &target, e))
-        });
-        match renamed {
-            Ok(()) => Ok(()),
-            // Another host sharing the archive kept the same bundle first.
-            Err(_) if target.exists() => {
-                let _ = std::fs::remove_dir_all(&temporary);
-                Ok(())
-            }
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&temporary);
-                Err(err.into())
-            }
-        }
+        fs::write_dir_new(&target, 0o644, bundle.files())?;
+        Ok(())
     }
 
     /// Keeps the list of `set`'s bundles, once per activation.

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 
 use flowgate::{Bundle, VectorReport};
 
-use crate::{EXIT_INVALID, EXIT_OK, policies};
+use crate::options;
+use crate::{EXIT_INVALID, EXIT_OK};
 
 pub fn run(dirs: &[PathBuf], verbose: bool, mut stdout: impl Write) -> anyhow::Result<u8> {
     let bundles = if dirs.is_empty() {
-        policies::reference_bundles()?
+        options::reference_bundles()?
     } else {
         dirs.iter().map(Bundle::from_dir).collect::<Result<Vec<_>, _>>()?
     };

@@ -9,7 +9,7 @@ use flowgate::{Bundle, SecretKey};
 use crate::EXIT_OK;
 
 /// Writes a new key pair `ID.key` and `ID.pub` into `out`.
-pub fn new(id: &str, out: &Path, stderr: &mut impl Write) -> anyhow::Result<u8> {
+pub fn new_key(id: &str, out: &Path, stderr: &mut impl Write) -> anyhow::Result<u8> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let key = SecretKey::generate()?;
     let (secret, public) = key.write_pair(out, id)?;

@@ -32,7 +32,7 @@ use crate::lines::Format;
 mod auth;
 mod limits;
 mod metrics;
-mod policies;
+mod policies_endpoint;
 mod routes;
 mod stop;
 mod tls;
@@ -132,7 +132,7 @@ pub fn run(serve: Serve<'_>, stderr: &mut (impl Write + Send)) -> anyhow::Result
         _ => None,
     };
     let host = Arc::new(serve.builder.build().context("loading policies")?);
-    crate::report_recovery(&host, stderr)?;
+    crate::options::report_recovery(&host, stderr)?;
     let events = host.subscribe();
     let watcher = serve.watch.map(|dir| host.watch(dir)).transpose().context("watching policies")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

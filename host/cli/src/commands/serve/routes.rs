@@ -106,7 +106,7 @@ async fn answer(state: &Arc<State>, route: Route, request: Request<Incoming>) ->
     }
     match route {
         Route::Decision | Route::Batch => decide(state, route, request.into_body()).await,
-        Route::Policies => respond(StatusCode::OK, JSON, super::policies::to_json(&state.host)),
+        Route::Policies => respond(StatusCode::OK, JSON, super::policies_endpoint::to_json(&state.host)),
         Route::Health => respond(StatusCode::OK, JSON, "{\"status\":\"alive\"}\n".to_owned()),
         Route::Ready => ready(state),
         Route::Metrics => {

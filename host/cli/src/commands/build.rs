@@ -35,7 +35,7 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         // `policy.wasm` that does not exist yet.
         bundle.origin = modules[0].display().to_string();
         let report = flowgate::run_vectors(&bundle)?;
-        if !crate::test::write_report(stderr, &bundle, &report, false)? {
+        if !super::test::write_report(stderr, &bundle, &report, false)? {
             writeln!(stderr, "not written: `{}` fails its own vectors", dir.display())?;
             failed += 1;
             continue;
