@@ -24,8 +24,8 @@ mod commands;
 mod lines;
 mod options;
 
-use commands::{audit, build, check, new, policies, signing, test, verify};
 pub use commands::serve;
+use commands::{audit, build, check, new, policies, reference, signing, test, verify};
 use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
 /// Exit status: everything worked.
@@ -100,6 +100,13 @@ enum Command {
         #[arg(required = true)]
         crates: Vec<PathBuf>,
     },
+    /// Write the reference bundles embedded in this binary (unsigned) to
+    /// DIR, one directory each, to load beside your own with `--policies DIR`.
+    Reference {
+        /// Where to write them.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run bundles' own test vectors against their Wasm builds.
     Test {
         /// List every vector, passing or not.
@@ -143,6 +150,10 @@ enum Command {
         log: LogArgs,
         #[command(flatten)]
         serve: serve::ServeOptions,
+        /// Accepted for symmetry with `check --watch`: `serve` always
+        /// follows its policies directory and trust file.
+        #[arg(long, hide = true)]
+        watch: bool,
     },
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
@@ -255,7 +266,11 @@ pub fn run_until(
             })
         }
         Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
-        Command::Serve { source, cache, host, log, serve } => {
+        Command::Serve { source, cache, host, log, serve, watch } => {
+            if watch {
+                let _ =
+                    writeln!(stderr, "note: `serve` always watches its policies directory; `--watch` changes nothing");
+            }
             deciding_host(&source, true, &host, &log, &cache, &mut stderr).and_then(|builder| {
                 let serve = serve::Serve { builder, watch: source.policies.as_deref(), options: &serve, stop };
                 serve::run(serve, &mut stderr)
@@ -263,6 +278,7 @@ pub fn run_until(
         }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
+        Command::Reference { out } => reference::run(&out, &mut stderr),
         Command::Key { command: KeyCommand::New { id, out } } => signing::new_key(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => signing::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),

@@ -210,7 +210,12 @@ impl Host {
         let policy = match admitted {
             Ok(policy) => policy,
             Err(err) => {
-                self.emit(PolicyEvent::Rejected { origin: bundle.origin.clone(), reason: error_chain(&err) });
+                let policy = Some(format!("{} {}", bundle.manifest.name, bundle.manifest.version));
+                self.emit(PolicyEvent::Rejected {
+                    origin: bundle.source().to_owned(),
+                    policy,
+                    reason: error_chain(&err),
+                });
                 return Err(err);
             }
         };
@@ -232,6 +237,7 @@ impl Host {
         if self.trust.load().as_ref().is_some_and(|trust| trust.requires(name)) {
             self.emit(PolicyEvent::Rejected {
                 origin: name.to_owned(),
+                policy: None,
                 reason: format!("removing `{name}`: the trust file requires it"),
             });
             return false;

@@ -7,6 +7,7 @@
 pub(crate) mod hex;
 mod digest;
 mod text;
+mod suggest;
 mod fault;
 mod reason;
 mod scope;
@@ -22,6 +23,7 @@ pub use policy_info::{PolicyInfo, Signer};
 pub use reason::{Reason, RuleOutcome};
 pub use scope::AppliesTo;
 pub(crate) use scope::{Facts, Scope};
+pub(crate) use suggest::{nearest, with_suggestion};
 pub use text::escape;
 pub(crate) use text::is_printable;
 

@@ -114,7 +114,7 @@ pub(crate) fn admit(
         Some(check) => check
             .policy
             .verify(bundle, check.serving)
-            .map_err(|source| LoadError::Untrusted { origin: bundle.origin.clone(), source })?,
+            .map_err(|source| LoadError::Untrusted { origin: bundle.source().to_owned(), source })?,
         None => Vec::new(),
     };
     let policy = CompiledPolicy::load(runtime, bundle, settings, signers)?;

@@ -25,7 +25,7 @@ use crate::sandbox::{self, EncodedRecords, GuestInstance, Limits, Runtime, Store
 use super::PolicySettings;
 use super::error::LoadError;
 use super::health::Health;
-use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, parse_rules};
+use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, config_refused, parse_rules};
 use super::isolation::{Isolation, ThreadSlots};
 
 /// A policy ready to answer, with its instances and health.
@@ -97,11 +97,7 @@ impl CompiledPolicy {
         let rules_json = probe.rules().map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
-        probe.configure(&config).map_err(start)?.map_err(|message| LoadError::Config {
-            origin: origin.clone(),
-            policy: bundle.manifest.name.clone(),
-            message: escape(&message, MAX_CONFIG_MESSAGE),
-        })?;
+        probe.configure(&config).map_err(start)?.map_err(|message| config_refused(bundle, &message))?;
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
