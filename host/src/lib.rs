@@ -115,7 +115,7 @@ mod watch;
 pub mod testing;
 
 pub use archive::Archive;
-pub use audit::{Audit, Break, BreakKind, LoggedRecord, Stats, Verified};
+pub use audit::{Audit, Break, BreakKind, LoggedRecord, SegmentVerified, Stats, Verified};
 pub use bundle::{Bundle, MANIFEST_FILE, MODULE_FILE};
 pub use checkpoint::Checkpoint;
 pub use combine::Unmatched;
