@@ -211,6 +211,22 @@ pub(crate) fn decision_schema(py: Python<'_>) -> PyResult<Py<PyAny>> {
     Ok(crate::arrow_out::decision_schema().as_ref().to_pyarrow(py)?.unbind())
 }
 
+/// Writes the embedded reference set to `dir` as bundle directories
+/// (`DIR/<name>/manifest.toml`, `policy.wasm`), for the tests to sign,
+/// tamper with and load as a directory.
+#[pyfunction]
+pub(crate) fn _write_reference_bundles(dir: PathBuf) -> PyResult<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, manifest, wasm) in flowgate_reference_set::bundles() {
+        let bundle = dir.join(name);
+        std::fs::create_dir_all(&bundle)?;
+        std::fs::write(bundle.join(flowgate::MANIFEST_FILE), manifest)?;
+        std::fs::write(bundle.join(flowgate::MODULE_FILE), wasm)?;
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -49,6 +49,7 @@ fn _flowgate(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("RecordError", py.get_type::<RecordError>())?;
     module.add_function(wrap_pyfunction!(host::flow_schema, module)?)?;
     module.add_function(wrap_pyfunction!(host::decision_schema, module)?)?;
+    module.add_function(wrap_pyfunction!(host::_write_reference_bundles, module)?)?;
     module.add_function(wrap_pyfunction!(audit::log_units, module)?)?;
     module.add_function(wrap_pyfunction!(audit::verify_log_unit, module)?)?;
     module.add_function(wrap_pyfunction!(audit::join_log_units, module)?)?;
