@@ -101,7 +101,7 @@ impl Host {
     /// prints for it. Raises `flowgate.RecordError` (a `ValueError`) with
     /// the field-level message for a record that is not valid.
     fn decide(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let json = record_json(py, record)?;
+        let json = guard(|| record_json(py, record))?;
         let host = &self.host;
         let decided = py.detach(|| {
             guard(|| {
@@ -124,7 +124,7 @@ impl Host {
     /// one per core) decide parts of 8,192 rows each.
     #[pyo3(signature = (table, threads=None))]
     fn decide_batch(&self, py: Python<'_>, table: &Bound<'_, PyAny>, threads: Option<usize>) -> PyResult<Py<PyAny>> {
-        let batches = import(table)?;
+        let batches = guard(|| import(table))?;
         let threads = threads.unwrap_or_else(cores).max(1);
         let host = &self.host;
         let decided = py.detach(|| guard(|| decide_batches(host, &batches, threads)))?;
@@ -174,7 +174,7 @@ impl Host {
     /// same threads as `decide_batch`; and how many records that was.
     #[pyo3(signature = (table, threads=None))]
     fn _library_seconds(&self, py: Python<'_>, table: &Bound<'_, PyAny>, threads: Option<usize>) -> PyResult<(f64, usize)> {
-        let batches = import(table)?;
+        let batches = guard(|| import(table))?;
         let threads = threads.unwrap_or_else(cores).max(1);
         let host = &self.host;
         py.detach(|| {
