@@ -127,7 +127,7 @@ impl Host {
         let batches = guard(|| import(table))?;
         let threads = threads.unwrap_or_else(cores).max(1);
         let host = &self.host;
-        let decided = py.detach(|| guard(|| decide_batches(host, &batches, threads)))?;
+        let decided = py.detach(|| guard(|| validate(&batches).and_then(|()| decide_batches(host, &batches, threads))))?;
         let table = Table::try_new(decided, crate::arrow_out::decision_schema())
             .map_err(|err| Error::new_err(format!("internal error: {err}")))?;
         Ok(table.into_pyarrow(py)?.unbind())
@@ -179,6 +179,7 @@ impl Host {
         let host = &self.host;
         py.detach(|| {
             guard(|| {
+                validate(&batches)?;
                 let records: Vec<FlowRecord> = batches
                     .iter()
                     .flat_map(|batch| {
@@ -262,9 +263,8 @@ fn record_json(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(json)
 }
 
-/// The record batches of a table, a record batch or a stream of them,
-/// checked whole (offsets, lengths, UTF-8): Arrow from outside is read
-/// only once it is known to be well formed.
+/// The record batches of a table, a record batch or a stream of them
+/// (zero-copy: the arrays stay pyarrow's).
 fn import(table: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     let batches = if table.hasattr("__arrow_c_stream__")? {
         let PyArrowType(reader) = table.extract::<PyArrowType<arrow_array::ffi_stream::RecordBatchStreamReader>>()?;
@@ -277,12 +277,18 @@ fn import(table: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
             "decide_batch takes a pyarrow.Table or RecordBatch (Arrow's `__arrow_c_stream__`), not `{kind}`"
         )));
     };
-    for batch in &batches {
+    Ok(batches)
+}
+
+/// Checks batches whole (offsets, lengths, UTF-8): Arrow from outside is
+/// read only once it is known to be well formed. Runs without the GIL.
+fn validate(batches: &[RecordBatch]) -> PyResult<()> {
+    for batch in batches {
         for column in batch.columns() {
             column.to_data().validate_full().map_err(|err| PyValueError::new_err(format!("malformed Arrow data: {err}")))?;
         }
     }
-    Ok(batches)
+    Ok(())
 }
 
 /// Decides every row of `batches`, in parts over `threads` threads: one

@@ -118,29 +118,33 @@ def test_one_host_from_many_threads(host, generated):
 
 
 def test_the_gil_is_released_while_deciding(host, generated):
-    """A Python thread runs at nearly its own pace while another thread
-    decides a large batch: it would barely run if the GIL were held."""
+    """Another Python thread keeps running while a large batch is decided:
+    with the GIL held it would stop for the whole decision (the longest
+    pause it sees would be most of the call)."""
     import time
 
     records, *_ = generated
-    table = pa.Table.from_pylist(records * 5, schema=flowgate.FLOW_SCHEMA)
-    ticks = []
+    table = pa.Table.from_pylist(records, schema=flowgate.FLOW_SCHEMA)
+    table = pa.concat_tables([table] * 20)
+    stamps = []
     stop = threading.Event()
 
     def tick():
         while not stop.is_set():
-            ticks.append(1)
+            stamps.append(time.perf_counter())
+            time.sleep(0.001)
 
     ticker = threading.Thread(target=tick)
     ticker.start()
     try:
-        started, before = time.perf_counter(), len(ticks)
-        time.sleep(0.3)
-        alone = (len(ticks) - before) / (time.perf_counter() - started)
-        started, before = time.perf_counter(), len(ticks)
+        time.sleep(0.05)
+        started = time.perf_counter()
         host.decide_batch(table, threads=1)
-        during = (len(ticks) - before) / (time.perf_counter() - started)
+        ended = time.perf_counter()
     finally:
         stop.set()
         ticker.join()
-    assert during > 0.5 * alone, (during, alone)
+    during = [t for t in stamps if started <= t <= ended]
+    pauses = [b - a for a, b in zip([started, *during], [*during, ended])]
+    assert ended - started > 0.2, "the batch must take long enough to tell"
+    assert max(pauses) < 0.5 * (ended - started), (max(pauses), ended - started, len(during))
