@@ -5,7 +5,7 @@
 //! each row is then read straight into a `FlowRecord` through typed arrays.
 //! The record is the same one `FlowRecord::from_json` would give for the
 //! JSON line the row came from, because every value is checked as the
-//! SDK's parser checks it (words through the SDK's own serde names, numbers
+//! SDK's parser checks it (words as the SDK's vocabulary spells them, numbers
 //! to the field's type, strings to 1,024 bytes, a non-empty category set).
 //!
 //! A row the fast path cannot read (a wrong column type, a bad word, a
@@ -39,10 +39,11 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StructArray};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema};
-use serde::de::DeserializeOwned;
 
 use flowgate::sdk::{
-    Categories, Category, Consent, CountryCode, Data, FlowRecord, MAX_STRING_BYTES, Platform, Recipient, Volume,
+    Action, Categories, Category, Consent, ConsentKind, ConsentState, CountryCode, Data, Deidentification, DslClass,
+    ExportMechanism, FlowRecord, LawfulBasis, MAX_STRING_BYTES, Platform, Purpose, Recipient, RecipientKind, Regime,
+    Sector, Volume,
 };
 
 /// What a field holds, for the published schema and for error messages.
@@ -196,8 +197,23 @@ enum Values<'a> {
     Other,
 }
 
-/// Strings, whatever their Arrow layout.
-struct Text<'a>(Box<dyn Fn(usize) -> &'a str + Send + Sync + 'a>);
+/// Strings, whatever their Arrow layout (a match, not a call through a
+/// pointer, for the common layouts: this is read for every word of every row).
+enum Text<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Large(&'a arrow_array::LargeStringArray),
+    Other(Box<dyn Fn(usize) -> &'a str + Send + Sync + 'a>),
+}
+
+impl<'a> Text<'a> {
+    fn get(&self, row: usize) -> &'a str {
+        match self {
+            Text::Utf8(strings) => strings.value(row),
+            Text::Large(strings) => strings.value(row),
+            Text::Other(read) => read(row),
+        }
+    }
+}
 
 /// A list column's rows, as ranges into its values.
 struct List<'a> {
@@ -253,14 +269,8 @@ fn bind_group<'a>(columns: impl Iterator<Item = (&'a str, &'a ArrayRef)>, specs:
 
 fn text<'a>(array: &'a ArrayRef) -> Option<Text<'a>> {
     let read: Box<dyn Fn(usize) -> &'a str + Send + Sync + 'a> = match array.data_type() {
-        DataType::Utf8 => {
-            let strings = array.as_string::<i32>();
-            Box::new(move |row| strings.value(row))
-        }
-        DataType::LargeUtf8 => {
-            let strings = array.as_string::<i64>();
-            Box::new(move |row| strings.value(row))
-        }
+        DataType::Utf8 => return Some(Text::Utf8(array.as_string::<i32>())),
+        DataType::LargeUtf8 => return Some(Text::Large(array.as_string::<i64>())),
         DataType::Utf8View => {
             let strings = array.as_string_view();
             Box::new(move |row| strings.value(row))
@@ -268,12 +278,12 @@ fn text<'a>(array: &'a ArrayRef) -> Option<Text<'a>> {
         DataType::Dictionary(_, value) if matches!(**value, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
             let dictionary = array.as_any_dictionary();
             let keys = dictionary.normalized_keys();
-            let Text(values) = text(dictionary.values())?;
-            Box::new(move |row| values(keys[row]))
+            let values = text(dictionary.values())?;
+            Box::new(move |row| values.get(keys[row]))
         }
         _ => return None,
     };
-    Some(Text(read))
+    Some(Text::Other(read))
 }
 
 fn int(array: &ArrayRef) -> Option<Values<'_>> {
@@ -357,7 +367,7 @@ impl<'a> Column<'a> {
             return Ok(None);
         }
         match &self.values {
-            Values::Text(Text(read)) => Ok(Some(read(row))),
+            Values::Text(text) => Ok(Some(text.get(row))),
             _ => Err(Slow),
         }
     }
@@ -370,7 +380,7 @@ impl<'a> Column<'a> {
         }
     }
 
-    fn word<T: DeserializeOwned>(&self, row: usize) -> Read<T> {
+    fn word<T: Word>(&self, row: usize) -> Read<T> {
         self.text(row)?.map(|text| word(text)).transpose()
     }
 
@@ -458,9 +468,33 @@ impl Group<'_> {
     }
 }
 
-/// A word of a vocabulary, read through the SDK's own serde names.
-fn word<T: DeserializeOwned>(text: &str) -> Result<T, Slow> {
-    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).map_err(|_| Slow)
+/// A vocabulary of the record: its words as the SDK spells them (`ALL`
+/// and `as_str` come from the same declaration as its serde names).
+trait Word: Copy + 'static {
+    fn all() -> &'static [Self];
+    fn text(self) -> &'static str;
+}
+
+macro_rules! words {
+    ($($vocabulary:ty),+) => {$(
+        impl Word for $vocabulary {
+            fn all() -> &'static [Self] {
+                <$vocabulary>::ALL
+            }
+            fn text(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    )+};
+}
+
+words!(Regime, Sector, Action, Category, DslClass, Deidentification, Purpose, LawfulBasis, ConsentState, ConsentKind,
+    RecipientKind, ExportMechanism);
+
+/// A word of a vocabulary: a handful of comparisons (most fail on the
+/// length), where going through serde cost a third of reading a row.
+fn word<T: Word>(text: &str) -> Result<T, Slow> {
+    T::all().iter().copied().find(|word| word.text() == text).ok_or(Slow)
 }
 
 /// The rows of one batch, bound to the record's fields.
@@ -639,8 +673,8 @@ fn write_value(json: &mut String, array: &ArrayRef, row: usize, path: &str, kind
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
             if text(array).is_some() =>
         {
-            let Some(Text(read)) = text(array) else { unreachable!("checked above") };
-            json.push_str(&serde_json::to_string(read(row)).expect("a string serialises"));
+            let Some(strings) = text(array) else { unreachable!("checked above") };
+            json.push_str(&serde_json::to_string(strings.get(row)).expect("a string serialises"));
         }
         DataType::Dictionary(..) => {
             let key = dictionary_key(array, row).ok_or_else(|| unexpected(serde::de::Unexpected::Unit))?;

@@ -69,16 +69,40 @@ pub(crate) struct Outcome<'a> {
 /// The decisions of a part of a batch as one record batch.
 pub(crate) fn decisions_batch(outcomes: &[Outcome<'_>]) -> RecordBatch {
     let rows = outcomes.len();
-    let mut ids = StringBuilder::with_capacity(rows, rows * 16);
-    let mut effects = StringBuilder::with_capacity(rows, rows * 16);
-    let mut errors = StringBuilder::new();
+    // Every builder sized from one pass over the decisions: no buffer grows
+    // (and is copied) while the columns are written.
+    let mut size = Size::default();
+    for outcome in outcomes {
+        size.ids += outcome.id.map_or(0, str::len);
+        match &outcome.decision {
+            Ok(decision) => {
+                size.obligations += decision.obligations.len();
+                size.remedies += decision.remedies.len();
+                for reason in &decision.reasons {
+                    size.reasons += 1;
+                    let texts = [reason.policy(), reason.version(), reason.rule(), "", reason.article(), reason.message()];
+                    for (bytes, text) in size.reason_bytes.iter_mut().zip(texts) {
+                        *bytes += text.len();
+                    }
+                }
+            }
+            Err(error) => size.errors += error.len(),
+        }
+    }
+    let mut ids = StringBuilder::with_capacity(rows, size.ids);
+    let mut effects = StringBuilder::with_capacity(rows, rows * 24);
+    let mut errors = StringBuilder::with_capacity(rows, size.errors);
     let mut valid = Vec::with_capacity(rows);
     let mut obligations = Lists::new(rows);
-    let (mut kinds, mut ks, mut days) = (StringBuilder::new(), Int64Builder::new(), Int64Builder::new());
+    let mut kinds = StringBuilder::with_capacity(size.obligations, size.obligations * 24);
+    let (mut ks, mut days) = (Int64Builder::with_capacity(size.obligations), Int64Builder::with_capacity(size.obligations));
     let mut remedies = Lists::new(rows);
-    let mut remedy_words = StringBuilder::new();
+    let mut remedy_words = StringBuilder::with_capacity(size.remedies, size.remedies * 32);
     let mut reasons = Lists::new(rows);
-    let mut reason_columns: [StringBuilder; 6] = std::array::from_fn(|_| StringBuilder::new());
+    let mut reason_columns: [StringBuilder; 6] = std::array::from_fn(|column| {
+        let bytes = if column == 3 { size.reasons * 12 } else { size.reason_bytes[column] };
+        StringBuilder::with_capacity(size.reasons, bytes)
+    });
     for outcome in outcomes {
         ids.append_option(outcome.id);
         match &outcome.decision {
@@ -158,6 +182,17 @@ pub(crate) fn decisions_batch(outcomes: &[Outcome<'_>]) -> RecordBatch {
         Arc::new(errors.finish()),
     ];
     RecordBatch::try_new(decision_schema(), columns).expect("the columns match the decision schema")
+}
+
+/// How many items and bytes a part's columns hold.
+#[derive(Default)]
+struct Size {
+    ids: usize,
+    errors: usize,
+    obligations: usize,
+    remedies: usize,
+    reasons: usize,
+    reason_bytes: [usize; 6],
 }
 
 /// The offsets of one list column, grown row by row.

@@ -195,6 +195,41 @@ impl Host {
         })
     }
 
+    /// For BENCHMARKS.md: seconds spent validating, reading rows, deciding
+    /// and writing decisions for `table`, one thread, in that order.
+    fn _stages(&self, py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<(f64, f64, f64, f64)> {
+        let batches = guard(|| import(table))?;
+        let host = &self.host;
+        py.detach(|| {
+            guard(|| {
+                let t = Instant::now();
+                validate(&batches)?;
+                let validated = t.elapsed().as_secs_f64();
+                let (mut read, mut decided, mut written) = (0.0, 0.0, 0.0);
+                for batch in &batches {
+                    let rows = Rows::bind(batch);
+                    for start in (0..batch.num_rows()).step_by(PART_ROWS) {
+                        let range = start..(start + PART_ROWS).min(batch.num_rows());
+                        let t = Instant::now();
+                        let mut records = Vec::with_capacity(range.len());
+                        records.extend(range.clone().filter_map(|row| rows.record(row).ok()));
+                        read += t.elapsed().as_secs_f64();
+                        let t = Instant::now();
+                        let decisions = host.evaluate_batch(&records);
+                        decided += t.elapsed().as_secs_f64();
+                        let t = Instant::now();
+                        let outcomes: Vec<Outcome<'_>> =
+                            decisions.into_iter().map(|d| Outcome { id: None, decision: Ok(d) }).collect();
+                        let _ = decisions_batch(&outcomes);
+                        drop(outcomes);
+                        written += t.elapsed().as_secs_f64();
+                    }
+                }
+                Ok((validated, read, decided, written))
+            })
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!("<flowgate.Host policy_set={} policies={}>", self.host.policy_set(), self.host.policies().len())
     }
