@@ -319,7 +319,12 @@ impl Audit {
     /// assert_eq!(Audit::join(&public, &[], parts), audit.verify(&public, &[])?);
     /// # Ok(()) }
     /// ```
-    pub fn verify_segment(&self, number: u64, key: &PublicKey, collected: &[Checkpoint]) -> Result<SegmentVerified, Error> {
+    pub fn verify_segment(
+        &self,
+        number: u64,
+        key: &PublicKey,
+        collected: &[Checkpoint],
+    ) -> Result<SegmentVerified, Error> {
         let Some(index) = self.segments.iter().position(|(n, _)| *n == number) else {
             let path = segments::segment_path(&self.dir, number);
             return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such segment")));
@@ -613,13 +618,7 @@ fn unmet(wanted: &BTreeMap<u64, &Checkpoint>, seq: u64, last: u64) -> Option<Bre
     }
     let checkpoint = wanted.values().next()?;
     let detail = format!("a collected checkpoint covers receipt {}, which the log does not hold", checkpoint.count);
-    Some(Break {
-        kind: BreakKind::Deleted,
-        segment: checkpoint.segment,
-        line: 0,
-        seq: Some(checkpoint.count),
-        detail,
-    })
+    Some(Break { kind: BreakKind::Deleted, segment: checkpoint.segment, line: 0, seq: Some(checkpoint.count), detail })
 }
 
 /// The last intact receipt of the segment at `path`, read from its tail
@@ -635,7 +634,11 @@ fn last_receipt(path: &Path) -> Result<Option<Receipt>, Error> {
         let mut tail = Vec::new();
         file.by_ref().take(len - from).read_to_end(&mut tail).map_err(|e| Error::io(path, e))?;
         // The first line of a window that does not start the file may be cut.
-        let whole = if from == 0 { &tail[..] } else { tail.split(|&b| b == b'\n').next().map_or(&[][..], |cut| &tail[cut.len()..]) };
+        let whole = if from == 0 {
+            &tail[..]
+        } else {
+            tail.split(|&b| b == b'\n').next().map_or(&[][..], |cut| &tail[cut.len()..])
+        };
         let receipt = whole.split(|&b| b == b'\n').rev().find_map(|line| match Receipt::parse(line) {
             Ok((receipt, true)) => Some(receipt),
             _ => None,

@@ -238,7 +238,9 @@ fn bind<'a>(array: &'a ArrayRef, kind: Kind) -> Column<'a> {
     let nulls = array.logical_nulls();
     let values = match kind {
         Kind::Group(specs) => match array.as_struct_opt() {
-            Some(structs) => Values::Group(bind_group(structs.column_names().into_iter().zip(structs.columns()), specs)),
+            Some(structs) => {
+                Values::Group(bind_group(structs.column_names().into_iter().zip(structs.columns()), specs))
+            }
             None => Values::Other,
         },
         Kind::Categories => list(array).unwrap_or(Values::Other),
@@ -275,7 +277,9 @@ fn text<'a>(array: &'a ArrayRef) -> Option<Text<'a>> {
             let strings = array.as_string_view();
             Box::new(move |row| strings.value(row))
         }
-        DataType::Dictionary(_, value) if matches!(**value, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+        DataType::Dictionary(_, value)
+            if matches!(**value, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
+        {
             let dictionary = array.as_any_dictionary();
             let keys = dictionary.normalized_keys();
             let values = text(dictionary.values())?;
@@ -488,8 +492,20 @@ macro_rules! words {
     )+};
 }
 
-words!(Regime, Sector, Action, Category, DslClass, Deidentification, Purpose, LawfulBasis, ConsentState, ConsentKind,
-    RecipientKind, ExportMechanism);
+words!(
+    Regime,
+    Sector,
+    Action,
+    Category,
+    DslClass,
+    Deidentification,
+    Purpose,
+    LawfulBasis,
+    ConsentState,
+    ConsentKind,
+    RecipientKind,
+    ExportMechanism
+);
 
 /// A word of a vocabulary: a handful of comparisons (most fail on the
 /// length), where going through serde cost a third of reading a row.

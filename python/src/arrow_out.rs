@@ -53,7 +53,11 @@ pub(crate) fn decision_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, true),
         Field::new("effect", DataType::Utf8, true),
-        Field::new("obligations", DataType::List(Arc::new(list_of(DataType::Struct(obligation_fields()), false))), true),
+        Field::new(
+            "obligations",
+            DataType::List(Arc::new(list_of(DataType::Struct(obligation_fields()), false))),
+            true,
+        ),
         Field::new("remedies", DataType::List(Arc::new(list_of(DataType::Utf8, false))), true),
         Field::new("reasons", DataType::List(Arc::new(list_of(DataType::Struct(reason_fields()), false))), true),
         Field::new("error", DataType::Utf8, true),
@@ -80,7 +84,8 @@ pub(crate) fn decisions_batch(outcomes: &[Outcome<'_>]) -> RecordBatch {
                 size.remedies += decision.remedies.len();
                 for reason in &decision.reasons {
                     size.reasons += 1;
-                    let texts = [reason.policy(), reason.version(), reason.rule(), "", reason.article(), reason.message()];
+                    let texts =
+                        [reason.policy(), reason.version(), reason.rule(), "", reason.article(), reason.message()];
                     for (bytes, text) in size.reason_bytes.iter_mut().zip(texts) {
                         *bytes += text.len();
                     }
@@ -95,7 +100,8 @@ pub(crate) fn decisions_batch(outcomes: &[Outcome<'_>]) -> RecordBatch {
     let mut valid = Vec::with_capacity(rows);
     let mut obligations = Lists::new(rows);
     let mut kinds = StringBuilder::with_capacity(size.obligations, size.obligations * 24);
-    let (mut ks, mut days) = (Int64Builder::with_capacity(size.obligations), Int64Builder::with_capacity(size.obligations));
+    let (mut ks, mut days) =
+        (Int64Builder::with_capacity(size.obligations), Int64Builder::with_capacity(size.obligations));
     let mut remedies = Lists::new(rows);
     let mut remedy_words = StringBuilder::with_capacity(size.remedies, size.remedies * 32);
     let mut reasons = Lists::new(rows);

@@ -55,9 +55,7 @@ pub(crate) fn verify_log_unit(
     let collected = collected(&checkpoints)?;
     let segment: u64 = unit.parse().map_err(|_| PyValueError::new_err(format!("`{unit}` is not a unit of a log")))?;
     let part = py.detach(|| {
-        guard(|| {
-            open(&dir)?.verify_segment(segment, &key, &collected).map_err(|err| Error::new_err(err.to_string()))
-        })
+        guard(|| open(&dir)?.verify_segment(segment, &key, &collected).map_err(|err| Error::new_err(err.to_string())))
     })?;
     let result = PyDict::new(py);
     result.set_item("unit", unit)?;

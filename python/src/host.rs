@@ -86,9 +86,7 @@ impl Host {
             options.push("--allow-unsigned".into());
         }
         let mut notes = Vec::new();
-        let host = py.detach(|| {
-            guard(|| flowgate_cli::check_host(&options, &mut notes).map_err(Error::new_err))
-        })?;
+        let host = py.detach(|| guard(|| flowgate_cli::check_host(&options, &mut notes).map_err(Error::new_err)))?;
         let warnings = py.import("warnings")?;
         for note in String::from_utf8_lossy(&notes).lines() {
             warnings.call_method1("warn", (note,))?;
@@ -127,7 +125,8 @@ impl Host {
         let batches = guard(|| import(table))?;
         let threads = threads.unwrap_or_else(cores).max(1);
         let host = &self.host;
-        let decided = py.detach(|| guard(|| validate(&batches).and_then(|()| decide_batches(host, &batches, threads))))?;
+        let decided =
+            py.detach(|| guard(|| validate(&batches).and_then(|()| decide_batches(host, &batches, threads))))?;
         let table = Table::try_new(decided, crate::arrow_out::decision_schema())
             .map_err(|err| Error::new_err(format!("internal error: {err}")))?;
         Ok(table.into_pyarrow(py)?.unbind())
@@ -159,10 +158,9 @@ impl Host {
         let host = &self.host;
         py.detach(|| {
             guard(|| match host.decision_log() {
-                Some(log) => log
-                    .close()
-                    .map(drop)
-                    .map_err(|err| Error::new_err(format!("closing the decision log: {err}"))),
+                Some(log) => {
+                    log.close().map(drop).map_err(|err| Error::new_err(format!("closing the decision log: {err}")))
+                }
                 None => Ok(()),
             })
         })
@@ -173,7 +171,12 @@ impl Host {
     /// `table`, read into records beforehand, in the same parts and on the
     /// same threads as `decide_batch`; and how many records that was.
     #[pyo3(signature = (table, threads=None))]
-    fn _library_seconds(&self, py: Python<'_>, table: &Bound<'_, PyAny>, threads: Option<usize>) -> PyResult<(f64, usize)> {
+    fn _library_seconds(
+        &self,
+        py: Python<'_>,
+        table: &Bound<'_, PyAny>,
+        threads: Option<usize>,
+    ) -> PyResult<(f64, usize)> {
         let batches = guard(|| import(table))?;
         let threads = threads.unwrap_or_else(cores).max(1);
         let host = &self.host;
@@ -320,7 +323,10 @@ fn import(table: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
 fn validate(batches: &[RecordBatch]) -> PyResult<()> {
     for batch in batches {
         for column in batch.columns() {
-            column.to_data().validate_full().map_err(|err| PyValueError::new_err(format!("malformed Arrow data: {err}")))?;
+            column
+                .to_data()
+                .validate_full()
+                .map_err(|err| PyValueError::new_err(format!("malformed Arrow data: {err}")))?;
         }
     }
     Ok(())
@@ -334,7 +340,9 @@ fn decide_batches(host: &flowgate::Host, batches: &[RecordBatch], threads: usize
         .iter()
         .enumerate()
         .flat_map(|(at, batch)| {
-            (0..batch.num_rows()).step_by(PART_ROWS).map(move |start| (at, start, (start + PART_ROWS).min(batch.num_rows())))
+            (0..batch.num_rows())
+                .step_by(PART_ROWS)
+                .map(move |start| (at, start, (start + PART_ROWS).min(batch.num_rows())))
         })
         .collect();
     let decided = on_threads(parts.len(), threads, |part| {
@@ -347,10 +355,8 @@ fn decide_batches(host: &flowgate::Host, batches: &[RecordBatch], threads: usize
 /// Reads, decides and writes the rows `range` of one batch.
 fn decide_part(host: &flowgate::Host, rows: &Rows<'_>, range: std::ops::Range<usize>) -> PyResult<RecordBatch> {
     let mut records = Vec::with_capacity(range.len());
-    let errors: Vec<Option<String>> = range
-        .clone()
-        .map(|row| rows.record(row).map(|record| records.push(record)).err())
-        .collect();
+    let errors: Vec<Option<String>> =
+        range.clone().map(|row| rows.record(row).map(|record| records.push(record)).err()).collect();
     let mut decisions = host
         .try_evaluate_batch(&records)
         .map_err(|err| Error::new_err(format!("{err}; no decision of this batch was given")))?

@@ -401,9 +401,7 @@ pub fn check_host(options: &[std::ffi::OsString], stderr: &mut impl Write) -> Re
         let first = text.lines().next().unwrap_or_default();
         first.strip_prefix("error: ").unwrap_or(first).to_owned()
     })?;
-    let Command::Check { source, watch, cache, host, log, .. } = cli.command else {
-        unreachable!("parsed as `check`")
-    };
+    let Command::Check { source, watch, cache, host, log, .. } = cli.command else { unreachable!("parsed as `check`") };
     let built = deciding_host(&source, watch, &host, &log, &cache, stderr)
         .and_then(|builder| anyhow::Context::context(builder.build(), check::LOADING))
         .and_then(|host| report_recovery(&host, stderr).map(|()| host).map_err(Into::into));
