@@ -38,7 +38,8 @@ pub(crate) fn log_units(py: Python<'_>, dir: PathBuf) -> PyResult<Vec<String>> {
 }
 
 /// Verifies one unit of the log in `dir` against the log's public key
-/// (the text of `ID.pub`) and the collected checkpoints (their lines).
+/// (the text of `ID.pub`) and the collected checkpoints (the texts of the
+/// files a regulator kept).
 /// Returns `{"unit", "receipts", "broken", "state"}`: `broken` is the first
 /// broken place found in the unit (or None), `state` what
 /// `join_log_units` needs.
@@ -103,9 +104,12 @@ fn public_key(text: &str) -> PyResult<PublicKey> {
     text.parse().map_err(|err: String| PyValueError::new_err(format!("the log key: {err}")))
 }
 
-fn collected(lines: &[String]) -> PyResult<Vec<Checkpoint>> {
-    lines
+/// The checkpoints in the collected files' texts (today one JSON line
+/// each, as `flowgate audit checkpoint` prints them; a file may hold many).
+fn collected(texts: &[String]) -> PyResult<Vec<Checkpoint>> {
+    texts
         .iter()
+        .flat_map(|text| text.lines())
         .filter(|line| !line.trim().is_empty())
         .map(|line| Checkpoint::parse(line.trim().as_bytes()).map_err(PyValueError::new_err))
         .collect()

@@ -45,7 +45,7 @@ def cli_verdict(log, key, *checkpoints):
 
 def joined(log, key, *checkpoints):
     key_text = key.read_text().strip()
-    lines = [line for path in checkpoints for line in path.read_text().splitlines() if line.strip()]
+    lines = [path.read_text() for path in checkpoints]
     units = _flowgate.log_units(str(log))
     parts = [_flowgate.verify_log_unit(str(log), unit, key_text, lines) for unit in reversed(units)]
     return _flowgate.join_log_units(key_text, [part["state"] for part in parts], lines)
@@ -155,10 +155,13 @@ def test_a_checkpoint_signed_by_another_key_is_forged(log, tmp_path):
     assert joined(log, tmp_path / "other.pub")["broken"] == broken
 
 
-def test_spark_verifies_a_log_across_executors(spark, log):
+def test_spark_verifies_a_log_across_executors(spark, log, tmp_path):
     log, key = log
-    verdict = flowgate.spark.audit(spark, str(log), str(key))
-    assert verdict["intact"] and verdict["receipts"] == 66
+    _, checkpoint, _ = run_cli("audit", "checkpoint", log, check_status=0)
+    collected = tmp_path / "checkpoint.json"
+    collected.write_text(checkpoint)
+    verdict = flowgate.spark.audit(spark, str(log), str(key), checkpoints=[str(collected)])
+    assert verdict["intact"] and verdict["receipts"] == 66 and verdict["collected"] == 1
     DAMAGE["a byte of a receipt in a middle segment"](log)
     _, broken, _ = cli_verdict(log, key)
     verdict = flowgate.spark.audit(spark, str(log), key.read_text())
