@@ -88,7 +88,7 @@ pub use fs::{FileAction, FileError, FileProblem};
 pub use host::{Host, HostBuilder, PolicyEvent, PolicyStatus, Watcher};
 pub use log::{
     Archive, Audit, Break, BreakKind, Checkpoint, DecisionLog, Durability, LineError, LogError, LogOptions,
-    LoggedRecord, Receipt, Recovery, Stats, Verified, record_digest,
+    LoggedRecord, Receipt, Recovery, SegmentVerified, Stats, Verified, record_digest,
 };
 pub use model::{
     AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,

@@ -229,6 +229,42 @@ enum KeyCommand {
     },
 }
 
+/// The host `flowgate check OPTIONS FILE` would decide with, for programs
+/// that embed the host and must load, verify and refuse exactly as the CLI
+/// does (the Python package): `options` are `check`'s options, without
+/// `check` and FILE (`["--policies", "bundles", "--trust", "trust.toml"]`).
+/// Notes the CLI writes on stderr (`--allow-unsigned`, a recovered log) go
+/// to `stderr`. An error is the message the CLI prints after `error: `, or
+/// the first line of its usage error.
+///
+/// ```
+/// let mut notes = Vec::new();
+/// let host = flowgate_cli::check_host(&[], &mut notes).unwrap(); // the embedded reference set
+/// assert_eq!(host.policies().len(), 10);
+///
+/// let refused = flowgate_cli::check_host(&["--policies".into(), "/nowhere".into()], &mut notes).unwrap_err();
+/// assert_eq!(refused, "`/nowhere` is not a directory of policy bundles");
+/// ```
+pub fn check_host(options: &[std::ffi::OsString], stderr: &mut impl Write) -> Result<flowgate::Host, String> {
+    let args = ["flowgate".into(), "check".into()].into_iter().chain(options.iter().cloned()).chain(["-".into()]);
+    let cli = Cli::try_parse_from(args).map_err(|err| {
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        first.strip_prefix("error: ").unwrap_or(first).to_owned()
+    })?;
+    let Command::Check { source, watch, cache, host, log, .. } = cli.command else { unreachable!("parsed as `check`") };
+    let built = deciding_host(&source, watch, &host, &log, &cache, stderr)
+        .and_then(|builder| anyhow::Context::context(builder.build(), check::LOADING))
+        .and_then(|host| options::report_recovery(&host, stderr).map(|()| host).map_err(Into::into));
+    built.map_err(|err| error_message(&err))
+}
+
+/// An error as the CLI prints it after `error: `: the whole chain, with
+/// text from outside (paths, policy text) escaped.
+fn error_message(err: &anyhow::Error) -> String {
+    flowgate::escape(&format!("{err:#}"), 16 << 10)
+}
+
 /// Runs the command with the given streams; returns the exit status.
 /// `serve` runs until SIGTERM or SIGINT.
 pub fn run(
@@ -306,7 +342,7 @@ pub fn run_until(
         Ok(status) => status,
         Err(err) => {
             // Errors can carry paths and policy text from outside: escaped.
-            let _ = writeln!(stderr, "error: {}", flowgate::escape(&format!("{err:#}"), 16 << 10));
+            let _ = writeln!(stderr, "error: {}", error_message(&err));
             EXIT_ERROR
         }
     }
