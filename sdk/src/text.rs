@@ -47,7 +47,10 @@ const FORMAT: [(u32, u32); 21] = [
 /// line or paragraph separator, or format character.
 pub fn needs_escape(ch: char) -> bool {
     let code = ch as u32;
-    ch.is_control() || code == 0x2028 || code == 0x2029 || FORMAT.iter().any(|&(low, high)| (low..=high).contains(&code))
+    ch.is_control()
+        || code == 0x2028
+        || code == 0x2029
+        || FORMAT.iter().any(|&(low, high)| (low..=high).contains(&code))
 }
 
 /// Whether `text` can be shown as it is.

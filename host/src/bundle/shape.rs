@@ -86,7 +86,9 @@ impl Footprint {
     /// What an instance holds from the start: memory, 16 bytes per global
     /// (the widest value), 8 per table element (a reference).
     pub(crate) fn bytes(&self) -> u64 {
-        self.memory_bytes.saturating_add(self.globals.saturating_mul(16)).saturating_add(self.table_elements.saturating_mul(8))
+        self.memory_bytes
+            .saturating_add(self.globals.saturating_mul(16))
+            .saturating_add(self.table_elements.saturating_mul(8))
     }
 
     /// Refused if an instance would start with more than `memory_cap` bytes.
@@ -207,7 +209,10 @@ mod tests {
 
     #[test]
     fn globals_and_tables_count_against_the_memory_cap() {
-        let wasm = wat::parse_str("(module (memory 2) (table 100 funcref) (global i32 (i32.const 0)) (global i64 (i64.const 0)))").unwrap();
+        let wasm = wat::parse_str(
+            "(module (memory 2) (table 100 funcref) (global i32 (i32.const 0)) (global i64 (i64.const 0)))",
+        )
+        .unwrap();
         let footprint = check(&wasm, &LoadLimits::default()).unwrap();
         assert_eq!(footprint, Footprint { memory_bytes: 2 << 16, globals: 2, table_elements: 100 });
         assert_eq!(footprint.bytes(), (2 << 16) + 2 * 16 + 100 * 8);

@@ -22,10 +22,10 @@ use crate::model::{AnswerError, Digest, Fault, PolicyInfo, Quarantine, Scope, Si
 use crate::sandbox::{self, EncodedRecords, GuestInstance, Limits, Runtime, StoreState, Translation, host_word};
 
 use super::PolicySettings;
+use super::budget::Budget;
 use super::error::LoadError;
 use super::health::Health;
 use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, parse_rules};
-use super::budget::Budget;
 use super::isolation::{Isolation, Tenant, ThreadSlots};
 use super::recheck::Rechecks;
 
@@ -272,9 +272,9 @@ impl CompiledPolicy {
                 let mut instance = self.fresh_instance(&step)?;
                 instance.answer_batch(records, &[i], translation, rule_count, step()?, out)
             }),
-            Isolation::PerCall => self
-                .fresh_instance(&step)
-                .and_then(|mut instance| instance.answer_batch(records, selected, translation, rule_count, step()?, out)),
+            Isolation::PerCall => self.fresh_instance(&step).and_then(|mut instance| {
+                instance.answer_batch(records, selected, translation, rule_count, step()?, out)
+            }),
             Isolation::Reuse => match self.slots.of_this_thread() {
                 // The calling thread's own slot: no other thread waits on
                 // it. Only this tenant's instance is ever taken from it.
@@ -353,9 +353,9 @@ impl CompiledPolicy {
     fn fresh_instance(&self, step: &dyn Fn() -> Result<u64, Fault>) -> Result<GuestInstance, Fault> {
         let mut instance = GuestInstance::start(&self.pre, self.limits, step()?)?;
         // The configuration was accepted at load; a refusal now is a fault.
-        instance.configure(&self.config, step()?)?.map_err(|message| {
-            Fault::BadAnswer(AnswerError::ConfigRefused(escape(&message, MAX_CONFIG_MESSAGE)))
-        })?;
+        instance
+            .configure(&self.config, step()?)?
+            .map_err(|message| Fault::BadAnswer(AnswerError::ConfigRefused(escape(&message, MAX_CONFIG_MESSAGE))))?;
         Ok(instance)
     }
 

@@ -42,7 +42,8 @@ impl Picker {
         if self.pool.is_empty() {
             self.counter += 1;
             let block = Digest::of_parts(&[&self.seed, &self.counter.to_le_bytes()]);
-            self.pool.extend(block.as_bytes().chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes"))));
+            self.pool
+                .extend(block.as_bytes().chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes"))));
         }
         self.pool.pop().expect("just filled")
     }
