@@ -65,7 +65,7 @@ impl TenantId {
 /// tenants on one thread starts fresh instances for the least recent ones
 /// (a few microseconds each): memory stays at cores × policies × this many
 /// instances whatever the number of tenants.
-pub(crate) const TENANTS_PER_SLOT: usize = 4;
+pub(crate) const TENANTS_PER_SLOT: usize = 8;
 
 /// Instances kept in one slot, most recently used last.
 #[derive(Default)]

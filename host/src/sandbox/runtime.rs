@@ -3,7 +3,7 @@
 //! Deadlines use epoch interruption rather than fuel: fuel instruments every
 //! basic block and slows all policy code, while an epoch check is a load and
 //! a compare at function entries and loop heads. The ticker advances the
-//! epoch once per [`TICK`] of wall-clock time; a call's deadline is a number of ticks, so it is
+//! epoch every [`TICK`]; a call's deadline is a number of ticks, so it is
 //! enforced to within one tick.
 
 use std::collections::HashMap;
@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use wasmtime::{Config, Engine, Module};
 
@@ -63,18 +62,9 @@ impl Runtime {
             std::thread::Builder::new()
                 .name("flowgate-epoch".into())
                 .spawn(move || {
-                    // One epoch per tick of wall-clock time elapsed, not per
-                    // wake-up: on a busy machine a sleep of one tick can last
-                    // many, and deadlines (and a call's budget) are wall time.
-                    let started = Instant::now();
-                    let mut epochs = 0u128;
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
-                        let due = started.elapsed().as_nanos() / TICK.as_nanos().max(1);
-                        while epochs < due {
-                            engine.increment_epoch();
-                            epochs += 1;
-                        }
+                        engine.increment_epoch();
                     }
                 })
                 .map_err(wasmtime::Error::from)?
