@@ -92,7 +92,7 @@ pub use log::{
 };
 pub use model::{
     AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,
-    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape,
+    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape, escape_json,
 };
 pub use policy::{Isolation, LoadError, VectorReport, VectorResult, run_vectors};
 pub use sandbox::{AboveCeiling, Limits, SandboxError};

@@ -59,8 +59,8 @@ impl fmt::Display for PolicyEvent {
             PolicyEvent::Activated { policy, policy_set } => write!(
                 f,
                 "activated `{}` {} (sha256 {}) in policy set {policy_set}",
-                policy.name,
-                policy.version,
+                escape(&policy.name, MAX_LOGGED),
+                escape(&policy.version, MAX_LOGGED),
                 policy.digest.short()
             ),
             PolicyEvent::Rejected { origin, policy: Some(policy), reason } => write!(

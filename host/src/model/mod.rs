@@ -24,8 +24,8 @@ pub use reason::{Reason, RuleOutcome};
 pub use scope::AppliesTo;
 pub(crate) use scope::{Facts, Scope};
 pub(crate) use suggest::{nearest, with_suggestion};
-pub use text::escape;
 pub(crate) use text::is_printable;
+pub use text::{escape, escape_json};
 
 /// A boxed error from a lower layer (wasmtime, the guest's own messages).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -39,7 +39,11 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         bundle.origin = modules[0].display().to_string();
         let report = flowgate::run_vectors(&bundle)?;
         if !super::test::write_report(stderr, &bundle, &report, false)? {
-            writeln!(stderr, "not written: `{}` fails its own vectors", dir.display())?;
+            writeln!(
+                stderr,
+                "not written: `{}` fails its own vectors",
+                flowgate::escape(&dir.display().to_string(), 4096)
+            )?;
             failed += 1;
             continue;
         }
