@@ -1,8 +1,11 @@
 //! What each isolation level costs per record: the ten reference policies,
 //! one record per call and batches of 256, at `per-record`, `per-call` and
-//! `reuse` (with its default rechecks, and without), beside native code;
-//! batches mixing two platforms (one call per platform and policy); and
-//! what one fresh configured instance costs (`instantiation`).
+//! `reuse` (with its default rechecks, without, and rechecking every
+//! record), beside native code; batches mixing two platforms (one call per
+//! platform and policy); and what one fresh configured instance costs
+//! (`instantiation`): from the snapshot of a configured instance or
+//! configured afresh, from the pool (`per-call`) or mapped on demand
+//! (`reuse`).
 //!
 //! `cargo bench -p flowgate --bench isolation`
 
@@ -15,11 +18,13 @@ const RECORDS: usize = 1024;
 
 /// The reference set at `isolation`, rechecking one record in `recheck_every` (0: never).
 fn host(isolation: Isolation, recheck_every: u64) -> Host {
+    builder(isolation).recheck_every(recheck_every).build().unwrap()
+}
+
+fn builder(isolation: Isolation) -> flowgate::HostBuilder {
     flowgate_reference_set::bundles()
         .map(|(name, manifest, wasm)| Bundle::from_bytes(name, manifest, wasm.to_vec()).unwrap())
-        .fold(Host::builder().isolation(isolation).recheck_every(recheck_every), flowgate::HostBuilder::bundle)
-        .build()
-        .unwrap()
+        .fold(Host::builder().isolation(isolation), flowgate::HostBuilder::bundle)
 }
 
 fn isolation(c: &mut Criterion) {
@@ -35,6 +40,7 @@ fn isolation(c: &mut Criterion) {
         ("per_call", Isolation::PerCall, 1024),
         ("reuse", Isolation::Reuse, 1024),
         ("reuse_no_recheck", Isolation::Reuse, 0),
+        ("reuse_recheck_all", Isolation::Reuse, 1),
     ];
     let hosts: Vec<(&str, Host)> = levels.iter().map(|&(name, level, every)| (name, host(level, every))).collect();
     // Every level decides these records as native code does, or the figures compare nothing.
@@ -72,14 +78,22 @@ fn isolation(c: &mut Criterion) {
     }
     group.finish();
 
-    // One fresh configured instance of each of the ten policies, per iteration.
+    // One fresh configured instance of each of the ten policies, per
+    // iteration (throughput: per policy).
     let mut group = c.benchmark_group("instantiation");
-    let (_, host) = &hosts[1];
-    let count = flowgate::testing::start_fresh_instances(host).unwrap();
-    group.throughput(Throughput::Elements(count as u64));
-    group.bench_function("fresh_configured_instance", |b| {
-        b.iter(|| flowgate::testing::start_fresh_instances(host).unwrap())
-    });
+    let unsnapshotted = |isolation| builder(isolation).snapshots(false).build().unwrap();
+    let instances = [
+        ("fresh_configured_instance", &hosts[1].1),
+        ("fresh_configured_instance_on_demand", &hosts[2].1),
+        ("configured_afresh_pooled", &unsnapshotted(Isolation::PerCall)),
+        ("configured_afresh_on_demand", &unsnapshotted(Isolation::Reuse)),
+    ];
+    for (name, host) in instances {
+        assert_eq!(flowgate::testing::snapshotted(host), if name.starts_with("fresh") { 10 } else { 0 }, "{name}");
+        let count = flowgate::testing::start_fresh_instances(host).unwrap();
+        group.throughput(Throughput::Elements(count as u64));
+        group.bench_function(name, |b| b.iter(|| flowgate::testing::start_fresh_instances(host).unwrap()));
+    }
     group.finish();
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sandbox::GuestInstance;
+use crate::sandbox::{Allocation, GuestInstance, Limits, POOL_SLOTS};
 
 /// How much a policy can carry from one record to the next.
 ///
@@ -35,6 +35,19 @@ pub enum Isolation {
     /// ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
     #[default]
     Reuse,
+}
+
+impl Isolation {
+    /// Where instances get their memory at this level: from a pool where
+    /// every call starts fresh instances (few live at once), on demand
+    /// where instances are kept (as many as cores × policies × tenants,
+    /// which no fixed pool could promise to hold).
+    pub(crate) fn allocation(self, ceilings: Limits) -> Allocation {
+        match self {
+            Isolation::PerRecord | Isolation::PerCall => Allocation::Pooled { slots: POOL_SLOTS, ceilings },
+            Isolation::Reuse => Allocation::OnDemand,
+        }
+    }
 }
 
 /// Whose records a call carries: the platform that sent them and, when the
