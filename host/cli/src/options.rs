@@ -123,8 +123,13 @@ pub(crate) struct HostOptions {
     #[arg(long, value_enum, default_value = "reuse")]
     isolation: IsolationLevel,
     /// The CPU time compiling one policy module may take (in a child
-    /// process); a module that takes longer is refused.
-    #[arg(long, value_name = "SECONDS", default_value_t = flowgate::CompileSandbox::DEFAULT_CPU_SECONDS)]
+    /// process); a module that takes longer is refused. At least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = flowgate::CompileSandbox::DEFAULT_CPU_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     max_compile_seconds: u64,
 }
 
@@ -244,7 +249,8 @@ pub(crate) fn deciding_host(
         builder = builder.cache_dir(dir);
     }
     if let Some(sandbox) = crate::COMPILE_SANDBOX.get() {
-        builder = builder.compile_in_child(sandbox.clone().cpu_seconds(host.max_compile_seconds));
+        let sandbox = sandbox.clone().cpu_seconds(host.max_compile_seconds);
+        builder = builder.compile_in_child(sandbox.limit_set_by("`--max-compile-seconds`"));
     }
     Ok(builder)
 }

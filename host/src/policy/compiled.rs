@@ -85,8 +85,8 @@ impl CompiledPolicy {
         };
         let uncompiled = |err| match err {
             CompileError::Invalid(source) => invalid(source),
-            CompileError::TimedOut { cpu_seconds } => {
-                LoadError::CompileTimedOut { origin: origin.clone(), cpu_seconds }
+            CompileError::TimedOut { cpu_seconds, set_by } => {
+                LoadError::CompileTimedOut { origin: origin.clone(), cpu_seconds, set_by }
             }
             CompileError::Child(source) => LoadError::CompileChild { origin: origin.clone(), source },
         };

@@ -25,9 +25,10 @@ pub enum Isolation {
     /// Every call (a batch of up to `max_batch` records of one tenant, or
     /// one record) is answered by a fresh instance: a policy sees the
     /// records of that call only. Nothing crosses from one call, or one
-    /// caller, to the next. A fresh instance (instantiated from a
-    /// copy-on-write image of the module's memory, then configured) costs
-    /// tens of microseconds per policy (BENCHMARKS.md).
+    /// caller, to the next. A fresh instance (instantiated, from a pool,
+    /// out of a snapshot of the configured instance taken at load) costs a
+    /// few microseconds per policy (BENCHMARKS.md); a batch mixing
+    /// platforms takes one per platform.
     PerCall,
     /// Instances are kept and reused across calls of the same tenant (the
     /// default): the fastest, and a policy could keep state between that

@@ -7,9 +7,15 @@
 //! on sizes, counts or depths separates the two without refusing honest
 //! policies. A child process can be stopped: the host hands it the module
 //! and its engine's settings, the kernel stops it when it has used its CPU
-//! time (`RLIMIT_CPU`), a watchdog stops it if it takes four times that in
-//! wall time, and the host refuses the module, naming the limit. Otherwise
-//! the child answers with the compiled module, which the host loads.
+//! time (`RLIMIT_CPU`), and the host refuses the module, naming the limit.
+//! Otherwise the child answers with the compiled module, which the host
+//! loads.
+//!
+//! CPU time decides, not wall time: on a loaded machine a compile may take
+//! many times its CPU time in wall time, and is still answered. A watchdog
+//! only stops a child that makes no progress at all (no CPU time used in
+//! a whole period of four times the limit: blocked, not compiling); that
+//! is the child failing, not the module, and is reported so.
 //!
 //! A library cannot assume a binary of its own, so this is opt-in
 //! ([`HostBuilder::compile_in_child`](crate::HostBuilder::compile_in_child)):
@@ -48,6 +54,7 @@ pub struct CompileSandbox {
     program: PathBuf,
     args: Vec<OsString>,
     cpu_seconds: u64,
+    set_by: String,
 }
 
 impl CompileSandbox {
@@ -57,7 +64,20 @@ impl CompileSandbox {
 
     /// Runs `program` (which must call [`compile_child`]) for each compile.
     pub fn new(program: impl Into<PathBuf>) -> CompileSandbox {
-        CompileSandbox { program: program.into(), args: Vec::new(), cpu_seconds: Self::DEFAULT_CPU_SECONDS }
+        CompileSandbox {
+            program: program.into(),
+            args: Vec::new(),
+            cpu_seconds: Self::DEFAULT_CPU_SECONDS,
+            set_by: "`CompileSandbox::cpu_seconds`".to_owned(),
+        }
+    }
+
+    /// How the people who see a refusal set the limit (the `flowgate`
+    /// command: its `--max-compile-seconds` flag), named in
+    /// [`LoadError::CompileTimedOut`](crate::LoadError::CompileTimedOut).
+    pub fn limit_set_by(mut self, setting: impl Into<String>) -> CompileSandbox {
+        self.set_by = setting.into();
+        self
     }
 
     /// Adds an argument the program is run with.
@@ -98,26 +118,31 @@ impl CompileSandbox {
         let limit = Rlimit { current: Some(self.cpu_seconds), maximum: Some(self.cpu_seconds + 1) };
         let limited = prlimit(Some(pid), Resource::Cpu, limit).map_err(|err| CompileError::Child(err.into()));
         let (done, finished) = mpsc::channel::<()>();
-        let wall = Duration::from_secs(self.cpu_seconds.saturating_mul(4));
-        let watchdog = std::thread::spawn(move || {
-            let expired = finished.recv_timeout(wall) == Err(mpsc::RecvTimeoutError::Timeout);
-            if expired {
-                // The child is not reaped before this thread is joined, so
-                // its pid cannot have been given to another process.
-                let _ = kill_process(pid, Signal::KILL);
-            }
-            expired
-        });
+        let period = Duration::from_secs(self.cpu_seconds.saturating_mul(4));
+        let watchdog = std::thread::spawn(move || stop_if_stalled(pid, period, &finished));
         let answer = limited.and_then(|_| exchange(&mut child, settings, wasm));
         if answer.is_err() {
             let _ = child.kill();
         }
         let _ = done.send(());
-        let expired = watchdog.join().unwrap_or(true);
+        let stalled = watchdog.join().unwrap_or(true);
         let status = child.wait().map_err(CompileError::Child)?;
-        let stopped = matches!(status.signal(), Some(signal) if signal == libc::SIGXCPU || signal == libc::SIGKILL);
-        if expired || stopped {
-            return Err(CompileError::TimedOut { cpu_seconds: self.cpu_seconds });
+        // SIGXCPU at the soft limit (its default action ends the child),
+        // SIGKILL at the hard one, a second later, if it did not end.
+        let out_of_cpu = match status.signal() {
+            Some(libc::SIGXCPU) => true,
+            Some(libc::SIGKILL) => !stalled && answer.is_ok(),
+            _ => false,
+        };
+        if out_of_cpu {
+            return Err(CompileError::TimedOut { cpu_seconds: self.cpu_seconds, set_by: self.set_by.clone() });
+        }
+        if stalled {
+            return Err(CompileError::Child(std::io::Error::other(format!(
+                "the compile child `{}` used no CPU time for {} s, and was stopped",
+                self.program.display(),
+                period.as_secs()
+            ))));
         }
         let answer = answer?;
         if let Some(message) = answer.strip_prefix(REFUSED) {
@@ -142,6 +167,37 @@ impl CompileSandbox {
     }
 }
 
+/// Waits until `finished` is signalled; meanwhile, every `period`, stops
+/// the child `pid` if it used no CPU time since the last look (or its CPU
+/// time cannot be read). Returns whether it stopped it. A child that
+/// compiles uses CPU time, however loaded the machine, and its CPU limit
+/// ends it; one that uses none is waiting for something that will not come.
+fn stop_if_stalled(pid: Pid, period: Duration, finished: &mpsc::Receiver<()>) -> bool {
+    let mut used = Some(0);
+    while finished.recv_timeout(period) == Err(mpsc::RecvTimeoutError::Timeout) {
+        let now = cpu_ticks(pid);
+        if now.is_none() || now == used {
+            // The child is not reaped before this thread is joined, so its
+            // pid cannot have been given to another process.
+            let _ = kill_process(pid, Signal::KILL);
+            return true;
+        }
+        used = now;
+    }
+    false
+}
+
+/// The CPU time `pid` has used, all its threads, in clock ticks (user and
+/// system: fields 14 and 15 of `/proc/PID/stat`, after the command name,
+/// which may hold spaces and parentheses).
+fn cpu_ticks(pid: Pid) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 /// Hands `wasm` to the child and reads its answer to the end.
 fn exchange(child: &mut std::process::Child, settings: EngineSettings, wasm: &[u8]) -> Result<Vec<u8>, CompileError> {
     let mut stdin = child.stdin.take().expect("piped");
@@ -163,12 +219,14 @@ fn exchange(child: &mut std::process::Child, settings: EngineSettings, wasm: &[u
 pub(crate) enum CompileError {
     /// The compiler refused it.
     Invalid(wasmtime::Error),
-    /// The compile child used up its CPU time (or four times that in wall time).
+    /// The compile child used up its CPU time.
     TimedOut {
         /// Its limit.
         cpu_seconds: u64,
+        /// How the limit is set.
+        set_by: String,
     },
-    /// The compile child could not be run, or answered nonsense.
+    /// The compile child could not be run, stalled, or answered nonsense.
     Child(std::io::Error),
 }
 
