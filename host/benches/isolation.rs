@@ -1,11 +1,12 @@
 //! What each isolation level costs per record: the ten reference policies,
 //! one record per call and batches of 256, at `per-record`, `per-call` and
-//! `reuse` (with its default rechecks, without, and rechecking every
-//! record), beside native code; batches mixing two platforms (one call per
-//! platform and policy); and what one fresh configured instance costs
-//! (`instantiation`): from the snapshot of a configured instance or
-//! configured afresh, from the pool (`per-call`) or mapped on demand
-//! (`reuse`).
+//! `reuse` (with its default rechecks, without, rechecking every record,
+//! and with fresh instances configured afresh as before snapshots), beside
+//! native code; batches of the sample's six platforms, of two platforms
+//! alternating, and of one platform (one call per platform and policy);
+//! and what one fresh configured instance costs (`instantiation`): from
+//! the snapshot of a configured instance or configured afresh, from the
+//! pool (`per-call`) or mapped on demand (`reuse`).
 //!
 //! `cargo bench -p flowgate --bench isolation`
 
@@ -16,9 +17,10 @@ use flowgate_reference_set::sample;
 
 const RECORDS: usize = 1024;
 
-/// The reference set at `isolation`, rechecking one record in `recheck_every` (0: never).
-fn host(isolation: Isolation, recheck_every: u64) -> Host {
-    builder(isolation).recheck_every(recheck_every).build().unwrap()
+/// The reference set at `isolation`, rechecking one record in
+/// `recheck_every` (0: never), fresh instances from snapshots or not.
+fn host(isolation: Isolation, recheck_every: u64, snapshots: bool) -> Host {
+    builder(isolation).recheck_every(recheck_every).snapshots(snapshots).build().unwrap()
 }
 
 fn builder(isolation: Isolation) -> flowgate::HostBuilder {
@@ -35,14 +37,18 @@ fn isolation(c: &mut Criterion) {
             .map(|(name, policy)| (flowgate_reference_set::manifest(name).unwrap(), policy)),
     )
     .unwrap();
+    // `reuse_configured_afresh` is `reuse` as it was before snapshots:
+    // every fresh instance (a recheck's, a new tenant's) configured.
     let levels = [
-        ("per_record", Isolation::PerRecord, 1024),
-        ("per_call", Isolation::PerCall, 1024),
-        ("reuse", Isolation::Reuse, 1024),
-        ("reuse_no_recheck", Isolation::Reuse, 0),
-        ("reuse_recheck_all", Isolation::Reuse, 1),
+        ("per_record", Isolation::PerRecord, 1024, true),
+        ("per_call", Isolation::PerCall, 1024, true),
+        ("reuse", Isolation::Reuse, 1024, true),
+        ("reuse_no_recheck", Isolation::Reuse, 0, true),
+        ("reuse_recheck_all", Isolation::Reuse, 1, true),
+        ("reuse_configured_afresh", Isolation::Reuse, 1024, false),
     ];
-    let hosts: Vec<(&str, Host)> = levels.iter().map(|&(name, level, every)| (name, host(level, every))).collect();
+    let hosts: Vec<(&str, Host)> =
+        levels.iter().map(|&(name, level, every, snapshots)| (name, host(level, every, snapshots))).collect();
     // Every level decides these records as native code does, or the figures compare nothing.
     let expected: Vec<String> = flows.iter().map(|flow| natives.decide(flow).to_json()).collect();
     for (name, host) in &hosts {
@@ -71,9 +77,21 @@ fn isolation(c: &mut Criterion) {
             flow
         })
         .collect();
+    // One platform: each policy is called once per batch.
+    let single: Vec<_> = flows
+        .iter()
+        .map(|flow| {
+            let mut flow = flow.clone();
+            flow.platform.id = "platform-a".into();
+            flow
+        })
+        .collect();
     for (name, host) in &hosts {
         group.bench_function(format!("{name}_batch_256_two_platforms"), |b| {
             b.iter(|| mixed.chunks(256).map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>())
+        });
+        group.bench_function(format!("{name}_batch_256_one_platform"), |b| {
+            b.iter(|| single.chunks(256).map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>())
         });
     }
     group.finish();

@@ -2,8 +2,9 @@
 //!
 //! Cranelift cannot be interrupted, and its time is not linear in what the
 //! shape caps can see: a module of a few kilobytes whose values stay live
-//! across many loops or branches takes minutes (BENCHMARKS.md measures
-//! it), while honest policies of the same size take milliseconds. No cap
+//! across many loops or branches takes seconds, one of a megabyte minutes
+//! (docs/threat-model.md), while honest policies take a tenth of a
+//! second. No cap
 //! on sizes, counts or depths separates the two without refusing honest
 //! policies. A child process can be stopped: the host hands it the module
 //! and its engine's settings, the kernel stops it when it has used its CPU
