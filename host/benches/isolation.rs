@@ -6,9 +6,12 @@
 //! alternating, and of one platform (one call per platform and policy);
 //! and what one fresh configured instance costs (`instantiation`): from
 //! the snapshot of a configured instance or configured afresh, from the
-//! pool (`per-call`) or mapped on demand (`reuse`).
+//! pool (`per-call`) or mapped on demand (`reuse`), in wall time and in
+//! the benchmarking thread's CPU time.
 //!
 //! `cargo bench -p flowgate --bench isolation`
+
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::testing::NativeSet;
@@ -111,8 +114,30 @@ fn isolation(c: &mut Criterion) {
         let count = flowgate::testing::start_fresh_instances(host).unwrap();
         group.throughput(Throughput::Elements(count as u64));
         group.bench_function(name, |b| b.iter(|| flowgate::testing::start_fresh_instances(host).unwrap()));
+        // The same, timed in this thread's CPU time (user and system): on
+        // a machine shared with other work, what an instance costs the
+        // thread that starts it, without the time others had the core.
+        group.bench_function(format!("{name}_cpu_time"), |b| {
+            b.iter_custom(|iters| {
+                let started = thread_cpu_time();
+                for _ in 0..iters {
+                    flowgate::testing::start_fresh_instances(host).unwrap();
+                }
+                thread_cpu_time() - started
+            })
+        });
     }
     group.finish();
+}
+
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the thread's CPU clock");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 criterion_group! {
