@@ -6,7 +6,7 @@
 //! - `flowgate test [-v] [BUNDLE...]`: a bundle's own test vectors against its Wasm;
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
-//! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
+//! - `flowgate verify [--strict] --trust FILE BUNDLE...`: each bundle's signers and verdict;
 //! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
 //! - `flowgate audit verify|checkpoint|stats|replay DIR`: a decision log read back.
 //! - `flowgate serve [--policies DIR --trust FILE] --listen ADDR`: the host as an
@@ -127,6 +127,11 @@ enum Command {
         /// The trust file.
         #[arg(long, value_name = "FILE")]
         trust: PathBuf,
+        /// Also refuse trust file entries that name none of the bundles: a
+        /// `[minimum]` or `required` name, or a grant's pattern (a typo, or a
+        /// bundle left out).
+        #[arg(long)]
+        strict: bool,
         /// Bundle directories.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
@@ -265,7 +270,7 @@ pub fn run_until(
         Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
         Command::Key { command: KeyCommand::New { id, out } } => signing::new_key(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => signing::sign(&key, &bundles, stdout),
-        Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
+        Command::Verify { trust, bundles, strict } => verify::run(&trust, &bundles, strict, stdout),
         Command::Policies { overlaps, source, host } => {
             options::host_builder(&source, false, &mut stderr).and_then(|builder| {
                 let vectors = if overlaps { Some(options::bundles(&source)?) } else { None };
