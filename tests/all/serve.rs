@@ -445,6 +445,7 @@ async fn tokens_and_tls_guard_access() {
     std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("tokens"), "# platform A\nsecret-token-a\nsecret-token-b\n").unwrap();
+    set_mode(&dir.join("tokens"), 0o600);
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let server = Server::start(&[
         "--tls-cert",
@@ -525,6 +526,11 @@ async fn tokens_and_tls_guard_access() {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, plain.read_to_end(&mut answer)).await.unwrap();
     assert!(!answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Writes every reference bundle into `dir`, one subdirectory each.
