@@ -296,9 +296,9 @@ impl Connection {
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let timeout = self.state.bounds.read_timeout;
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
+        // Deadlines are the tracker's, for every protocol state alike: none of hyper's own.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
         builder.http2().timer(TokioTimer::new()).max_concurrent_streams(MAX_STREAMS);
         let (state, tracker) = (Arc::clone(&self.state), Arc::clone(self.slot.tracker()));
         let service = service_fn(move |request: hyper::Request<Incoming>| {
