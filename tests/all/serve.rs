@@ -701,6 +701,23 @@ async fn explain_is_asked_for_in_the_query_and_is_what_check_explain_prints() {
     }
 }
 
+/// Runs `flowgate serve ARGS` expecting it to refuse to start; if it starts
+/// after all, it is stopped (status 0, and whatever it said).
+fn refused(args: &[&str]) -> crate::CliRun {
+    let argv: Vec<String> =
+        ["flowgate", "serve", "--listen", "127.0.0.1:0"].iter().chain(args).map(|s| s.to_string()).collect();
+    let cli = flowgate_cli::Cli::try_parse_from(&argv).unwrap();
+    let (stop, stderr) = (Stop::new(), Stderr::default());
+    let thread = {
+        let (stop, stderr) = (stop.clone(), stderr.clone());
+        std::thread::spawn(move || flowgate_cli::run_until(cli, &b""[..], std::io::sink(), stderr, false, stop))
+    };
+    stderr.wait_for("listening on ", &thread);
+    stop.trigger();
+    let status = thread.join().unwrap();
+    crate::CliRun { status, stdout: String::new(), stderr: stderr.text() }
+}
+
 /// Kubernetes' way of delivering a Secret or ConfigMap file: `dir/NAME ->
 /// ..data/NAME`, `..data -> ..VERSION`, a new version swapped in atomically.
 fn kubernetes_swap(dir: &std::path::Path, version: &str, name: &str, text: &str, mode: u32) {
@@ -725,7 +742,7 @@ async fn the_token_file_is_a_secret_followed_through_links() {
     // Others may read it: refused at start, naming the file, its mode and the fix.
     for (mode, shown) in [(0o644, "644"), (0o640, "640"), (0o604, "604")] {
         set_mode(&plain, mode);
-        let run = flowgate(&["serve", "--listen", "127.0.0.1:0", "--token-file", plain.to_str().unwrap()], b"");
+        let run = refused(&["--token-file", plain.to_str().unwrap()]);
         assert_eq!(run.status, 2, "{}", run.stderr);
         assert!(run.stderr.contains(&format!("has mode {shown}")), "{}", run.stderr);
         assert!(run.stderr.contains(&format!("run `chmod 600 {}`", plain.display())), "{}", run.stderr);
@@ -733,7 +750,7 @@ async fn the_token_file_is_a_secret_followed_through_links() {
     // A link to something that is not a regular file, or to nothing.
     let link = dir.join("link");
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
-    let run = flowgate(&["serve", "--listen", "127.0.0.1:0", "--token-file", link.to_str().unwrap()], b"");
+    let run = refused(&["--token-file", link.to_str().unwrap()]);
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
 

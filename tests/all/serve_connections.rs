@@ -309,12 +309,15 @@ async fn slowloris_peers_that_reconnect_do_not_starve_legitimate_clients() {
     let server = Server::start(&["--max-connections", "16", "--read-timeout-ms", "1000"]);
     let stop = Arc::new(AtomicBool::new(false));
     let cuts = Arc::new(AtomicUsize::new(0));
-    // 16 peers, each holding its slot as long as it can and reconnecting at once when cut.
+    // 16 peers, each holding its slot as long as it can and reconnecting at
+    // once when cut. (Not a stalled body: its own 408 cuts it, and the
+    // test is of what cuts the others.)
+    let holds: Vec<Hold> = HOLDS.into_iter().filter(|&hold| hold != Hold::StalledBody).collect();
     let tricklers: Vec<_> = (0..16)
         .map(|n| {
             let (address, stop, cuts) = (server.address, Arc::clone(&stop), Arc::clone(&cuts));
+            let hold = holds[n % holds.len()];
             tokio::spawn(async move {
-                let hold = HOLDS[n % HOLDS.len()];
                 while !stop.load(Ordering::Relaxed) {
                     if play(address, hold, &stop).await.is_some() {
                         cuts.fetch_add(1, Ordering::Relaxed);

@@ -143,7 +143,7 @@ async fn answer(
 }
 
 /// What the query string of a decision request asks for.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Options {
     /// `explain`: every loaded policy's verdict beside each decision.
     explain: bool,
