@@ -346,8 +346,8 @@ pub(crate) fn write_dir_new<'a>(
     let temporary = temporary_beside(target)?;
     std::fs::create_dir(&temporary).map_err(|e| FileError::io(FileAction::Create, &temporary, e))?;
     let written = files.into_iter().try_for_each(|(name, bytes)| write_new(&temporary.join(name), mode, bytes));
-    let renamed =
-        written.and_then(|()| std::fs::rename(&temporary, target).map_err(|e| FileError::io(FileAction::Rename, target, e)));
+    let renamed = written
+        .and_then(|()| std::fs::rename(&temporary, target).map_err(|e| FileError::io(FileAction::Rename, target, e)));
     if renamed.is_err() {
         let _ = std::fs::remove_dir_all(&temporary);
     }

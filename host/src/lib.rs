@@ -88,11 +88,11 @@ pub use fs::{FileAction, FileError, FileProblem, read_through_links};
 pub use host::{Host, HostBuilder, PinnedSet, PolicyEvent, PolicyStatus, Watcher};
 pub use log::{
     Archive, Audit, Break, BreakKind, Checkpoint, DecisionLog, Durability, LineError, LogError, LogOptions,
-    LoggedRecord, Receipt, Recovery, Stats, Verified, record_digest,
+    LoggedRecord, Receipt, Recovery, SegmentVerified, Stats, Verified, record_digest,
 };
 pub use model::{
     AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,
-    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape,
+    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape, escape_json,
 };
 pub use policy::{Isolation, LoadError, VectorReport, VectorResult, run_vectors};
 pub use sandbox::{AboveCeiling, Limits, SandboxError};

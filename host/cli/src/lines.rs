@@ -149,7 +149,8 @@ impl Format {
             json.push_str(&provenance.to_string());
             json.push('}');
         }
-        json
+        // Fault messages and names in the additions are outside text too.
+        flowgate::escape_json(json)
     }
 }
 
@@ -167,7 +168,8 @@ pub fn parse_bytes(bytes: &[u8], len: usize) -> Result<Option<FlowRecord>, Strin
     if is_blank(bytes) {
         return Ok(None);
     }
-    FlowRecord::from_json(bytes).map(Some).map_err(|err: RecordError| err.to_string())
+    // A record error can quote the line (a field name, a word): escaped.
+    FlowRecord::from_json(bytes).map(Some).map_err(|err: RecordError| flowgate::escape(&err.to_string(), 4096))
 }
 
 /// Whether a line is only whitespace: skipped, as JSON Lines tools commonly do.

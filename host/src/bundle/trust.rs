@@ -74,7 +74,7 @@ pub enum TrustError {
     /// a file was changed after signing, or the signature was made for
     /// another bundle or version.
     #[error(
-        "the signature of key `{key}` does not match this bundle's name, version and files (tampered, or signed for another bundle)"
+        "the signature of key `{key}` does not match this bundle's name, version and files: a file changed after it was signed (tampered with, or rebuilt; if you rebuilt it, sign it again with `flowgate sign --key {key}.key DIR`), or it was signed for another bundle"
     )]
     Tampered {
         /// The trust file's id of the key.
@@ -455,15 +455,17 @@ impl TrustPolicy {
         let offered = &bundle.manifest.version;
         let version = semver::Version::parse(offered).map_err(|_| TrustError::Unordered(offered.clone()))?;
         if let Some(minimum) = self.minimum.get(&bundle.manifest.name)
-            && version < *minimum {
-                let floor = minimum.to_string();
-                return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the trust file's minimum" });
-            }
+            && version < *minimum
+        {
+            let floor = minimum.to_string();
+            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the trust file's minimum" });
+        }
         if let Some(serving) = serving.and_then(|s| semver::Version::parse(s).ok())
-            && version < serving {
-                let floor = serving.to_string();
-                return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "a version already served" });
-            }
+            && version < serving
+        {
+            let floor = serving.to_string();
+            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "a version already served" });
+        }
         Ok(())
     }
 }

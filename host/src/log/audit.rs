@@ -7,6 +7,14 @@
 //! checkpoints a regulator collected earlier. It stops at the first broken
 //! place and names it, with what most likely happened there ([`BreakKind`]),
 //! judged from the receipts around it.
+//!
+//! A day of a large platform's receipts is more than one core hashes in
+//! hours, so a log can also be verified a segment at a time, anywhere
+//! ([`Audit::verify_segment`], e.g. on the executors of a Spark cluster),
+//! and the parts joined ([`Audit::join`]) into the verdict `verify` gives.
+//! Each part starts from the last receipt of the segment before it, read
+//! from that segment's tail: when that segment is intact (its own part
+//! says so), this is exactly where a walk through it would stand.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -15,6 +23,7 @@ use std::path::{Path, PathBuf};
 use flowgate_sdk::{Effect, FlowRecord};
 
 use crate::bundle::PublicKey;
+use crate::fs::{FileAction, FileError};
 use crate::model::Digest;
 
 use super::checkpoint::Checkpoint;
@@ -113,6 +122,20 @@ pub struct Verified {
     pub open: bool,
     /// The first broken place, if any.
     pub broken: Option<Break>,
+}
+
+/// What verifying one segment alone found ([`Audit::verify_segment`]), to be
+/// joined with the other segments' ([`Audit::join`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentVerified {
+    /// The segment's number.
+    pub segment: u64,
+    /// What was checked in it (`segments` is 1), and its first broken place.
+    pub verified: Verified,
+    /// The counts of the collected checkpoints whose receipt it holds and matches.
+    pub collected: Vec<u64>,
+    /// The `seq` of the last receipt the chain reached (where the next segment goes on).
+    pub head: u64,
 }
 
 /// Counts of what a log decided.
@@ -260,147 +283,228 @@ impl Audit {
         collected: &[Checkpoint],
         verified: &mut Verified,
     ) -> Result<Option<Break>, LogError> {
-        for checkpoint in collected {
-            if !checkpoint.signed_by(key) {
-                let detail = format!("a collected checkpoint (receipt {}) is not signed by {key}", checkpoint.count);
-                return Ok(Some(Break {
-                    kind: BreakKind::ForgedCheckpoint,
-                    segment: checkpoint.segment,
-                    line: 0,
-                    seq: None,
-                    detail,
-                }));
-            }
+        if let Some(forged) = forged(key, collected) {
+            return Ok(Some(forged));
         }
         let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
         let mut chain = Chain::default();
-        for (index, (number, path)) in self.segments.iter().enumerate() {
-            let number = *number;
-            let last_segment = index + 1 == self.segments.len();
-            let at = |line: u64, seq: Option<u64>, kind: BreakKind, detail: String| {
-                Some(Break { kind, segment: number, line, seq, detail })
-            };
-            let records = self.kept_records(number)?;
-            let mut closed = false;
-            let first = chain.expected_seq();
-            let mut segment = Segment::open(path)?;
-            while let Some(read) = segment.next()? {
-                closed = false;
-                if !read.complete {
-                    if last_segment && segment.next()?.is_none() {
-                        verified.torn = Some((number, read.len));
-                        break;
-                    }
-                    return Ok(at(read.line, None, BreakKind::Edited, "a line without its newline".into()));
-                }
-                match read.entry {
-                    Entry::Unreadable(problem) => return Ok(at(read.line, None, BreakKind::Edited, problem)),
-                    Entry::Checkpoint(checkpoint) => {
-                        if !checkpoint.signed_by(key) {
-                            let detail = format!("checkpoint of receipt {} is not signed by {key}", checkpoint.count);
-                            return Ok(at(read.line, None, BreakKind::ForgedCheckpoint, detail));
-                        }
-                        let (seq, head) = chain.head();
-                        if checkpoint.count > seq {
-                            let detail = format!(
-                                "the checkpoint covers receipts up to {}, but the chain before it ends at {seq}",
-                                checkpoint.count
-                            );
-                            return Ok(at(read.line, Some(seq + 1), BreakKind::Deleted, detail));
-                        }
-                        if checkpoint.count < seq {
-                            let detail = format!(
-                                "the checkpoint covers receipts up to {}, but {seq} come before it",
-                                checkpoint.count
-                            );
-                            return Ok(at(read.line, Some(checkpoint.count + 1), BreakKind::Inserted, detail));
-                        }
-                        if checkpoint.head != head {
-                            let detail =
-                                "the chain's head is not the one the checkpoint signed: receipts were rewritten".into();
-                            return Ok(at(read.line, Some(seq), BreakKind::Edited, detail));
-                        }
-                        verified.checkpoints += 1;
-                        closed = true;
-                    }
-                    Entry::Receipt { receipt, intact } => {
-                        let expected_seq = chain.expected_seq();
-                        let (_, expected_prev) = chain.head();
-                        if !intact || receipt.seq != expected_seq || receipt.prev != expected_prev {
-                            let ahead = segment.receipts_ahead()?;
-                            let (kind, seq, detail) = classify(&chain, &receipt, intact, &ahead);
-                            return Ok(at(read.line, Some(seq), kind, detail));
-                        }
-                        if let Some(checkpoint) = wanted.remove(&receipt.seq)
-                            && checkpoint.head != receipt.hash
-                        {
-                            let detail = format!(
-                                "receipt {} is not the one a collected checkpoint signed: the log was rewritten",
-                                receipt.seq
-                            );
-                            return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                        }
-                        if let Some(kept) = &records {
-                            match kept.get(&receipt.seq) {
-                                None => verified.erased += 1,
-                                Some(Err(problem)) => {
-                                    let detail = format!("its kept record cannot be read: {problem}");
-                                    return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                                }
-                                Some(Ok(digest)) if *digest != receipt.record => {
-                                    let detail = "its kept record is not the record it decided".into();
-                                    return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                                }
-                                Some(Ok(_)) => verified.records += 1,
-                            }
-                        }
-                        chain.before_last = chain.last.map(|(seq, hash, _)| (seq, hash));
-                        chain.last = Some((receipt.seq, receipt.hash, receipt.prev));
-                        verified.receipts += 1;
-                    }
-                }
+        for index in 0..self.segments.len() {
+            if let Some(broken) = self.walk_segment(index, key, &mut wanted, &mut chain, verified)? {
+                return Ok(Some(broken));
             }
-            if !closed && !last_segment {
-                let detail = "it ends without its closing checkpoint: its end was cut".into();
-                return Ok(at(0, Some(chain.expected_seq()), BreakKind::Truncated, detail));
-            }
-            if let Some(kept) = &records {
-                let (last, _) = chain.head();
-                if let Some(extra) = kept.keys().copied().filter(|seq| !(first..=last).contains(seq)).min() {
-                    let (kind, detail) = if extra > last {
-                        (BreakKind::Deleted, format!("receipt {extra} is gone, but its kept record remains"))
-                    } else {
-                        (
-                            BreakKind::Inserted,
-                            format!("a kept record names receipt {extra}, which this segment does not hold"),
-                        )
-                    };
-                    return Ok(at(0, Some(extra), kind, detail));
-                }
-            }
-            verified.open = last_segment && !closed;
         }
         verified.collected = (collected.len() - wanted.len()) as u64;
-        let (seq, _) = chain.head();
-        if let Some(checkpoint) = wanted.values().find(|c| c.count > seq) {
-            let segment = self.segments.last().map_or(0, |(n, _)| *n);
-            let detail = format!(
-                "the log ends at receipt {seq}, but a collected checkpoint covers {} receipts",
-                checkpoint.count
-            );
-            return Ok(Some(Break { kind: BreakKind::Truncated, segment, line: 0, seq: Some(seq + 1), detail }));
+        let last = self.segments.last().map_or(0, |(n, _)| *n);
+        Ok(unmet(&wanted, chain.head().0, last))
+    }
+
+    /// Verifies segment `number` alone, from where the segment before it
+    /// ends, against the log key and the collected checkpoints (those whose
+    /// receipt it holds). [`Audit::join`] joins the parts of a whole log
+    /// into the verdict [`Audit::verify`] gives, so segments can be verified
+    /// in parallel, on as many machines as there are segments.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let key = flowgate::SecretKey::generate()?;
+    /// # let public = key.public();
+    /// # let mut builder = flowgate::Host::builder().decision_log(dir.path(), key, flowgate::LogOptions::default());
+    /// # for (name, manifest, wasm) in flowgate_reference_set::bundles() {
+    /// #     builder = builder.bundle(flowgate::Bundle::from_bytes(name, manifest, wasm.to_vec())?);
+    /// # }
+    /// # let host = builder.build()?;
+    /// # host.evaluate(&flowgate::sdk::FlowRecord::from_json(br#"{"id":"f-1","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#)?);
+    /// # drop(host);
+    /// use flowgate::Audit;
+    ///
+    /// let audit = Audit::open(dir.path())?;
+    /// let parts = audit
+    ///     .segments()
+    ///     .map(|segment| audit.verify_segment(segment, &public, &[]))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(Audit::join(&public, &[], parts), audit.verify(&public, &[])?);
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_segment(
+        &self,
+        number: u64,
+        key: &PublicKey,
+        collected: &[Checkpoint],
+    ) -> Result<SegmentVerified, LogError> {
+        let Some(index) = self.segments.iter().position(|(n, _)| *n == number) else {
+            let path = segments::segment_path(&self.dir, number);
+            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such segment");
+            return Err(FileError::io(FileAction::Read, path, missing).into());
+        };
+        let mut chain = Chain::default();
+        for (_, path) in self.segments[..index].iter().rev() {
+            if let Some(last) = last_receipt(path)? {
+                chain.last = Some((last.seq, last.hash, last.prev));
+                chain.before_last = (last.seq > 1).then_some((last.seq - 1, last.prev));
+                break;
+            }
         }
-        if let Some(checkpoint) = wanted.values().next() {
-            let detail =
-                format!("a collected checkpoint covers receipt {}, which the log does not hold", checkpoint.count);
-            return Ok(Some(Break {
-                kind: BreakKind::Deleted,
-                segment: checkpoint.segment,
-                line: 0,
-                seq: Some(checkpoint.count),
-                detail,
-            }));
+        let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
+        let mut verified = Verified { segments: 1, ..Verified::default() };
+        verified.broken = self.walk_segment(index, key, &mut wanted, &mut chain, &mut verified)?;
+        let found = collected.iter().map(|c| c.count).filter(|count| !wanted.contains_key(count)).collect();
+        Ok(SegmentVerified { segment: number, verified, collected: found, head: chain.head().0 })
+    }
+
+    /// The numbers of the log's segments, in order: the parts
+    /// [`Audit::verify_segment`] verifies.
+    pub fn segments(&self) -> impl Iterator<Item = u64> + '_ {
+        self.segments.iter().map(|(n, _)| *n)
+    }
+
+    /// Joins the verifications of every segment of a log (in any order)
+    /// into what [`Audit::verify`] finds for the whole log: the counts
+    /// added up, and the first broken place in log order.
+    pub fn join(key: &PublicKey, collected: &[Checkpoint], mut parts: Vec<SegmentVerified>) -> Verified {
+        let mut verified = Verified { segments: parts.len() as u64, ..Verified::default() };
+        if let Some(forged) = forged(key, collected) {
+            verified.broken = Some(forged);
+            return verified;
         }
+        parts.sort_by_key(|part| part.segment);
+        let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
+        let (mut head, mut last) = (0, 0);
+        for part in parts {
+            let found = &part.verified;
+            verified.receipts += found.receipts;
+            verified.checkpoints += found.checkpoints;
+            verified.records += found.records;
+            verified.erased += found.erased;
+            (verified.torn, verified.open) = (found.torn, found.open);
+            if found.broken.is_some() {
+                verified.broken = found.broken.clone();
+                return verified;
+            }
+            for count in &part.collected {
+                wanted.remove(count);
+            }
+            (head, last) = (part.head, part.segment);
+        }
+        verified.collected = (collected.len() - wanted.len()) as u64;
+        verified.broken = unmet(&wanted, head, last);
+        verified
+    }
+
+    /// Walks the segment at `index` on from `chain`.
+    fn walk_segment(
+        &self,
+        index: usize,
+        key: &PublicKey,
+        wanted: &mut BTreeMap<u64, &Checkpoint>,
+        chain: &mut Chain,
+        verified: &mut Verified,
+    ) -> Result<Option<Break>, LogError> {
+        let (number, path) = &self.segments[index];
+        let number = *number;
+        let last_segment = index + 1 == self.segments.len();
+        let at = |line: u64, seq: Option<u64>, kind: BreakKind, detail: String| {
+            Some(Break { kind, segment: number, line, seq, detail })
+        };
+        let records = self.kept_records(number)?;
+        let mut closed = false;
+        let first = chain.expected_seq();
+        let mut segment = Segment::open(path)?;
+        while let Some(read) = segment.next()? {
+            closed = false;
+            if !read.complete {
+                if last_segment && segment.next()?.is_none() {
+                    verified.torn = Some((number, read.len));
+                    break;
+                }
+                return Ok(at(read.line, None, BreakKind::Edited, "a line without its newline".into()));
+            }
+            match read.entry {
+                Entry::Unreadable(problem) => return Ok(at(read.line, None, BreakKind::Edited, problem)),
+                Entry::Checkpoint(checkpoint) => {
+                    if !checkpoint.signed_by(key) {
+                        let detail = format!("checkpoint of receipt {} is not signed by {key}", checkpoint.count);
+                        return Ok(at(read.line, None, BreakKind::ForgedCheckpoint, detail));
+                    }
+                    let (seq, head) = chain.head();
+                    if checkpoint.count > seq {
+                        let detail = format!(
+                            "the checkpoint covers receipts up to {}, but the chain before it ends at {seq}",
+                            checkpoint.count
+                        );
+                        return Ok(at(read.line, Some(seq + 1), BreakKind::Deleted, detail));
+                    }
+                    if checkpoint.count < seq {
+                        let detail = format!(
+                            "the checkpoint covers receipts up to {}, but {seq} come before it",
+                            checkpoint.count
+                        );
+                        return Ok(at(read.line, Some(checkpoint.count + 1), BreakKind::Inserted, detail));
+                    }
+                    if checkpoint.head != head {
+                        let detail =
+                            "the chain's head is not the one the checkpoint signed: receipts were rewritten".into();
+                        return Ok(at(read.line, Some(seq), BreakKind::Edited, detail));
+                    }
+                    verified.checkpoints += 1;
+                    closed = true;
+                }
+                Entry::Receipt { receipt, intact } => {
+                    let expected_seq = chain.expected_seq();
+                    let (_, expected_prev) = chain.head();
+                    if !intact || receipt.seq != expected_seq || receipt.prev != expected_prev {
+                        let ahead = segment.receipts_ahead()?;
+                        let (kind, seq, detail) = classify(&chain, &receipt, intact, &ahead);
+                        return Ok(at(read.line, Some(seq), kind, detail));
+                    }
+                    if let Some(checkpoint) = wanted.remove(&receipt.seq)
+                        && checkpoint.head != receipt.hash
+                    {
+                        let detail = format!(
+                            "receipt {} is not the one a collected checkpoint signed: the log was rewritten",
+                            receipt.seq
+                        );
+                        return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
+                    }
+                    if let Some(kept) = &records {
+                        match kept.get(&receipt.seq) {
+                            None => verified.erased += 1,
+                            Some(Err(problem)) => {
+                                let detail = format!("its kept record cannot be read: {problem}");
+                                return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
+                            }
+                            Some(Ok(digest)) if *digest != receipt.record => {
+                                let detail = "its kept record is not the record it decided".into();
+                                return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
+                            }
+                            Some(Ok(_)) => verified.records += 1,
+                        }
+                    }
+                    chain.before_last = chain.last.map(|(seq, hash, _)| (seq, hash));
+                    chain.last = Some((receipt.seq, receipt.hash, receipt.prev));
+                    verified.receipts += 1;
+                }
+            }
+        }
+        if !closed && !last_segment {
+            let detail = "it ends without its closing checkpoint: its end was cut".into();
+            return Ok(at(0, Some(chain.expected_seq()), BreakKind::Truncated, detail));
+        }
+        if let Some(kept) = &records {
+            let (last, _) = chain.head();
+            if let Some(extra) = kept.keys().copied().filter(|seq| !(first..=last).contains(seq)).min() {
+                let (kind, detail) = if extra > last {
+                    (BreakKind::Deleted, format!("receipt {extra} is gone, but its kept record remains"))
+                } else {
+                    (
+                        BreakKind::Inserted,
+                        format!("a kept record names receipt {extra}, which this segment does not hold"),
+                    )
+                };
+                return Ok(at(0, Some(extra), kind, detail));
+            }
+        }
+        verified.open = last_segment && !closed;
         Ok(None)
     }
 
@@ -502,6 +606,55 @@ impl Audit {
             }
         }
         Ok(without)
+    }
+}
+
+/// The first collected checkpoint not signed by `key`, as a break.
+fn forged(key: &PublicKey, collected: &[Checkpoint]) -> Option<Break> {
+    let checkpoint = collected.iter().find(|checkpoint| !checkpoint.signed_by(key))?;
+    let detail = format!("a collected checkpoint (receipt {}) is not signed by {key}", checkpoint.count);
+    Some(Break { kind: BreakKind::ForgedCheckpoint, segment: checkpoint.segment, line: 0, seq: None, detail })
+}
+
+/// The break a log ending at receipt `seq`, in segment `last`, is for the
+/// collected checkpoints it did not hold (`wanted`), if any.
+fn unmet(wanted: &BTreeMap<u64, &Checkpoint>, seq: u64, last: u64) -> Option<Break> {
+    if let Some(checkpoint) = wanted.values().find(|c| c.count > seq) {
+        let detail =
+            format!("the log ends at receipt {seq}, but a collected checkpoint covers {} receipts", checkpoint.count);
+        return Some(Break { kind: BreakKind::Truncated, segment: last, line: 0, seq: Some(seq + 1), detail });
+    }
+    let checkpoint = wanted.values().next()?;
+    let detail = format!("a collected checkpoint covers receipt {}, which the log does not hold", checkpoint.count);
+    Some(Break { kind: BreakKind::Deleted, segment: checkpoint.segment, line: 0, seq: Some(checkpoint.count), detail })
+}
+
+/// The last intact receipt of the segment at `path`, read from its tail
+/// (a growing window from the end, so a segment is not read whole).
+fn last_receipt(path: &Path) -> Result<Option<Receipt>, LogError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = crate::fs::open_regular(path)?;
+    let len = file.metadata().map_err(|e| FileError::io(FileAction::Read, path, e))?.len();
+    let mut window = 1 << 16;
+    loop {
+        let from = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(from)).map_err(|e| FileError::io(FileAction::Read, path, e))?;
+        let mut tail = Vec::new();
+        file.by_ref().take(len - from).read_to_end(&mut tail).map_err(|e| FileError::io(FileAction::Read, path, e))?;
+        // The first line of a window that does not start the file may be cut.
+        let whole = if from == 0 {
+            &tail[..]
+        } else {
+            tail.split(|&b| b == b'\n').next().map_or(&[][..], |cut| &tail[cut.len()..])
+        };
+        let receipt = whole.split(|&b| b == b'\n').rev().find_map(|line| match Receipt::parse(line) {
+            Ok((receipt, true)) => Some(receipt),
+            _ => None,
+        });
+        if receipt.is_some() || from == 0 {
+            return Ok(receipt);
+        }
+        window = window.saturating_mul(4);
     }
 }
 

@@ -12,7 +12,7 @@ mod audit;
 mod archive;
 
 pub use archive::Archive;
-pub use audit::{Audit, Break, BreakKind, LoggedRecord, Stats, Verified};
+pub use audit::{Audit, Break, BreakKind, LoggedRecord, SegmentVerified, Stats, Verified};
 pub use checkpoint::Checkpoint;
 pub use error::{LineError, LogError};
 pub(crate) use receipt::Unsealed;

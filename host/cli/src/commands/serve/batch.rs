@@ -122,7 +122,7 @@ pub fn answer_chunk(
 ) -> Result<String, String> {
     let mut decided: Vec<String> = Vec::with_capacity(chunk.records.len());
     if !chunk.records.is_empty() {
-        host.decide_pinned(pinned, &chunk.records, format.explain, |decision, verdicts| {
+        host.decide_pinned(pinned, &chunk.records, format.explain, "", |decision, verdicts| {
             tally.add(&decision);
             decided.push(format.render(&decision, format.explain.then_some(&verdicts[..])));
         })

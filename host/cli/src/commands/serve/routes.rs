@@ -238,7 +238,7 @@ async fn single(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format)
             let mut tally = Tally::default();
             let mut json = String::new();
             // A decision whose receipt cannot be written is not given.
-            host.decide_pinned(&host.pin(), std::slice::from_ref(&record), format.explain, |decision, verdicts| {
+            host.decide_pinned(&host.pin(), std::slice::from_ref(&record), format.explain, "", |decision, verdicts| {
                 tally.add(&decision);
                 json = format.render(&decision, format.explain.then_some(&verdicts[..]));
                 json.push('\n');
