@@ -492,19 +492,34 @@ mod tests {
         let link = dir.path().join("file");
         std::os::unix::fs::symlink("..data/file", &link).unwrap();
         assert_eq!(read_through_links(&link, 100, false).unwrap(), b"public");
-        assert!(matches!(read_through_links(&link, 3, false), Err(FileError::Refused { problem: FileProblem::TooLarge { .. }, .. })));
+        assert!(matches!(
+            read_through_links(&link, 3, false),
+            Err(FileError::Refused { problem: FileProblem::TooLarge { .. }, .. })
+        ));
         // A secret must be its owner's alone; anything else may not be written by others.
         let err = read_through_links(&link, 100, true).unwrap_err();
-        assert!(matches!(err, FileError::Refused { problem: FileProblem::Permissive { mode: 0o644, secret: true }, .. }), "{err}");
+        assert!(
+            matches!(err, FileError::Refused { problem: FileProblem::Permissive { mode: 0o644, secret: true }, .. }),
+            "{err}"
+        );
         std::fs::set_permissions(version.join("file"), std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_through_links(&link, 100, true).unwrap(), b"public");
         std::fs::set_permissions(version.join("file"), std::fs::Permissions::from_mode(0o664)).unwrap();
-        assert!(matches!(read_through_links(&link, 100, false), Err(FileError::Refused { problem: FileProblem::Permissive { .. }, .. })));
+        assert!(matches!(
+            read_through_links(&link, 100, false),
+            Err(FileError::Refused { problem: FileProblem::Permissive { .. }, .. })
+        ));
         // A link to a directory or a device is not a file.
         std::os::unix::fs::symlink(dir.path(), dir.path().join("dir-link")).unwrap();
-        assert!(matches!(read_through_links(&dir.path().join("dir-link"), 100, false), Err(FileError::Refused { problem: FileProblem::NotRegular, .. })));
+        assert!(matches!(
+            read_through_links(&dir.path().join("dir-link"), 100, false),
+            Err(FileError::Refused { problem: FileProblem::NotRegular, .. })
+        ));
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
-        assert!(matches!(read_through_links(&dir.path().join("zero"), 100, false), Err(FileError::Refused { problem: FileProblem::NotRegular, .. })));
+        assert!(matches!(
+            read_through_links(&dir.path().join("zero"), 100, false),
+            Err(FileError::Refused { problem: FileProblem::NotRegular, .. })
+        ));
         // A dangling link is a missing file.
         std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
         assert!(read_through_links(&dir.path().join("dangling"), 100, false).unwrap_err().is_not_found());

@@ -80,7 +80,8 @@ pub mod testing;
 
 pub use bundle::{
     Bundle, BundleError, BundleSignature, KeyError, LimitOverrides, LoadLimits, MANIFEST_FILE, MODULE_FILE, Manifest,
-    PublicKey, SIGNATURES_FILE, SecretKey, ShapeError, TestVector, TrustError, TrustFileError, TrustPolicy, UnmatchedEntry,
+    PublicKey, SIGNATURES_FILE, SecretKey, ShapeError, TestVector, TrustError, TrustFileError, TrustPolicy,
+    UnmatchedEntry,
 };
 pub use decide::Unmatched;
 pub use error::Error;

@@ -688,13 +688,16 @@ async fn explain_is_asked_for_in_the_query_and_is_what_check_explain_prints() {
         let verdicts = json(&single.body)["explain"].as_array().unwrap().len();
         assert_eq!(verdicts, crate::reference_host().policies().len(), "every loaded policy's verdict");
     }
-    let input: String = flowgate_reference_set::sample::flows(21, 700).iter().map(|flow| flow.to_json() + "\n").collect();
+    let input: String =
+        flowgate_reference_set::sample::flows(21, 700).iter().map(|flow| flow.to_json() + "\n").collect();
     let batch = post(&server.url("/v1/decisions/batch?explain=true"), input.clone()).await;
     assert_eq!(batch.status, StatusCode::OK);
     assert!(batch.body == explained(&input), "a batch explained, in several chunks, is what check --explain prints");
     let plain = post(&server.url("/v1/decisions?explain=false"), USE).await;
     assert_eq!(plain.body, check(USE).0);
-    for (query, expected) in [("?explain=maybe", "`explain` is `true` or `false`"), ("?colour=blue", "unknown query parameter `colour`")] {
+    for (query, expected) in
+        [("?explain=maybe", "`explain` is `true` or `false`"), ("?colour=blue", "unknown query parameter `colour`")]
+    {
         let refused = post(&server.url(&format!("/v1/decisions/batch{query}")), USE).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert!(json(&refused.body)["error"].as_str().unwrap().contains(expected), "{}", refused.body);

@@ -135,7 +135,8 @@ fn clients_that_send_before_they_read_still_read_413_and_404() {
 
     let java = dir.join("Client.java");
     for how in ["length", "chunked"] {
-        for (url, body, status, words) in [(&batch, &large, "413", too_large), (&nowhere, &large, "404", "no such endpoint")]
+        for (url, body, status, words) in
+            [(&batch, &large, "413", too_large), (&nowhere, &large, "404", "no such endpoint")]
         {
             let Some(printed) = run("java", &[java.to_str().unwrap(), url, body.to_str().unwrap(), how]) else {
                 println!("note: java is not installed: its HttpClient was not tried");

@@ -99,7 +99,8 @@ impl Hold {
                 bytes
             }
             Hold::StalledBody => {
-                format!("POST /v1/decisions HTTP/1.1\r\nhost: t\r\ncontent-length: 1000\r\n\r\n{}", &USE[..10]).into_bytes()
+                format!("POST /v1/decisions HTTP/1.1\r\nhost: t\r\ncontent-length: 1000\r\n\r\n{}", &USE[..10])
+                    .into_bytes()
             }
             Hold::IdleKeepAlive => b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n".to_vec(),
             Hold::NoStreams => [PREFACE, &frame(SETTINGS, 0, 0, &[])].concat(),
@@ -225,7 +226,8 @@ async fn a_client_that_never_reads_its_answer_is_closed_and_frees_its_place() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(server.address).await.unwrap();
-    let head = format!("POST /v1/decisions/batch?explain HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n", body.len());
+    let head =
+        format!("POST /v1/decisions/batch?explain HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
 
@@ -264,8 +266,10 @@ async fn a_client_that_never_reads_its_answer_is_closed_and_frees_its_place() {
 async fn legitimate(address: SocketAddr, patience: Duration) -> bool {
     let request = async {
         let mut stream = TcpStream::connect(address).await.ok()?;
-        let head =
-            format!("POST /v1/decisions HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n", USE.len());
+        let head = format!(
+            "POST /v1/decisions HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+            USE.len()
+        );
         stream.write_all(head.as_bytes()).await.ok()?;
         stream.write_all(USE.as_bytes()).await.ok()?;
         let mut answer = Vec::new();

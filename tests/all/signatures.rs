@@ -409,11 +409,16 @@ fn a_key_is_its_public_key_under_every_id_and_in_every_order() {
             for marked in [a, b] {
                 let revoked = aliased_trust(&keys, first, second, marked, "revoked = true", granted);
                 let err = revoked.verify(&bundle, None).unwrap_err();
-                assert_eq!(err, TrustError::Revoked { key: marked.to_owned() }, "{first} {second} {granted:?} {marked}");
+                assert_eq!(
+                    err,
+                    TrustError::Revoked { key: marked.to_owned() },
+                    "{first} {second} {granted:?} {marked}"
+                );
                 let expired = aliased_trust(&keys, first, second, marked, "not_after = 2020-01-31", granted);
                 let err = expired.verify(&bundle, None).unwrap_err();
                 assert!(matches!(err, TrustError::Expired { ref key, .. } if key == marked), "{err:?}");
-                let both = aliased_trust(&keys, first, second, marked, "revoked = true\nnot_after = 2999-01-01", granted);
+                let both =
+                    aliased_trust(&keys, first, second, marked, "revoked = true\nnot_after = 2999-01-01", granted);
                 assert!(matches!(both.verify(&bundle, None), Err(TrustError::Revoked { .. })));
                 cases += 3;
             }
@@ -431,7 +436,9 @@ fn a_key_is_its_public_key_under_every_id_and_in_every_order() {
     );
     std::fs::write(&trust_file, trust_text(&keys, "") + &alias).unwrap();
     assert!(matches!(next(&events), PolicyEvent::TrustChanged { .. }));
-    assert!(matches!(next(&events), PolicyEvent::Deactivated { name, reason } if name == "credit-via-bureau" && reason.contains("`pboc-again` that signed it is revoked")));
+    assert!(
+        matches!(next(&events), PolicyEvent::Deactivated { name, reason } if name == "credit-via-bureau" && reason.contains("`pboc-again` that signed it is revoked"))
+    );
     assert_eq!(host.evaluate(&FlowRecord::from_json(DIRECT.as_bytes()).unwrap()).effect, Effect::Deny);
 }
 
@@ -489,7 +496,10 @@ fn a_glob_full_of_stars_is_matched_at_once() {
     let root = scratch_dir("signed-glob");
     let dir = bundle_dir(&root, "lawful-basis", None, &[&keys.cac]);
     let stars = "*a".repeat(40) + "*b";
-    let text = trust_text(&keys, "").replace("policies = [\"lawful-basis\", \"cross-border\"]", &format!("policies = [\"{stars}\", \"lawful-basis\"]"));
+    let text = trust_text(&keys, "").replace(
+        "policies = [\"lawful-basis\", \"cross-border\"]",
+        &format!("policies = [\"{stars}\", \"lawful-basis\"]"),
+    );
     let trust = TrustPolicy::parse("t", &text).unwrap();
     let bundle = Bundle::from_dir(&dir).unwrap();
     let started = std::time::Instant::now();
@@ -534,7 +544,9 @@ fn trust_files_reached_through_links_are_followed_as_kubernetes_swaps_them() {
 
     // A swap that links to a file others may write is refused; the trust in force stays.
     kubernetes_swap(&mounted, "2026_01_02", "trust.toml", &trust_text(&keys, "# changed"), 0o666);
-    assert!(matches!(next(&events), PolicyEvent::Rejected { reason, .. } if reason.contains("has mode 666") && reason.contains("trust policy in force stays")));
+    assert!(
+        matches!(next(&events), PolicyEvent::Rejected { reason, .. } if reason.contains("has mode 666") && reason.contains("trust policy in force stays"))
+    );
     // A revocation delivered by a swap is applied: the revoked key's policy is deactivated.
     let revoked = trust_text(&keys, "")
         .replace("holder = \"People's Bank of China\"", "holder = \"People's Bank of China\"\nrevoked = true");
@@ -585,7 +597,10 @@ fn a_policy_removed_and_added_again_cannot_come_back_older() {
     // ...but the version served is still the floor: 1.0.0, validly signed, is a downgrade.
     bundle_dir(&policies, "lawful-basis", None, &[&keys.cac]);
     let refused = until(&events, |e| matches!(e, PolicyEvent::Rejected { reason, .. } if !reason.contains("unsigned")));
-    assert!(matches!(&refused, PolicyEvent::Rejected { reason, .. } if reason.contains("older than 2.0.0 (a version already served)")), "{refused}");
+    assert!(
+        matches!(&refused, PolicyEvent::Rejected { reason, .. } if reason.contains("older than 2.0.0 (a version already served)")),
+        "{refused}"
+    );
     assert_eq!(version_of(&host, "lawful-basis"), None);
     // The same version, or a newer one, comes back.
     bundle_dir(&policies, "lawful-basis", Some(&v2), &[&keys.cac]);

@@ -68,7 +68,8 @@ fn main() {
     std::fs::write(&empty, "").unwrap();
     let cache = std::env::temp_dir().join(format!("flowgate-serve-load-cache-{}", std::process::id()));
     let check = |path: &std::path::Path| {
-        let argv = ["flowgate", "check", "--no-progress", "--cache-dir", cache.to_str().unwrap(), path.to_str().unwrap()];
+        let argv =
+            ["flowgate", "check", "--no-progress", "--cache-dir", cache.to_str().unwrap(), path.to_str().unwrap()];
         let cli = flowgate_cli::Cli::try_parse_from(argv).unwrap();
         let started = Instant::now();
         let status = flowgate_cli::run(cli, &b""[..], std::io::sink(), std::io::sink(), false);
@@ -111,6 +112,7 @@ fn main() {
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rows = Vec::new();
+    let mut failed = 0;
     for (name, path, bodies, per_request) in
         [("single", "/v1/decisions", &singles, 1), ("batch", "/v1/decisions/batch", &batches, batch)]
     {
@@ -121,21 +123,33 @@ fn main() {
             let cell = runtime.block_on(drive(address, path, Arc::clone(bodies), concurrency, seconds));
             let rate = (cell.latencies.len() * per_request) as f64 / cell.elapsed.as_secs_f64();
             let [p50, p99, p999] = [0.50, 0.99, 0.999].map(|p| micros(percentile(&cell.latencies, p)));
-            let row = format!("| {name} ({per_request} a request) | {concurrency} | {} | {rate:.0} | {p50} | {p99} | {p999} |", cell.latencies.len());
+            let row = format!(
+                "| {name} ({per_request} a request) | {concurrency} | {} | {rate:.0} | {p50} | {p99} | {p999} |",
+                cell.latencies.len()
+            );
             eprintln!("{row}");
+            if let Some(first) = cell.failures.first() {
+                eprintln!("  {} requests failed, the first: {first}", cell.failures.len());
+            }
+            failed += cell.failures.len();
             rows.push((row, rate));
         }
     }
+    let cuts = runtime.block_on(cuts(address));
     stop.trigger();
     assert_eq!(server.join().unwrap(), 0);
     let check_after = check_rate();
     let check = check_before.max(check_after);
-    println!("records: {count}; `flowgate check` on them: {check:.0} decisions/s (best of 3 before serving and after, less its start-up: {check_before:.0} and {check_after:.0})\n");
+    println!(
+        "records: {count}; `flowgate check` on them: {check:.0} decisions/s (best of 3 before serving and after, less its start-up: {check_before:.0} and {check_after:.0})\n"
+    );
     println!("| endpoint | concurrency | requests | decisions/s | p50 | p99 | p99.9 | vs check |");
     println!("|---|---|---|---|---|---|---|---|");
     for (row, rate) in rows {
         println!("{row} {:.2} |", rate / check);
     }
+    println!("\nrequests not answered 200: {failed}; connections the server closed:\n{cuts}");
+    assert_eq!(failed, 0, "every request of a well-behaved client is answered");
     let _ = std::fs::remove_file(&empty);
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir_all(&cache);
@@ -143,6 +157,8 @@ fn main() {
 
 struct Cell {
     latencies: Vec<Duration>,
+    /// Requests not answered 200, and why.
+    failures: Vec<String>,
     elapsed: Duration,
 }
 
@@ -161,33 +177,69 @@ async fn drive(
         .map(|connection| {
             let bodies = Arc::clone(&bodies);
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(address).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-                tokio::spawn(driver);
+                let mut sender = connect(address).await;
                 let mut latencies = Vec::new();
+                let mut failures = Vec::new();
                 let mut next = connection;
                 while latencies.len() < per_connection && Instant::now() < deadline {
                     let body = bodies[next % bodies.len()].clone();
                     next += concurrency;
                     let request = hyper::Request::post(path).header("host", "load").body(Full::new(body)).unwrap();
                     let sent = Instant::now();
-                    let response = sender.send_request(request).await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    response.into_body().collect().await.unwrap();
-                    latencies.push(sent.elapsed());
+                    let answered = async {
+                        // hyper's client wants its connection ready (the previous answer's end processed).
+                        sender.ready().await.map_err(|err| err.to_string())?;
+                        let response = sender.send_request(request).await.map_err(|err| err.to_string())?;
+                        let status = response.status();
+                        let body = response.into_body().collect().await.map_err(|err| err.to_string())?;
+                        match status {
+                            hyper::StatusCode::OK => Ok(()),
+                            _ => Err(format!("{status}: {}", String::from_utf8_lossy(&body.to_bytes()))),
+                        }
+                    };
+                    match answered.await {
+                        Ok(()) => latencies.push(sent.elapsed()),
+                        Err(failure) => {
+                            // Counted, and the next request goes on a new connection.
+                            failures.push(failure);
+                            sender = connect(address).await;
+                        }
+                    }
                 }
-                latencies
+                (latencies, failures)
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut failures) = (Vec::new(), Vec::new());
     for task in tasks {
-        latencies.extend(task.await.unwrap());
+        let (answered, failed) = task.await.unwrap();
+        latencies.extend(answered);
+        failures.extend(failed);
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    Cell { latencies, elapsed }
+    Cell { latencies, failures, elapsed }
+}
+
+/// A keep-alive HTTP/1.1 connection to the server.
+async fn connect(address: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(driver);
+    sender
+}
+
+/// The server's count of connections it closed, by reason (its metrics).
+async fn cuts(address: SocketAddr) -> String {
+    let mut sender = connect(address).await;
+    let request = hyper::Request::get("/metrics").header("host", "load").body(Full::new(Bytes::new())).unwrap();
+    let body = sender.send_request(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|line| line.starts_with("flowgate_connections_closed_total"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

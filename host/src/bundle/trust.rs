@@ -306,9 +306,14 @@ impl TrustPolicy {
     /// at start, and `flowgate verify --strict` refuses them.
     pub fn unmatched<'a>(&self, policies: impl IntoIterator<Item = &'a str> + Clone) -> Vec<UnmatchedEntry> {
         let absent = |name: &str| !policies.clone().into_iter().any(|policy| policy == name);
-        let mut unmatched: Vec<UnmatchedEntry> =
-            self.required.iter().filter(|name| absent(name)).map(|name| UnmatchedEntry::Required(name.clone())).collect();
-        unmatched.extend(self.minimum.keys().filter(|name| absent(name)).map(|name| UnmatchedEntry::Minimum(name.clone())));
+        let mut unmatched: Vec<UnmatchedEntry> = self
+            .required
+            .iter()
+            .filter(|name| absent(name))
+            .map(|name| UnmatchedEntry::Required(name.clone()))
+            .collect();
+        unmatched
+            .extend(self.minimum.keys().filter(|name| absent(name)).map(|name| UnmatchedEntry::Minimum(name.clone())));
         for (n, grant) in self.grants.iter().enumerate() {
             for pattern in &grant.policies {
                 if !policies.clone().into_iter().any(|policy| glob(pattern, policy)) {
@@ -506,7 +511,9 @@ const MAX_PATTERN_BYTES: usize = 128;
 
 /// Whether `name` could be a policy's name.
 fn could_name_a_policy(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Whether `pattern` could match some policy's name.
@@ -585,7 +592,10 @@ mod tests {
             ("[minimum]\nLawful-Basis = \"1.0.0\"\n", "could name no policy"),
             ("[minimum]\nlawful_basis = \"1.0.0\"\n", "could name no policy"),
             ("required = [\"lawful basis\"]\n", "could name no policy"),
-            ("[[key]]\nid = \"k\"\npublic = \"ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\nholder = \"h\"\n[[grant]]\npolicies = [\"Credit-*\"]\nkeys = [\"k\"]\n", "could match no policy"),
+            (
+                "[[key]]\nid = \"k\"\npublic = \"ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\nholder = \"h\"\n[[grant]]\npolicies = [\"Credit-*\"]\nkeys = [\"k\"]\n",
+                "could match no policy",
+            ),
         ] {
             let err = TrustPolicy::parse("t", text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");

@@ -42,8 +42,9 @@ impl Tokens {
             ),
             err => anyhow::Error::from(err).context(format!("the token file `{shown}` cannot be used")),
         })?;
-        Tokens::parse(&String::from_utf8_lossy(&bytes))
-            .ok_or_else(|| anyhow::anyhow!("the token file `{shown}` holds no token (one a line; `#` starts a comment)"))
+        Tokens::parse(&String::from_utf8_lossy(&bytes)).ok_or_else(|| {
+            anyhow::anyhow!("the token file `{shown}` holds no token (one a line; `#` starts a comment)")
+        })
     }
 
     fn parse(text: &str) -> Option<Tokens> {

@@ -87,9 +87,8 @@ pub fn parse_part(body: &[u8], from: usize, first_line: usize) -> Part {
         }
         chunk.span.end = end;
         number += 1;
-        let full = chunk.records.len() == CHUNK_RECORDS
-            || chunk.invalid == CHUNK_INVALID
-            || chunk.span.len() >= CHUNK_BYTES;
+        let full =
+            chunk.records.len() == CHUNK_RECORDS || chunk.invalid == CHUNK_INVALID || chunk.span.len() >= CHUNK_BYTES;
         if full {
             let next = Chunk { span: end..end, first_line: number, records: Vec::new(), valid: Vec::new(), invalid: 0 };
             keep(&mut part.chunks, std::mem::replace(&mut chunk, next));

@@ -369,14 +369,18 @@ mod tests {
     #[test]
     fn deadlines_follow_the_steps() {
         let connections = connections(4);
-        let slot = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(connections.slot());
+        let slot =
+            tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(connections.slot());
         let tracker = slot.tracker();
         let within = |deadline: Option<Instant>, from: Instant, after: Duration| {
             let at = deadline.expect("a deadline");
             at >= from + after && at <= Instant::now() + after
         };
         let before = Instant::now();
-        assert!(within(tracker.deadline(TIMEOUT), before - TIMEOUT, TIMEOUT), "a head within the timeout of the accept");
+        assert!(
+            within(tracker.deadline(TIMEOUT), before - TIMEOUT, TIMEOUT),
+            "a head within the timeout of the accept"
+        );
         let before = Instant::now();
         let request = tracker.request();
         assert!(within(tracker.deadline(TIMEOUT), before, 2 * TIMEOUT), "a body, with a grace for its 408");

@@ -86,8 +86,10 @@ impl Route {
 /// answer is taken.
 pub async fn handle(state: Arc<State>, steps: RequestSteps, request: Request<Incoming>) -> Result<Answer, Infallible> {
     let route = Route::of(request.uri().path());
-    let expects_continue =
-        request.headers().get(header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expects_continue = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (parts, mut body) = request.into_parts();
     let mut read = false;
     let answer = answer(&state, route, &parts, &mut body, &mut read, &steps).await;

@@ -41,8 +41,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<(TlsAcceptor, Option<
         }
         Err(err) => return Err(err).with_context(|| format!("reading the private key `{}`", key.display())),
     };
-    let key = PrivateKeyDer::from_pem_slice(&pem)
-        .with_context(|| format!("reading the private key `{}`", key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&pem).with_context(|| format!("reading the private key `{}`", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
