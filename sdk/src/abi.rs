@@ -31,25 +31,21 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use crate::policy::Policy;
-use crate::record::FlowRecord;
 use crate::schema::Schema;
+use crate::view::FlowView;
 use crate::wire;
 
 /// The ABI version this SDK speaks. The host refuses any other.
 pub const ABI_VERSION: i32 = 2;
 
+#[derive(Default)]
 struct Buffers {
     input: Vec<u8>,
     output: Vec<u8>,
-    scratch: FlowRecord,
 }
 
 thread_local! {
-    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers {
-        input: Vec::new(),
-        output: Vec::new(),
-        scratch: wire::blank_record(),
-    });
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
 }
 
 fn pack(bytes: &[u8]) -> i64 {
@@ -122,15 +118,17 @@ pub fn init<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
 pub fn evaluate<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
     let policy = policy.get().expect("flowgate_init has configured the policy");
     BUFFERS.with_borrow_mut(|buffers| {
-        let Buffers { input, output, scratch } = buffers;
+        let Buffers { input, output } = buffers;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let mut reader = wire::Reader::new(input.get(..len).expect("batch within the input buffer"));
-        let count = reader.count().expect("batch count");
+        let batch = input.get(..len).expect("batch within the input buffer");
+        let (count, mut records) = batch.split_first_chunk::<4>().expect("batch count");
+        let count = u32::from_le_bytes(*count) as usize;
         output.clear();
         wire::encode_count(count, output);
         for _ in 0..count {
-            wire::decode_record_into(&mut reader, scratch, P::READS).expect("well-formed record");
-            wire::encode_answer(&policy.evaluate(scratch), output);
+            let (flow, rest) = FlowView::split_first(records, P::READS).expect("well-formed record");
+            records = rest;
+            wire::encode_answer(&policy.evaluate(&flow), output);
         }
         pack(output)
     })

@@ -38,7 +38,71 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 /// Sentinel for "original_purpose not given" (it then equals `purpose`).
-const SAME_PURPOSE: u8 = 0xff;
+pub(crate) const SAME_PURPOSE: u8 = 0xff;
+
+/// Where each field sits in a record's fixed block: one byte per word and
+/// flag, then the category set and the numbers, little-endian.
+pub mod at {
+    /// `regime`.
+    pub const REGIME: usize = 0;
+    /// `platform.sector`.
+    pub const SECTOR: usize = 1;
+    /// `platform.ciio`.
+    pub const CIIO: usize = 2;
+    /// `action`.
+    pub const ACTION: usize = 3;
+    /// `data.dsl_class`.
+    pub const DSL_CLASS: usize = 4;
+    /// `data.important_notified`.
+    pub const IMPORTANT_NOTIFIED: usize = 5;
+    /// `data.credit_information`.
+    pub const CREDIT_INFORMATION: usize = 6;
+    /// `data.deidentification`.
+    pub const DEIDENTIFICATION: usize = 7;
+    /// `purpose`.
+    pub const PURPOSE: usize = 8;
+    /// `original_purpose`, `0xff` when not given.
+    pub const ORIGINAL_PURPOSE: usize = 9;
+    /// `lawful_basis`.
+    pub const LAWFUL_BASIS: usize = 10;
+    /// `consent.state`.
+    pub const CONSENT_STATE: usize = 11;
+    /// `consent.kind`.
+    pub const CONSENT_KIND: usize = 12;
+    /// `consent.covers_purpose`.
+    pub const COVERS_PURPOSE: usize = 13;
+    /// `consent.covers_recipient`.
+    pub const COVERS_RECIPIENT: usize = 14;
+    /// `recipient.kind`.
+    pub const RECIPIENT_KIND: usize = 15;
+    /// `export_mechanism`.
+    pub const EXPORT_MECHANISM: usize = 16;
+    /// `impact_assessment`.
+    pub const IMPACT_ASSESSMENT: usize = 17;
+    /// `notice_given`.
+    pub const NOTICE_GIVEN: usize = 18;
+    /// `automated_decision`.
+    pub const AUTOMATED_DECISION: usize = 19;
+    /// `price_differentiated`.
+    pub const PRICE_DIFFERENTIATED: usize = 20;
+    /// `destination`: two ASCII letters.
+    pub const DESTINATION: usize = 21;
+    /// `data.categories`: a `u16` bit set.
+    pub const CATEGORIES: usize = 23;
+    /// `data.k`: `u32`.
+    pub const K: usize = 25;
+    /// `retention_days`: `u32`.
+    pub const RETENTION_DAYS: usize = 29;
+    /// `volume.subjects`: `u64`.
+    pub const SUBJECTS: usize = 33;
+    /// `volume.ytd_export_subjects`: `u64`.
+    pub const YTD_EXPORT_SUBJECTS: usize = 41;
+    /// `volume.ytd_export_sensitive_subjects`: `u64`.
+    pub const YTD_EXPORT_SENSITIVE_SUBJECTS: usize = 49;
+    /// `report_coverage`: the bits of an `f64`.
+    pub const REPORT_COVERAGE: usize = 57;
+}
+
 
 /// The size of a record's fixed block: every word, flag and number, before
 /// the strings.
@@ -100,6 +164,18 @@ pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
     for text in [&record.id, &record.platform.id, &record.recipient.id, &record.recipient.licence] {
         encode_str(text, out);
     }
+}
+
+/// `record` exactly as a policy that reads `reads` receives it: the fixed
+/// block and only the declared strings. For asking a policy natively what
+/// its Wasm build would be asked (a wrong [`StringFields`] declaration
+/// then shows).
+pub fn encode_as_received(record: &FlowRecord, reads: StringFields) -> Vec<u8> {
+    let mut full = Vec::new();
+    encode_record(record, &mut full);
+    let mut declared = vec![0; declared_len(&full, reads)];
+    copy_declared(&full, reads, &mut declared);
+    declared
 }
 
 /// The size of `record` (as [`encode_record`] wrote it) as a policy that
@@ -203,10 +279,7 @@ fn set_bits(bits: u16) -> impl Iterator<Item = u8> {
 /// wire: the other strings empty. For running a policy natively on what its
 /// Wasm build would see (a wrong [`StringFields`] declaration then shows).
 pub fn as_received(record: &FlowRecord, reads: StringFields) -> FlowRecord {
-    let mut full = Vec::new();
-    encode_record(record, &mut full);
-    let mut declared = vec![0; declared_len(&full, reads)];
-    copy_declared(&full, reads, &mut declared);
+    let declared = encode_as_received(record, reads);
     let mut received = blank_record();
     decode_record_into(&mut Reader::new(&declared), &mut received, reads).expect("an encoded record decodes");
     received
