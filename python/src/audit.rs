@@ -111,7 +111,7 @@ fn collected(texts: &[String]) -> PyResult<Vec<Checkpoint>> {
         .iter()
         .flat_map(|text| text.lines())
         .filter(|line| !line.trim().is_empty())
-        .map(|line| Checkpoint::parse(line.trim().as_bytes()).map_err(PyValueError::new_err))
+        .map(|line| Checkpoint::parse(line.trim().as_bytes()).map_err(|err| PyValueError::new_err(err.to_string())))
         .collect()
 }
 

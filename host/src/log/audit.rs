@@ -277,7 +277,12 @@ impl Audit {
         Ok(verified)
     }
 
-    fn walk(&self, key: &PublicKey, collected: &[Checkpoint], verified: &mut Verified) -> Result<Option<Break>, LogError> {
+    fn walk(
+        &self,
+        key: &PublicKey,
+        collected: &[Checkpoint],
+        verified: &mut Verified,
+    ) -> Result<Option<Break>, LogError> {
         if let Some(forged) = forged(key, collected) {
             return Ok(Some(forged));
         }

@@ -97,7 +97,10 @@ impl CompiledPolicy {
         let rules_json = probe.rules().map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
-        probe.configure(&config, limits.deadline_ms).map_err(start)?.map_err(|message| config_refused(bundle, &message))?;
+        probe
+            .configure(&config, limits.deadline_ms)
+            .map_err(start)?
+            .map_err(|message| config_refused(bundle, &message))?;
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
