@@ -328,7 +328,13 @@ pub fn consistency_proof<R: HashReader>(reader: &R, old: u64, new: u64) -> Resul
 /// assert!(verify_inclusion(&b, 1, 2, &[a], &root).is_ok());
 /// assert!(verify_inclusion(&b, 0, 2, &[a], &root).is_err());
 /// ```
-pub fn verify_inclusion(leaf: &Digest, index: u64, size: u64, proof: &[Digest], root: &Digest) -> Result<(), ProofError> {
+pub fn verify_inclusion(
+    leaf: &Digest,
+    index: u64,
+    size: u64,
+    proof: &[Digest],
+    root: &Digest,
+) -> Result<(), ProofError> {
     let computed = root_from_inclusion(leaf, index, size, proof)?;
     if computed != *root {
         return Err(ProofError::RootMismatch { expected: *root, computed });
@@ -479,9 +485,7 @@ pub(crate) mod tests {
             self.reads.set(self.reads.get() + subtrees.len());
             subtrees
                 .iter()
-                .map(|s| {
-                    self.levels.get(usize::from(s.level)).and_then(|l| l.get(s.index as usize)).copied().ok_or(*s)
-                })
+                .map(|s| self.levels.get(usize::from(s.level)).and_then(|l| l.get(s.index as usize)).copied().ok_or(*s))
                 .collect()
         }
     }
@@ -747,19 +751,13 @@ pub(crate) mod tests {
         assert!(matches!(verify_inclusion(&leaf, 0, 1, &[leaf], &leaf), Err(ProofError::WrongLength { .. })));
         // The empty tree is consistent with any, with an empty proof.
         verify_consistency(0, 4, &[], &EMPTY_ROOT, &root).unwrap();
-        assert!(matches!(
-            verify_consistency(0, 4, &[], &root, &root),
-            Err(ProofError::OldRootMismatch { .. })
-        ));
+        assert!(matches!(verify_consistency(0, 4, &[], &root, &root), Err(ProofError::OldRootMismatch { .. })));
         assert!(matches!(verify_consistency(0, 4, &[root], &EMPTY_ROOT, &root), Err(ProofError::WrongLength { .. })));
         // Same size: same root, nothing to prove.
         verify_consistency(4, 4, &[], &root, &root).unwrap();
         assert!(matches!(verify_consistency(4, 4, &[], &root, &leaf), Err(ProofError::RootMismatch { .. })));
         assert!(matches!(verify_consistency(4, 4, &[leaf], &root, &root), Err(ProofError::WrongLength { .. })));
-        assert_eq!(
-            verify_consistency(5, 4, &[], &root, &root),
-            Err(ProofError::SizesOutOfOrder { old: 5, new: 4 })
-        );
+        assert_eq!(verify_consistency(5, 4, &[], &root, &root), Err(ProofError::SizesOutOfOrder { old: 5, new: 4 }));
     }
 
     /// Which side each hash of a leaf's path is on (true: right).

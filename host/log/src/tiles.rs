@@ -26,7 +26,7 @@ pub const TILE_HEIGHT: u8 = 8;
 
 /// Whether storage keeps the hashes of subtrees of `level`.
 pub const fn is_stored(level: u8) -> bool {
-    level % TILE_HEIGHT == 0
+    level.is_multiple_of(TILE_HEIGHT)
 }
 
 /// Raw access to stored levels: the storage half of a [`Tiled`] reader.
@@ -190,8 +190,14 @@ mod tests {
         for size in [1, 2, 255, 256, 257, 512, 700, n] {
             assert_eq!(tree_root(&tiled, size).unwrap(), mth(&hashes[..size as usize]));
             for index in [0, size / 2, size - 1] {
-                assert_eq!(inclusion_proof(&tiled, index, size), inclusion_proof(&perfect, index, size).map_err(|_| unreachable!()));
-                assert_eq!(consistency_proof(&tiled, index + 1, size).unwrap(), consistency_proof(&perfect, index + 1, size).unwrap());
+                assert_eq!(
+                    inclusion_proof(&tiled, index, size),
+                    inclusion_proof(&perfect, index, size).map_err(|_| unreachable!())
+                );
+                assert_eq!(
+                    consistency_proof(&tiled, index + 1, size).unwrap(),
+                    consistency_proof(&perfect, index + 1, size).unwrap()
+                );
             }
         }
         // Beyond what is stored: an error, not a wrong hash.
@@ -219,9 +225,6 @@ mod tests {
         let leaf = leaf_hash(b"");
         levels.keep(Subtree { level: 3, index: 9 }, &leaf).unwrap();
         assert!(levels.is_empty(), "level 3 is not stored");
-        assert_eq!(
-            levels.keep(Subtree { level: 0, index: 1 }, &leaf),
-            Err(MissingHash { level: 0, index: 1, len: 0 })
-        );
+        assert_eq!(levels.keep(Subtree { level: 0, index: 1 }, &leaf), Err(MissingHash { level: 0, index: 1, len: 0 }));
     }
 }
