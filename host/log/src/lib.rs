@@ -3,11 +3,16 @@
 pub mod checkpoint;
 pub mod cosignature;
 pub mod digest;
+pub mod entry;
 pub mod frontier;
 mod hex;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod policy_set;
+pub mod receipt;
 pub mod tiles;
+mod wire;
 
 pub use digest::Digest;
+pub use wire::WireError;
