@@ -13,6 +13,7 @@ pub mod policy_set;
 pub mod receipt;
 pub mod tiles;
 mod wire;
+pub mod witness;
 
 pub use digest::Digest;
 pub use wire::WireError;

@@ -39,6 +39,14 @@ pub trait StoredLevels {
     fn read_run(&self, level: u8, start: u64, count: u64) -> Result<Vec<Digest>, Self::Error>;
 }
 
+impl<S: StoredLevels + ?Sized> StoredLevels for &S {
+    type Error = S::Error;
+
+    fn read_run(&self, level: u8, start: u64, count: u64) -> Result<Vec<Digest>, S::Error> {
+        (**self).read_run(level, start, count)
+    }
+}
+
 /// A [`HashReader`] over stored levels: a subtree at a stored level is read
 /// as it is; any other is folded from the level below it that is stored.
 #[derive(Debug)]
@@ -153,7 +161,7 @@ mod tests {
         hashes: Cell<u64>,
     }
 
-    impl StoredLevels for &Counting {
+    impl StoredLevels for Counting {
         type Error = MissingHash;
 
         fn read_run(&self, level: u8, start: u64, count: u64) -> Result<Vec<Digest>, MissingHash> {
