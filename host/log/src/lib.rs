@@ -10,6 +10,7 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod policy_set;
+pub mod proof;
 pub mod receipt;
 pub mod tiles;
 mod wire;
