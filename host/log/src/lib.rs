@@ -13,6 +13,7 @@ pub mod policy_set;
 pub mod proof;
 pub mod receipt;
 pub mod tiles;
+pub mod verify;
 mod wire;
 pub mod witness;
 
