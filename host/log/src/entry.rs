@@ -130,3 +130,72 @@ impl Entry {
 pub(crate) fn ascending<T: Ord>(items: &[T], field: &'static str) -> Result<(), EntryError> {
     if items.windows(2).all(|pair| pair[0] < pair[1]) { Ok(()) } else { Err(EntryError::NotAscending(field)) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::receipt::{Effect, ObligationRef, ReasonRef, RuleRef};
+
+    /// Entries encoded by `testdata/entry_vectors.py` from `FORMAT.md` alone.
+    fn vectors() -> Vec<(String, Vec<u8>)> {
+        include_str!("../testdata/entry_vectors.txt")
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let (name, hex) = line.split_once(' ').unwrap();
+                let bytes =
+                    (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+                (name.to_owned(), bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_made_from_the_format_document_decode_as_documented() {
+        let vectors = vectors();
+        let entries: Vec<Entry> = vectors.iter().map(|(_, bytes)| Entry::decode(bytes).unwrap()).collect();
+        // One spelling: encoded back, the same bytes.
+        for ((name, bytes), entry) in vectors.iter().zip(&entries) {
+            assert_eq!(&entry.encode(), bytes, "{name}");
+        }
+        let Entry::PolicySet(set) = &entries[0] else { panic!("entry 0 is the set") };
+        assert_eq!((set.index, set.time_ms, set.id), (0, 1_796_000_000_000, Digest::of(b"example set")));
+        assert_eq!(set.policies[1].name, "sensitive-consent");
+        assert_eq!(set.policies[1].digest, Digest::of(b"sensitive-consent"));
+        assert_eq!(set.obligations[2].parameter, "days");
+        let receipt = |i: usize| match &entries[i] {
+            Entry::Receipt(receipt) => receipt.clone(),
+            other => panic!("{other:?}"),
+        };
+        let first = receipt(1);
+        assert_eq!((first.index, first.platform.as_str(), first.flow.as_str()), (1, "alipay", "pay-001"));
+        assert_eq!(first.record, Digest::of(b"record 1"));
+        assert_eq!(first.effect, Effect::AllowWithObligations);
+        let said = first.explain(set).unwrap();
+        assert_eq!(said.reasons, vec![("lawful-basis".to_owned(), "no-basis".to_owned())]);
+        assert_eq!(said.obligations[0].kind, "encrypt_in_transit");
+        let deny = receipt(2);
+        assert_eq!(deny.flow, "订单-7");
+        assert_eq!(deny.explain(set).unwrap().remedies, vec!["obtain_consent", "obtain_separate_consent"]);
+        let host = receipt(3);
+        assert_eq!(host.index, 300);
+        assert_eq!(host.reasons[1], ReasonRef { policy: 0, rule: RuleRef::Named("a-rule-of-a-later-host".into()) });
+        assert_eq!(host.explain(set).unwrap().reasons[0], ("flowgate".to_owned(), "no-policy-applied".to_owned()));
+        let large = receipt(4);
+        assert_eq!((large.index, large.time_ms), (1 << 40, 1 << 63));
+        assert_eq!(
+            large.obligations,
+            vec![ObligationRef { kind: 0, parameter: 50 }, ObligationRef { kind: 2, parameter: 30 }]
+        );
+        let said = large.explain(set).unwrap();
+        assert_eq!(said.obligations[1].parameter, Some(("days".to_owned(), 30)));
+    }
+
+    #[test]
+    fn no_entry_starts_with_zero() {
+        assert_eq!(Entry::decode(&[0; 80]), Err(EntryError::UnknownType(0)));
+        assert_eq!(Entry::decode(&[]), Err(EntryError::Empty));
+        assert_eq!(Entry::decode(&vec![1; MAX_ENTRY_BYTES + 1]), Err(EntryError::TooLarge(MAX_ENTRY_BYTES + 1)));
+    }
+}
