@@ -15,7 +15,7 @@
 //! The key id of an Ed25519 key is the first four bytes of
 //! `SHA-256(name || 0x0A || signature type || public key)`: type `0x01`
 //! for a note signature, `0x04` for a witness's timestamped cosignature
-//! ([`cosignature`](crate::cosignature)). A verifier knows keys by
+//! ([`cosignature`]). A verifier knows keys by
 //! (name, key id) and:
 //! - ignores signatures by keys it does not know (counted, and named in
 //!   the error when no known key signed, so that "signed by another key"
