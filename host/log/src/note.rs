@@ -480,6 +480,69 @@ impl Verifier {
     }
 }
 
+/// A signer key in text, as Go's `note` package writes it:
+/// `PRIVATE+KEY+<name>+<hex key id>+<base64(type || 32-byte seed)>`. It
+/// carries the key's name and signature type with it, which is what a
+/// witness's key file needs (its name is on every cosignature).
+#[derive(Clone)]
+pub struct SignerKey {
+    /// The key's name.
+    pub name: String,
+    /// Note signature (`0x01`) or cosignature (`0x04`).
+    pub kind: SignatureKind,
+    /// The secret key.
+    pub key: SecretKey,
+}
+
+impl fmt::Debug for SignerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignerKey({:?}, {:?}, {:?})", self.name, self.kind, self.key)
+    }
+}
+
+impl SignerKey {
+    /// Reads a signer key text, checking its key id.
+    ///
+    /// ```
+    /// // The example of Go's `golang.org/x/mod/sumdb/note`.
+    /// let skey = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    /// let key = flowgate_log::note::SignerKey::parse(skey).unwrap();
+    /// assert_eq!(key.verifier().to_vkey(), "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
+    /// assert_eq!(key.to_text(), skey);
+    /// ```
+    pub fn parse(text: &str) -> Result<SignerKey, VkeyError> {
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or(VkeyError::Form)?;
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(VkeyError::Form);
+        };
+        let stated = crate::hex::decode::<4>(id).map(u32::from_be_bytes).ok_or(VkeyError::Form)?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| VkeyError::Form)?;
+        let (&type_byte, seed) = bytes.split_first().ok_or(VkeyError::Form)?;
+        let kind = SignatureKind::from_type_byte(type_byte).ok_or(VkeyError::UnknownType(type_byte))?;
+        let seed = <&[u8; 32]>::try_from(seed).map_err(|_| VkeyError::Key)?;
+        let key = SignerKey { name: name.to_owned(), kind, key: SecretKey::from_seed(seed) };
+        let computed =
+            Verifier::new(name, key.key.public(), kind).map_err(|_| VkeyError::Name(name.to_owned()))?.key_id;
+        if computed != stated {
+            return Err(VkeyError::KeyId { stated, computed });
+        }
+        Ok(key)
+    }
+
+    /// The text form.
+    pub fn to_text(&self) -> String {
+        let mut bytes = vec![self.kind.type_byte()];
+        bytes.extend_from_slice(self.key.seed());
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.verifier().key_id, STANDARD.encode(bytes))
+    }
+
+    /// The verifier of its signatures.
+    pub fn verifier(&self) -> Verifier {
+        Verifier::new(&self.name, self.key.public(), self.kind).expect("the name was checked when read")
+    }
+}
+
 /// A key that makes note signatures (type `0x01`): the log's.
 #[derive(Debug, Clone)]
 pub struct Signer {
@@ -533,6 +596,34 @@ mod tests {
             Note::parse(edited.as_bytes()).unwrap().verify(&[verifier]),
             Err(NoteError::BadSignature(KeyRef { name: "example.com/foo".into(), key_id: 0x530d903a }))
         );
+    }
+
+    #[test]
+    fn go_notes_published_example_is_signed_alike() {
+        // From the package documentation of golang.org/x/mod/sumdb/note.
+        let key =
+            SignerKey::parse("PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").unwrap();
+        let text =
+            "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+        let signer = Signer::new(&key.name, key.key.clone()).unwrap();
+        assert_eq!(
+            signer.sign(text).line(),
+            "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+        );
+        let vkey = Verifier::parse_vkey("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").unwrap();
+        assert_eq!(key.verifier(), vkey);
+        // A cosigner key in the same form (type 0x04), and ids checked.
+        let witness = SignerKey {
+            name: "w.example".into(),
+            kind: SignatureKind::Cosignature,
+            key: SecretKey::from_seed(&[9; 32]),
+        };
+        let read = SignerKey::parse(&witness.to_text()).unwrap();
+        assert_eq!((read.kind, read.verifier()), (SignatureKind::Cosignature, witness.verifier()));
+        let wrong_id = witness.to_text().replacen(&format!("{:08x}", witness.verifier().key().key_id), "00000000", 1);
+        assert!(matches!(SignerKey::parse(&wrong_id), Err(VkeyError::KeyId { .. })));
+        assert!(matches!(SignerKey::parse("w.example+00000000+AQ=="), Err(VkeyError::Form)));
+        assert!(!format!("{witness:?}").contains(&crate::hex::encode(&[9; 32])), "Debug hides the seed");
     }
 
     #[test]

@@ -254,7 +254,10 @@ impl Receipt {
         let policy = |number: u32| set.policy_name(number).ok_or(ExplainError::NoPolicy(number));
         let mut policies = Vec::with_capacity(self.applied.len());
         for number in &self.applied {
-            let entry = &set.policies.get(*number as usize - 1).ok_or(ExplainError::NoPolicy(*number))?;
+            let entry = number
+                .checked_sub(1)
+                .and_then(|i| set.policies.get(i as usize))
+                .ok_or(ExplainError::NoPolicy(*number))?;
             policies.push((entry.name.clone(), entry.version.clone(), entry.digest.to_string()));
         }
         let mut reasons = Vec::with_capacity(self.reasons.len());
@@ -262,8 +265,9 @@ impl Receipt {
             let (name, _) = policy(reason.policy)?;
             let rules = set.rules(reason.policy).unwrap_or(&[]);
             let rule = match &reason.rule {
-                RuleRef::Numbered(n) => rules
-                    .get(*n as usize - 1)
+                RuleRef::Numbered(n) => n
+                    .checked_sub(1)
+                    .and_then(|i| rules.get(i as usize))
                     .cloned()
                     .ok_or(ExplainError::NoRule { policy: reason.policy, rule: *n })?,
                 // One spelling per receipt: a rule the set numbers is never named.
@@ -476,6 +480,12 @@ pub(crate) mod tests {
         assert_eq!(base.explain(&other_set), Err(ExplainError::OtherSet { named: 0, given: 3 }));
         let cases = [
             (Receipt { applied: vec![11], ..base.clone() }, ExplainError::NoPolicy(11)),
+            // Built by hand (no decoder gives these): refused, no panic.
+            (Receipt { applied: vec![0], ..base.clone() }, ExplainError::NoPolicy(0)),
+            (
+                Receipt { reasons: vec![ReasonRef { policy: 5, rule: RuleRef::Numbered(0) }], ..base.clone() },
+                ExplainError::NoRule { policy: 5, rule: 0 },
+            ),
             (
                 Receipt { reasons: vec![ReasonRef { policy: 5, rule: RuleRef::Numbered(6) }], ..base.clone() },
                 ExplainError::NoRule { policy: 5, rule: 6 },
