@@ -31,7 +31,7 @@
 //! | [`note`] | C2SP signed notes, verifier keys |
 //! | [`checkpoint`] | C2SP tlog checkpoints, equivocation |
 //! | [`cosignature`] | C2SP tlog cosignatures (`cosignature/v1`) |
-//! | [`witness`] | the witness's rules |
+//! | [`witness`], [`witness_state`] | the witness's rules, and its durable memory |
 //! | [`entry`], [`receipt`], [`policy_set`] | the leaves: compact, versioned, strict (`FORMAT.md`) |
 //! | [`proof`] | the proof documents `audit prove` / `audit consistency` print, and their checks |
 //! | [`verify`] | whole-log verification in aligned chunks, on every core |
@@ -199,6 +199,7 @@ pub mod tiles;
 pub mod verify;
 mod wire;
 pub mod witness;
+pub mod witness_state;
 
 pub use digest::Digest;
 pub use wire::WireError;

@@ -19,12 +19,9 @@
 //! - the first checkpoint seen for an origin is cosigned on its signature
 //!   alone (there is nothing to compare it with: trust on first use).
 //!
-//! This module decides; it does no I/O. Stage B's `flowgate audit witness`
-//! keeps the state in a directory, one file per origin (see
-//! [`state_file_name`]), each holding the last cosigned checkpoint note,
-//! written atomically (a temporary file in the same directory, `fsync`,
-//! `rename`, `fsync` of the directory) under a lock held from reading the
-//! state to writing it, so that two runs cannot both cosign from one state.
+//! This module decides; it does no I/O. Its state (the last cosigned
+//! note, one file per origin, replaced atomically under a lock) is kept by
+//! [`witness_state`](crate::witness_state).
 
 use thiserror::Error;
 
