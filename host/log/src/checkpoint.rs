@@ -181,6 +181,35 @@ impl SignedCheckpoint {
         Ok(SignedCheckpoint { checkpoint, note, verified })
     }
 
+    /// Reads a checkpoint note and checks it as [`SignedCheckpoint::open`]
+    /// does, with the log's public key alone: the log signs under its
+    /// origin's name, so the verifier is the key named by the checkpoint's
+    /// own origin. (A key of another log then fails as an unknown key,
+    /// saying so, rather than as a forgery.)
+    ///
+    /// ```
+    /// use flowgate_log::checkpoint::{Checkpoint, SignedCheckpoint};
+    /// use flowgate_log::keys::SecretKey;
+    /// use flowgate_log::note::Signer;
+    /// let key = SecretKey::from_seed(&[1; 32]);
+    /// let log = Signer::new("log.example/a", key.clone()).unwrap();
+    /// let note = Checkpoint::new("log.example/a", 0, flowgate_log::merkle::EMPTY_ROOT).sign(&log).unwrap();
+    /// let opened = SignedCheckpoint::open_with_key(note.to_text().as_bytes(), &key.public(), &[]).unwrap();
+    /// assert_eq!(opened.checkpoint.size, 0);
+    /// let other = SecretKey::from_seed(&[2; 32]).public();
+    /// let err = SignedCheckpoint::open_with_key(note.to_text().as_bytes(), &other, &[]).unwrap_err();
+    /// assert!(err.to_string().contains("is it the right public key?"), "{err}");
+    /// ```
+    pub fn open_with_key(
+        bytes: &[u8],
+        key: &crate::keys::PublicKey,
+        witnesses: &[Verifier],
+    ) -> Result<SignedCheckpoint, CheckpointError> {
+        let note = Note::parse(bytes).map_err(NoteError::from)?;
+        let origin = Checkpoint::from_body(note.text())?.origin;
+        SignedCheckpoint::open(bytes, &Verifier::ed25519(&origin, *key)?, witnesses)
+    }
+
     /// The time of `witness`'s valid cosignature, if it cosigned.
     pub fn cosigned_by(&self, witness: &Verifier) -> Option<u64> {
         self.verified.by(witness).and_then(|s| s.timestamp)

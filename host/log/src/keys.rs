@@ -1,30 +1,75 @@
-//! Ed25519 keys: the log's signing key, and the witnesses'.
+//! Ed25519 keys: regulators' bundle-signing keys, the log's signing key,
+//! and the witnesses'.
 //!
 //! The bytes are Ed25519's (RFC 8032). The text forms are Flowgate's own,
-//! unchanged from the host's `flowgate key new`: `ID.key` holds
-//! `flowgate-ed25519-secret:` and the 32-byte seed in hex (created with
-//! mode 0600, never overwritten), `ID.pub` holds `ed25519:` and the public
-//! key in hex. The signed-note world names keys differently (a *vkey*,
-//! `name+keyid+base64`, see [`note`](crate::note)); both forms read into the
-//! same [`PublicKey`].
+//! those of `flowgate key new`: `ID.key` holds `flowgate-ed25519-secret:`
+//! and the 32-byte seed in hex (created with mode 0600, never overwritten),
+//! `ID.pub` holds `ed25519:` and the public key in hex, the form a trust
+//! file pastes in. The signed-note world names keys differently (a *vkey*,
+//! `name+keyid+base64`, see [`note`](crate::note)); both forms read into
+//! the same [`PublicKey`].
 //!
 //! Verification is strict (`verify_strict`): no malleable signatures and
 //! no small-order keys, so a signature has one valid spelling.
 
 use std::fmt;
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use thiserror::Error;
 
+use crate::fs::{self, FileError};
 use crate::hex;
 
 const PUBLIC_PREFIX: &str = "ed25519:";
 const SECRET_PREFIX: &str = "flowgate-ed25519-secret:";
 
 /// The largest key file read: a key is one short line.
-const MAX_KEY_FILE: u64 = 4096;
+const MAX_KEY_FILE: u64 = 256;
+
+/// Why a key could not be read, made or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key file could not be read or written, or is not private.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The text is not a public key.
+    #[error("is not a public key (`{PUBLIC_PREFIX}` and 64 hex digits of a valid key)")]
+    NotAPublicKey,
+    /// The file does not hold a public key.
+    #[error("`{path}` is not a public key (`{PUBLIC_PREFIX}` and 64 hex digits of a valid key)")]
+    NotPublic {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file does not hold a secret key.
+    #[error("`{path}` is not a Flowgate secret key (`{SECRET_PREFIX}` and 64 hex digits)")]
+    NotSecret {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A public key given where the secret one is needed.
+    #[error("`{path}` holds a public key; signing needs the secret key (the `.key` file)")]
+    PublicNotSecret {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key id that cannot name files.
+    #[error("`{id}` is not a key id: use letters, digits, `-`, `_` and `.`")]
+    BadId {
+        /// The id asked for.
+        id: String,
+    },
+    /// A key file of that name exists: keys are never overwritten.
+    #[error("`{path}` exists already; keys are never overwritten")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The operating system gave no randomness for a new key.
+    #[error("no randomness for a new key: {0}")]
+    NoRandomness(String),
+}
 
 /// An Ed25519 public key.
 ///
@@ -51,15 +96,18 @@ impl PublicKey {
     }
 
     /// Parses `ed25519:<64 hex digits>` (surrounding whitespace ignored).
-    pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
-        let bytes = text.trim().strip_prefix(PUBLIC_PREFIX).and_then(hex::decode::<32>);
-        bytes.and_then(|b| PublicKey::from_bytes(&b)).ok_or(KeyError::NotAPublicKey)
+    pub fn parse(text: &str) -> Option<PublicKey> {
+        let bytes = hex::decode::<32>(text.trim().strip_prefix(PUBLIC_PREFIX)?)?;
+        PublicKey::from_bytes(&bytes)
     }
 
-    /// Reads an `ID.pub` file.
+    /// Reads an `ID.pub` file (as `flowgate key new` writes it).
     pub fn read(path: &Path) -> Result<PublicKey, KeyError> {
-        let text = read_small(path)?;
-        PublicKey::parse(&text).map_err(|err| err.at(path))
+        let bytes = fs::read_capped(path, MAX_KEY_FILE)?;
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(PublicKey::parse)
+            .ok_or_else(|| KeyError::NotPublic { path: path.to_owned() })
     }
 
     /// Whether `signature` is this key's signature of `message`.
@@ -72,7 +120,7 @@ impl std::str::FromStr for PublicKey {
     type Err = KeyError;
 
     fn from_str(text: &str) -> Result<PublicKey, KeyError> {
-        PublicKey::parse(text)
+        PublicKey::parse(text).ok_or(KeyError::NotAPublicKey)
     }
 }
 
@@ -117,28 +165,21 @@ impl SecretKey {
     }
 
     /// Parses `flowgate-ed25519-secret:<64 hex digits>`.
-    pub fn parse(text: &str) -> Result<SecretKey, KeyError> {
-        let seed = text.trim().strip_prefix(SECRET_PREFIX).and_then(hex::decode::<32>);
-        seed.map(|seed| SecretKey::from_seed(&seed)).ok_or(KeyError::NotASecretKey)
+    pub fn parse(text: &str) -> Option<SecretKey> {
+        let seed = hex::decode::<32>(text.trim().strip_prefix(SECRET_PREFIX)?)?;
+        Some(SecretKey::from_seed(&seed))
     }
 
     /// Reads a key written by [`SecretKey::write_pair`]; the file must be a
     /// regular file that only its owner can read.
     pub fn read(path: &Path) -> Result<SecretKey, KeyError> {
-        let text = read_small(path)?;
-        if PublicKey::parse(&text).is_ok() {
-            return Err(KeyError::PublicNotSecret(path.to_owned()));
+        let bytes = fs::read_capped(path, MAX_KEY_FILE)?;
+        let text = std::str::from_utf8(&bytes).ok();
+        if text.and_then(PublicKey::parse).is_some() {
+            return Err(KeyError::PublicNotSecret { path: path.to_owned() });
         }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let metadata = std::fs::symlink_metadata(path).map_err(|e| KeyError::io(path, e))?;
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Exposed { path: path.to_owned(), mode });
-            }
-        }
-        SecretKey::parse(&text).map_err(|err| err.at(path))
+        fs::check_private(path, &fs::metadata(path)?, true)?;
+        text.and_then(SecretKey::parse).ok_or_else(|| KeyError::NotSecret { path: path.to_owned() })
     }
 
     /// Writes `ID.key` (mode 0600) and `ID.pub` into `dir`, refusing to
@@ -149,17 +190,17 @@ impl SecretKey {
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && !id.starts_with('.');
         if !valid {
-            return Err(KeyError::BadId(id.to_owned()));
+            return Err(KeyError::BadId { id: id.to_owned() });
         }
         let secret = dir.join(format!("{id}.key"));
         let public = dir.join(format!("{id}.pub"));
         for path in [&secret, &public] {
             if std::fs::symlink_metadata(path).is_ok() {
-                return Err(KeyError::Exists(path.clone()));
+                return Err(KeyError::Exists { path: path.clone() });
             }
         }
-        write_new(&secret, 0o600, format!("{SECRET_PREFIX}{}\n", hex::encode(self.seed())).as_bytes())?;
-        write_new(&public, 0o644, format!("{}\n", self.public()).as_bytes())?;
+        fs::write_new(&secret, 0o600, format!("{SECRET_PREFIX}{}\n", hex::encode(self.seed())).as_bytes())?;
+        fs::write_new(&public, 0o644, format!("{}\n", self.public()).as_bytes())?;
         Ok((secret, public))
     }
 
@@ -174,108 +215,10 @@ impl SecretKey {
     }
 }
 
-/// A key could not be read, parsed or written.
-#[derive(Debug, Error)]
-pub enum KeyError {
-    /// The text is not `ed25519:` and 64 hex digits of a valid key.
-    #[error("is not a public key (`{PUBLIC_PREFIX}` and 64 hex digits of a valid key)")]
-    NotAPublicKey,
-    /// The text is not `flowgate-ed25519-secret:` and 64 hex digits.
-    #[error("is not a Flowgate secret key (`{SECRET_PREFIX}` and 64 hex digits)")]
-    NotASecretKey,
-    /// A key file's content is wrong.
-    #[error("`{path}` {problem}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        problem: Box<KeyError>,
-    },
-    /// A secret key file others can read.
-    #[error("`{path}` has mode {mode:o}; a secret key must be readable by its owner only (chmod 600)")]
-    Exposed {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// A public key given where the secret one is needed.
-    #[error("`{0}` holds a public key; signing needs the secret key (the `.key` file)")]
-    PublicNotSecret(PathBuf),
-    /// A key file that is not text.
-    #[error("`{0}` is not a key: not UTF-8 text")]
-    NotText(PathBuf),
-    /// A key id that would not make a plain file name.
-    #[error("`{0}` is not a key id: use letters, digits, `-`, `_` and `.`")]
-    BadId(String),
-    /// Keys are never overwritten.
-    #[error("`{0}` exists already; keys are never overwritten")]
-    Exists(PathBuf),
-    /// A key file larger than any key.
-    #[error("`{0}` is too large to be a key")]
-    TooLarge(PathBuf),
-    /// The operating system gave no randomness.
-    #[error("no randomness for a new key: {0}")]
-    NoRandomness(String),
-    /// Reading or writing failed.
-    #[error("`{path}`: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-}
-
-impl KeyError {
-    fn io(path: &Path, source: std::io::Error) -> KeyError {
-        KeyError::Io { path: path.to_owned(), source }
-    }
-
-    fn at(self, path: &Path) -> KeyError {
-        KeyError::File { path: path.to_owned(), problem: Box::new(self) }
-    }
-}
-
-/// A key file's text, refusing links and anything larger than a key.
-fn read_small(path: &Path) -> Result<String, KeyError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(|e| KeyError::io(path, e))?;
-    let mut text = String::new();
-    let read = file.take(MAX_KEY_FILE + 1).read_to_string(&mut text);
-    match read {
-        Ok(n) if n as u64 > MAX_KEY_FILE => Err(KeyError::TooLarge(path.to_owned())),
-        Ok(_) => Ok(text),
-        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => Err(KeyError::NotText(path.to_owned())),
-        Err(err) => Err(KeyError::io(path, err)),
-    }
-}
-
-/// Writes a new file with `mode`, refusing one that exists (or a link in
-/// its place), and syncs it.
-fn write_new(path: &Path, mode: u32, bytes: &[u8]) -> Result<(), KeyError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode).custom_flags(libc::O_NOFOLLOW);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(|e| KeyError::io(path, e))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| KeyError::io(path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::FileProblem;
 
     #[test]
     fn rfc_8032_test_1_signs_as_published() {
@@ -306,8 +249,9 @@ mod tests {
         assert_eq!(PublicKey::parse(&format!(" {public}\n")).unwrap(), public);
         let secret_text = format!("{SECRET_PREFIX}{}", hex::encode(key.seed()));
         assert_eq!(SecretKey::parse(&secret_text).unwrap().public(), public);
-        assert!(matches!(PublicKey::parse(&secret_text), Err(KeyError::NotAPublicKey)));
-        assert!(matches!(SecretKey::parse(&public.to_string()), Err(KeyError::NotASecretKey)));
+        assert!(PublicKey::parse(&secret_text).is_none());
+        assert!(matches!(secret_text.parse::<PublicKey>(), Err(KeyError::NotAPublicKey)));
+        assert!(SecretKey::parse(&public.to_string()).is_none());
         // A small-order point is a valid encoding, and no key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
@@ -326,16 +270,22 @@ mod tests {
         assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(SecretKey::read(&secret).unwrap().public(), key.public());
         assert_eq!(PublicKey::read(&public).unwrap(), key.public());
-        assert!(matches!(key.write_pair(dir.path(), "log-1"), Err(KeyError::Exists(_))));
-        assert!(matches!(key.write_pair(dir.path(), "../x"), Err(KeyError::BadId(_))));
+        assert!(matches!(key.write_pair(dir.path(), "log-1"), Err(KeyError::Exists { .. })));
+        assert!(matches!(key.write_pair(dir.path(), "../x"), Err(KeyError::BadId { .. })));
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = SecretKey::read(&secret).unwrap_err();
-        assert!(matches!(err, KeyError::Exposed { mode: 0o640, .. }), "{err}");
+        assert!(
+            matches!(&err, KeyError::File(FileError::Refused { problem: FileProblem::Permissive { mode: 0o640, .. }, .. })),
+            "{err}"
+        );
         // A public key given where a secret one is expected says so.
-        assert!(matches!(SecretKey::read(&public), Err(KeyError::PublicNotSecret(_))));
+        assert!(matches!(SecretKey::read(&public), Err(KeyError::PublicNotSecret { .. })));
         std::fs::write(dir.path().join("bin.pub"), [0xff, 0xfe]).unwrap();
-        assert!(matches!(PublicKey::read(&dir.path().join("bin.pub")), Err(KeyError::NotText(_))));
+        assert!(matches!(PublicKey::read(&dir.path().join("bin.pub")), Err(KeyError::NotPublic { .. })));
         std::fs::write(dir.path().join("big.pub"), vec![b'a'; 5000]).unwrap();
-        assert!(matches!(PublicKey::read(&dir.path().join("big.pub")), Err(KeyError::TooLarge(_))));
+        assert!(matches!(
+            PublicKey::read(&dir.path().join("big.pub")),
+            Err(KeyError::File(FileError::Refused { problem: FileProblem::TooLarge { .. }, .. }))
+        ));
     }
 }

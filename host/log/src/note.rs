@@ -163,6 +163,43 @@ fn unknown_key_message(signers: &[KeyRef], expected: &[KeyRef]) -> String {
     format!("signed by {} only, not by the key given ({}){hint}", list(signers), list(expected))
 }
 
+/// The notes of `text`, in order: a collected-checkpoints file or the
+/// log's history holds several, one after another. A note is its text, a
+/// blank line and its signature lines (each starting `— `); it ends at the
+/// first line after them that is not one, and blank lines between notes
+/// are skipped. Each piece is handed to [`Note::parse`] as it is, so what
+/// is not a note is refused there, not here.
+///
+/// ```
+/// use flowgate_log::note::split_notes;
+/// let two = "a\n1\n\n\u{2014} k AAAA\n\nb\n2\n\n\u{2014} k BBBB\n\u{2014} w CCCC\n";
+/// assert_eq!(split_notes(two), vec!["a\n1\n\n\u{2014} k AAAA\n", "b\n2\n\n\u{2014} k BBBB\n\u{2014} w CCCC\n"]);
+/// ```
+pub fn split_notes(text: &str) -> Vec<&str> {
+    let mut notes = Vec::new();
+    // (where the note starts, whether its signature lines have begun)
+    let mut current: Option<(usize, bool)> = None;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        current = match current {
+            None if bare.is_empty() => None,
+            None => Some((at, false)),
+            Some((start, false)) => Some((start, bare.is_empty())),
+            Some((start, true)) if bare.starts_with(SIGNATURE_PREFIX) => Some((start, true)),
+            Some((start, true)) => {
+                notes.push(&text[start..at]);
+                (!bare.is_empty()).then_some((at, false))
+            }
+        };
+        at += line.len();
+    }
+    if let Some((start, _)) = current {
+        notes.push(&text[start..]);
+    }
+    notes
+}
+
 /// Whether `name` may name a key: non-empty, no Unicode space, no `+`.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control())
@@ -741,5 +778,30 @@ mod tests {
         assert_eq!(note.text(), "a\n\nb\n");
         assert_eq!(Note::new("no newline"), Err(Malformed::Text));
         assert!(!is_valid_name("") && !is_valid_name("a b") && !is_valid_name("a+b") && is_valid_name("a.example/b"));
+    }
+
+    #[test]
+    fn notes_one_after_another_split_where_their_signatures_end() {
+        let log = signer("log.example/a");
+        let notes: Vec<String> = (0..3)
+            .map(|i| {
+                let mut note = Note::new(format!("log.example/a\n{i}\n")).unwrap();
+                note.push(log.sign(note.text())).unwrap();
+                note.to_text()
+            })
+            .collect();
+        // Back to back, with blank lines between, and with a torn last one.
+        for joined in [notes.concat(), notes.join("\n\n"), format!("\n{}\n", notes.join("\n"))] {
+            let split = split_notes(&joined);
+            assert_eq!(split, notes.iter().map(String::as_str).collect::<Vec<_>>(), "{joined:?}");
+            for piece in split {
+                Note::parse(piece.as_bytes()).unwrap().verify(&[log.verifier()]).unwrap();
+            }
+        }
+        let torn = format!("{}{}", notes[0], &notes[1][..10]);
+        let split = split_notes(&torn);
+        assert_eq!(split.len(), 2);
+        assert!(Note::parse(split[1].as_bytes()).is_err());
+        assert!(split_notes("").is_empty() && split_notes("\n\n").is_empty());
     }
 }

@@ -19,11 +19,11 @@
 //! refused unread.
 
 use std::fs::File;
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::fs::{self, FileError};
 use crate::note::MAX_NOTE_BYTES;
 use crate::witness::state_file_name;
 
@@ -40,35 +40,19 @@ pub enum StateError {
     /// Another witness run holds the lock.
     #[error("`{0}` is in use by another witness run")]
     Busy(PathBuf),
-    /// A state file larger than any checkpoint note.
-    #[error("`{0}` is larger than any checkpoint: not a witness state")]
-    TooLarge(PathBuf),
-    /// Reading or writing failed.
-    #[error("`{path}`: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io { path: path.to_owned(), source }
+    /// A state file larger than any checkpoint note, a link, or not a
+    /// file; or reading or writing failed.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 impl StateDir {
-    /// Opens (creating it if needed) and locks a state directory.
+    /// Opens (creating it, private, if needed) and locks a state directory.
     pub fn open(dir: &Path) -> Result<StateDir, StateError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let path = dir.join("lock");
-        let lock = options_no_follow(std::fs::OpenOptions::new().write(true).create(true).truncate(false))
-            .open(&path)
-            .map_err(io(&path))?;
-        match lock.try_lock() {
-            Ok(()) => Ok(StateDir { dir: dir.to_owned(), _lock: lock }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Busy(dir.to_owned())),
-            Err(std::fs::TryLockError::Error(err)) => Err(io(&path)(err)),
+        fs::create_private_dir(dir, 0o700)?;
+        match fs::lock_exclusive(&dir.join("lock"), 0o600)? {
+            Some(lock) => Ok(StateDir { dir: dir.to_owned(), _lock: lock }),
+            None => Err(StateError::Busy(dir.to_owned())),
         }
     }
 
@@ -79,42 +63,19 @@ impl StateDir {
 
     /// The last cosigned note of `origin`, if there is one.
     pub fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StateError> {
-        let path = self.path(origin);
-        let file = match options_no_follow(std::fs::OpenOptions::new().read(true)).open(&path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(io(&path)(err)),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_NOTE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io(&path))?;
-        if bytes.len() > MAX_NOTE_BYTES {
-            return Err(StateError::TooLarge(path));
+        match fs::read_capped(&self.path(origin), MAX_NOTE_BYTES as u64) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err.into()),
         }
-        Ok(Some(bytes))
     }
 
     /// Replaces `origin`'s state with `note`, atomically and durably.
     pub fn store(&self, origin: &str, note: &str) -> Result<(), StateError> {
-        let path = self.path(origin);
-        let temporary = self.dir.join(format!(".{}.new", state_file_name(origin)));
-        let _ = std::fs::remove_file(&temporary);
-        let mut file = options_no_follow(std::fs::OpenOptions::new().write(true).create_new(true))
-            .open(&temporary)
-            .map_err(io(&temporary))?;
-        file.write_all(note.as_bytes()).and_then(|()| file.sync_all()).map_err(io(&temporary))?;
-        drop(file);
-        std::fs::rename(&temporary, &path).map_err(io(&path))?;
-        File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(io(&self.dir))
+        fs::replace(&self.path(origin), 0o600, note.as_bytes())?;
+        fs::sync_dir(&self.dir)?;
+        Ok(())
     }
-}
-
-fn options_no_follow(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    options
 }
 
 #[cfg(test)]
@@ -138,7 +99,7 @@ mod tests {
         drop(state);
         let state = StateDir::open(dir.path()).unwrap();
         std::fs::write(state.path("big"), vec![b'a'; MAX_NOTE_BYTES + 1]).unwrap();
-        assert!(matches!(state.load("big"), Err(StateError::TooLarge(_))));
+        assert!(matches!(state.load("big"), Err(StateError::File(FileError::Refused { .. }))));
     }
 
     #[cfg(unix)]
@@ -149,6 +110,6 @@ mod tests {
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, "planted\n").unwrap();
         std::os::unix::fs::symlink(&elsewhere, state.path("log.example/a")).unwrap();
-        assert!(matches!(state.load("log.example/a"), Err(StateError::Io { .. })));
+        assert!(matches!(state.load("log.example/a"), Err(StateError::File(FileError::Refused { .. }))));
     }
 }
