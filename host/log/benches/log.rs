@@ -107,7 +107,9 @@ fn verify(c: &mut Criterion) {
     group.bench_function("verify_chunk", |b| {
         b.iter(|| {
             let mut verifier = ChunkVerifier::new(0);
-            entries[..CHUNK].iter().for_each(|e| verifier.push(e, |_, _| {}));
+            entries[..CHUNK].iter().for_each(|e| {
+                verifier.push(e, |_, _| {});
+            });
             black_box(verifier.finish())
         })
     });
@@ -121,7 +123,9 @@ fn verify(c: &mut Criterion) {
                     .map(|(k, part)| {
                         scope.spawn(move || {
                             let mut verifier = ChunkVerifier::new((k * CHUNK) as u64);
-                            part.iter().for_each(|e| verifier.push(e, |_, _| {}));
+                            part.iter().for_each(|e| {
+                                verifier.push(e, |_, _| {});
+                            });
                             verifier.finish()
                         })
                     })

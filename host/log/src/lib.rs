@@ -24,6 +24,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`digest`] | SHA-256 [`Digest`], hex and base64 forms |
+//! | [`fs`] | every file read or created: bounded, never through a link, written whole |
 //! | [`keys`] | Ed25519 keys and Flowgate's key files (`ID.key`, `ID.pub`) |
 //! | [`merkle`] | RFC 9162 hashing, roots, inclusion and consistency proofs, from a [`merkle::HashReader`] |
 //! | [`frontier`] | the tree's right edge: appending leaves, roots, joining chunks |
@@ -35,6 +36,7 @@
 //! | [`entry`], [`receipt`], [`policy_set`] | the leaves: compact, versioned, strict (`FORMAT.md`) |
 //! | [`proof`] | the proof documents `audit prove` / `audit consistency` print, and their checks |
 //! | [`verify`] | whole-log verification in aligned chunks, on every core |
+//! | [`store`] | the log on disk: appending, opening checked, reading, proving, verifying a directory |
 //!
 //! # How one decision is proved
 //!
@@ -188,6 +190,7 @@ pub mod cosignature;
 pub mod digest;
 pub mod entry;
 pub mod frontier;
+pub mod fs;
 mod hex;
 pub mod keys;
 pub mod merkle;
@@ -195,6 +198,7 @@ pub mod note;
 pub mod policy_set;
 pub mod proof;
 pub mod receipt;
+pub mod store;
 pub mod tiles;
 pub mod verify;
 mod wire;

@@ -70,6 +70,82 @@ pub enum Problem {
         /// The entry it names.
         set: u64,
     },
+    /// A hash the log stores is not the one its entries give.
+    #[error(
+        "the stored hash of entries {}..{} is not the one the entries give: the tree or the entries were changed",
+        .subtree.start(), .subtree.end()
+    )]
+    StoredHash {
+        /// The subtree.
+        subtree: Subtree,
+    },
+    /// `entries.idx` gives another offset for an entry than where it is.
+    #[error("`entries.idx` places entry {index} at byte {stated}, but it is at byte {actual}")]
+    IndexOffset {
+        /// The entry.
+        index: u64,
+        /// The offset the index gives.
+        stated: u64,
+        /// Where the entry is.
+        actual: u64,
+    },
+    /// The entries file cannot be read as entries from here on.
+    #[error("the `entries` file cannot be read from entry {index} (byte {offset}) on: {problem}")]
+    Unframed {
+        /// The first entry not read.
+        index: u64,
+        /// Its byte offset.
+        offset: u64,
+        /// What is wrong there.
+        problem: crate::store::FrameProblem,
+    },
+    /// A kept record that is not its receipt's.
+    #[error("the kept record of entry {index} {problem}")]
+    Record {
+        /// The entry it names (or follows).
+        index: u64,
+        /// What is wrong.
+        problem: RecordProblem,
+    },
+}
+
+impl Problem {
+    /// The entry it is about (the first of a stored subtree).
+    pub fn index(&self) -> u64 {
+        match self {
+            Problem::Undecodable { index, .. }
+            | Problem::Misplaced { index, .. }
+            | Problem::TimeBackwards { index, .. }
+            | Problem::NotAPolicySet { index, .. }
+            | Problem::IndexOffset { index, .. }
+            | Problem::Unframed { index, .. }
+            | Problem::Record { index, .. } => *index,
+            Problem::StoredHash { subtree } => subtree.start(),
+        }
+    }
+}
+
+/// What is wrong with a kept record.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordProblem {
+    /// Its digest is not its receipt's record digest.
+    #[error("is not the record its receipt decided (another digest)")]
+    Edited,
+    /// It cannot be read as a record.
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    /// Its index is not above the one before: a duplicate, or out of order.
+    #[error("comes again, or out of order: a record that is not its receipt's was added")]
+    Duplicate,
+    /// It names an entry that is not a receipt.
+    #[error("names an entry that is not a receipt")]
+    NotAReceipt,
+    /// It names an entry the log does not hold.
+    #[error("names an entry the log does not hold: its receipt is gone")]
+    NoReceipt,
+    /// It is in another chunk's file.
+    #[error("is in the records file of another chunk")]
+    Misfiled,
 }
 
 /// What one chunk found: enough to join it with the others.
@@ -124,9 +200,10 @@ impl ChunkVerifier {
         }
     }
 
-    /// Checks and hashes the next entry. `stored` is told of every perfect
-    /// subtree completed (global positions), to compare with storage.
-    pub fn push(&mut self, bytes: &[u8], mut stored: impl FnMut(Subtree, &Digest)) {
+    /// Checks and hashes the next entry, and returns it decoded (`None`
+    /// if it cannot be). `stored` is told of every perfect subtree
+    /// completed (global positions), to compare with storage.
+    pub fn push(&mut self, bytes: &[u8], mut stored: impl FnMut(Subtree, &Digest)) -> Option<Entry> {
         let index = self.report.start + self.report.entries;
         let start = self.report.start;
         self.local.push(merkle::leaf_hash(bytes), |local, hash| {
@@ -134,9 +211,39 @@ impl ChunkVerifier {
         });
         self.report.entries += 1;
         match Entry::decode(bytes) {
-            Err(error) => self.problem(Problem::Undecodable { index, error }),
-            Ok(entry) => self.check(index, &entry),
+            Err(error) => {
+                self.problem(Problem::Undecodable { index, error });
+                None
+            }
+            Ok(entry) => {
+                self.check(index, &entry);
+                Some(entry)
+            }
         }
+    }
+
+    /// The entries checked so far.
+    pub fn entries(&self) -> u64 {
+        self.report.entries
+    }
+
+    /// The perfect subtrees of the entries so far, largest first, with
+    /// their global positions: joined after a tree's first `start`
+    /// entries, they give the tree of `start + entries` entries.
+    pub fn edge(&self) -> Vec<(Subtree, Digest)> {
+        let start = self.report.start;
+        self.local
+            .edge_subtrees()
+            .into_iter()
+            .zip(self.local.edge())
+            .map(|(local, hash)| (Subtree { level: local.level, index: (start >> local.level) + local.index }, *hash))
+            .collect()
+    }
+
+    /// Adds a problem found beside the entries (a stored hash, a kept
+    /// record), counted within the same bound.
+    pub fn add_problem(&mut self, problem: Problem) {
+        self.problem(problem);
     }
 
     fn check(&mut self, index: u64, entry: &Entry) {
@@ -174,23 +281,24 @@ impl ChunkVerifier {
 
     /// The chunk's report.
     pub fn finish(mut self) -> ChunkReport {
-        let start = self.report.start;
-        self.report.subtrees = self
-            .local
-            .edge_subtrees()
-            .into_iter()
-            .zip(self.local.edge())
-            .map(|(local, hash)| (Subtree { level: local.level, index: (start >> local.level) + local.index }, *hash))
-            .collect();
+        self.report.subtrees = self.edge();
         self.report
     }
 }
+
+/// The most policy-set entries whose places a [`Combiner`] remembers to
+/// check receipts' references across chunks (8 MiB): an honest log has one
+/// per start and per change of set; a crafted log of nothing else would
+/// otherwise grow the verifier's memory with its size.
+pub const MAX_SETS: usize = 1 << 20;
 
 /// Joins chunk reports, in order, into the whole log's tree and checks.
 #[derive(Debug, Default)]
 pub struct Combiner {
     frontier: Frontier,
-    sets: BTreeMap<u64, Digest>,
+    sets: BTreeSet<u64>,
+    /// Policy sets beyond [`MAX_SETS`], whose places were not kept.
+    sets_beyond: u64,
     last_time: Option<u64>,
     receipts: u64,
     problems: Vec<Problem>,
@@ -217,13 +325,23 @@ impl Combiner {
 
     /// Joins the next chunk.
     pub fn join(&mut self, chunk: ChunkReport) -> Result<(), OutOfOrder> {
+        self.join_reporting(chunk, |_, _| {})
+    }
+
+    /// Joins the next chunk; `stored` is told of every perfect subtree the
+    /// join completes (those larger than a chunk), to compare with storage.
+    pub fn join_reporting(
+        &mut self,
+        chunk: ChunkReport,
+        mut stored: impl FnMut(Subtree, &Digest),
+    ) -> Result<(), OutOfOrder> {
         let size = self.frontier.size();
         if chunk.start != size {
             let error = AppendError::Misaligned { size, start: chunk.start, end: chunk.start + chunk.entries };
             return Err(OutOfOrder { start: chunk.start, size, error });
         }
         for (subtree, hash) in &chunk.subtrees {
-            self.frontier.append_subtree(*subtree, *hash, |_, _| {}).map_err(|error| OutOfOrder {
+            self.frontier.append_subtree(*subtree, *hash, &mut stored).map_err(|error| OutOfOrder {
                 start: chunk.start,
                 size,
                 error,
@@ -238,13 +356,19 @@ impl Combiner {
             self.last_time = Some(last);
         }
         for set in &chunk.earlier_sets {
-            if !self.sets.contains_key(set) {
+            if self.sets_beyond == 0 && !self.sets.contains(set) {
                 // Which receipt named it is in the chunk; the first entry
                 // of the chunk stands for them.
                 self.problem(Problem::NotAPolicySet { index: chunk.start, set: *set });
             }
         }
-        self.sets.extend(chunk.sets);
+        for set in chunk.sets.into_keys() {
+            if self.sets.len() < MAX_SETS {
+                self.sets.insert(set);
+            } else {
+                self.sets_beyond += 1;
+            }
+        }
         self.receipts += chunk.receipts;
         for problem in chunk.problems {
             self.problem(problem);
@@ -269,6 +393,12 @@ impl Combiner {
     /// Receipts joined.
     pub fn receipts(&self) -> u64 {
         self.receipts
+    }
+
+    /// Policy-set entries beyond [`MAX_SETS`]: past that many, receipts'
+    /// references to earlier chunks are no longer checked.
+    pub fn sets_beyond(&self) -> u64 {
+        self.sets_beyond
     }
 
     /// The first problems found, and how many more.
@@ -305,7 +435,9 @@ mod tests {
                 .map(|(k, part)| {
                     scope.spawn(move || {
                         let mut verifier = ChunkVerifier::new((k * chunk) as u64);
-                        part.iter().for_each(|bytes| verifier.push(bytes, |_, _| {}));
+                        part.iter().for_each(|bytes| {
+                            verifier.push(bytes, |_, _| {});
+                        });
                         verifier.finish()
                     })
                 })
@@ -374,7 +506,9 @@ mod tests {
         let entries = log(10);
         let chunk = |start: usize, end: usize| {
             let mut verifier = ChunkVerifier::new(start as u64);
-            entries[start..end].iter().for_each(|e| verifier.push(e, |_, _| {}));
+            entries[start..end].iter().for_each(|e| {
+                verifier.push(e, |_, _| {});
+            });
             verifier.finish()
         };
         let mut combiner = Combiner::new();
