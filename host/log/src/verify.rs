@@ -21,7 +21,7 @@
 //! reported with the entry's index, at most [`MAX_PROBLEMS`] per chunk, so
 //! a log of garbage costs no more memory than a good one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use thiserror::Error;
 
@@ -159,8 +159,9 @@ pub struct ChunkReport {
     pub subtrees: Vec<(Subtree, Digest)>,
     /// The first and last entry's time.
     pub times: Option<(u64, u64)>,
-    /// The policy sets in it: index to content id.
-    pub sets: BTreeMap<u64, Digest>,
+    /// The indexes of the policy sets in it, ascending (8 bytes each: a
+    /// chunk of nothing but sets costs half a megabyte).
+    pub sets: Vec<u64>,
     /// Policy sets named by its receipts that lie before it.
     pub earlier_sets: BTreeSet<u64>,
     /// Receipts in it.
@@ -189,7 +190,7 @@ impl ChunkVerifier {
                 entries: 0,
                 subtrees: Vec::new(),
                 times: None,
-                sets: BTreeMap::new(),
+                sets: Vec::new(),
                 earlier_sets: BTreeSet::new(),
                 receipts: 0,
                 problems: Vec::new(),
@@ -257,14 +258,12 @@ impl ChunkVerifier {
         self.last_time = Some(time);
         self.report.times = Some(self.report.times.map_or((time, time), |(first, _)| (first, time)));
         match entry {
-            Entry::PolicySet(set) => {
-                self.report.sets.insert(index, set.id);
-            }
+            Entry::PolicySet(_) => self.report.sets.push(index),
             Entry::Receipt(receipt) => {
                 self.report.receipts += 1;
                 if receipt.policy_set < self.report.start {
                     self.report.earlier_sets.insert(receipt.policy_set);
-                } else if !self.report.sets.contains_key(&receipt.policy_set) {
+                } else if self.report.sets.binary_search(&receipt.policy_set).is_err() {
                     self.problem(Problem::NotAPolicySet { index, set: receipt.policy_set });
                 }
             }
@@ -296,7 +295,8 @@ pub const MAX_SETS: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub struct Combiner {
     frontier: Frontier,
-    sets: BTreeSet<u64>,
+    /// The indexes of the policy sets joined, ascending.
+    sets: Vec<u64>,
     /// Policy sets beyond [`MAX_SETS`], whose places were not kept.
     sets_beyond: u64,
     last_time: Option<u64>,
@@ -356,15 +356,15 @@ impl Combiner {
             self.last_time = Some(last);
         }
         for set in &chunk.earlier_sets {
-            if self.sets_beyond == 0 && !self.sets.contains(set) {
+            if self.sets_beyond == 0 && self.sets.binary_search(set).is_err() {
                 // Which receipt named it is in the chunk; the first entry
                 // of the chunk stands for them.
                 self.problem(Problem::NotAPolicySet { index: chunk.start, set: *set });
             }
         }
-        for set in chunk.sets.into_keys() {
+        for set in chunk.sets {
             if self.sets.len() < MAX_SETS {
-                self.sets.insert(set);
+                self.sets.push(set);
             } else {
                 self.sets_beyond += 1;
             }

@@ -159,11 +159,18 @@ pub(crate) fn open(dir: &Path, key: &SecretKey, options: &AppendOptions) -> Resu
     let size = checkpoint.size;
     let mut recovery = Recovery { origin: checkpoint.origin.clone(), size, ..Recovery::default() };
 
-    // 2. Count the entries; rebuild the index where it lags.
-    let count = count_entries(dir, size, &mut recovery)?;
+    // 2. Count the entries; rebuild the index where it lags (once the
+    //    count shows nothing signed is missing: a damaged log is left as found).
+    let count = count_entries(dir, size)?;
     if count.entries < size {
         return Err(StoreError::Truncated { entries: count.entries, signed: size });
     }
+    let index_path = dir.join(INDEX);
+    cut(&index_path, count.index_kept * 8)?;
+    let mut index = fs::open_for_writing(&index_path, true)?;
+    std::io::Write::write_all(&mut index, &count.index_rebuilt)
+        .map_err(|e| FileError::io(FileAction::Write, &index_path, e))?;
+    recovery.index_rebuilt = count.index_rebuilt.len() as u64 / 8;
 
     // 3. The stored tree, up to the checkpoint, against its root.
     let frontier = tree_at(&stored, dir, size, &mut recovery)?;
@@ -242,12 +249,16 @@ struct Count {
     entries: u64,
     /// Where entry `size` starts (where the file is cut).
     offset_of_size: u64,
+    /// Index points found sound, kept.
+    index_kept: u64,
+    /// The offsets after them, found by reading the entries.
+    index_rebuilt: Vec<u8>,
 }
 
-/// Counts the entries from the last sound point of the index, rebuilding
-/// the index after it. Damage before `size` is refused; after it, it is
-/// where the unsigned tail is cut.
-fn count_entries(dir: &Path, size: u64, recovery: &mut Recovery) -> Result<Count, StoreError> {
+/// Counts the entries from the last sound point of the index, and the
+/// index's offsets after it. Damage before `size` is refused; after it,
+/// it is where the unsigned tail is cut. Nothing is written.
+fn count_entries(dir: &Path, size: u64) -> Result<Count, StoreError> {
     let entries_path = dir.join(ENTRIES);
     let index_path = dir.join(INDEX);
     let entries_len = file_len(&entries_path)?;
@@ -266,8 +277,6 @@ fn count_entries(dir: &Path, size: u64, recovery: &mut Recovery) -> Result<Count
             break;
         }
     }
-    cut(&index_path, kept * 8)?;
-    let mut index = fs::open_for_writing(&index_path, true)?;
     let mut rebuilt = Vec::new();
     let mut frames = Frames::open(&entries_path, start.1)?;
     let mut entry = Vec::new();
@@ -286,12 +295,10 @@ fn count_entries(dir: &Path, size: u64, recovery: &mut Recovery) -> Result<Count
         }
         if at.is_multiple_of(INDEX_STRIDE) && at / INDEX_STRIDE >= kept {
             rebuilt.extend_from_slice(&offset.to_be_bytes());
-            recovery.index_rebuilt += 1;
         }
         at += 1;
     }
-    std::io::Write::write_all(&mut index, &rebuilt).map_err(|e| FileError::io(FileAction::Write, &index_path, e))?;
-    Ok(Count { entries: at, offset_of_size })
+    Ok(Count { entries: at, offset_of_size, index_kept: kept, index_rebuilt: rebuilt })
 }
 
 /// The index an entry at `offset` states, if it is one.

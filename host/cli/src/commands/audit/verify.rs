@@ -28,16 +28,6 @@ pub fn verify(
     options.witnesses = witness_keys(witnesses)?;
     let audit = Audit::open(dir).with_context(|| format!("cannot read the decision log `{}`", dir.display()))?;
     let verified = audit.verify_with(options)?;
-    for note in &verified.notes {
-        writeln!(stdout, "note: {}", shown(note))?;
-    }
-    if verified.unsigned > 0 {
-        writeln!(
-            stdout,
-            "note: {} entries follow the newest checkpoint (a group being written, or a crash mid-write): they are not signed, and the next start cuts them",
-            verified.unsigned
-        )?;
-    }
     if let Some(broken) = &verified.broken {
         writeln!(stdout, "broken: {}", shown(&broken.to_string()))?;
         for other in verified.breaks.iter().skip(1) {
@@ -46,8 +36,10 @@ pub fn verify(
         if verified.more > 0 {
             writeln!(stdout, "  and {} more problems", verified.more)?;
         }
+        notes(&verified, &mut stdout)?;
         return Ok(EXIT_INVALID);
     }
+    notes(&verified, &mut stdout)?;
     let origin = verified.checkpoint.as_ref().map_or_else(String::new, |c| format!(" of `{}`", shown(&c.origin)));
     writeln!(
         stdout,
@@ -81,6 +73,21 @@ pub fn verify(
         )?;
     }
     Ok(EXIT_OK)
+}
+
+/// What verification noted that breaks nothing.
+fn notes(verified: &flowgate::Verified, stdout: &mut impl Write) -> std::io::Result<()> {
+    for note in &verified.notes {
+        writeln!(stdout, "note: {}", shown(note))?;
+    }
+    if verified.unsigned > 0 {
+        writeln!(
+            stdout,
+            "note: {} entries follow the newest checkpoint (a group being written, or a crash mid-write): they are not signed, and the next start cuts them",
+            verified.unsigned
+        )?;
+    }
+    Ok(())
 }
 
 /// `flowgate audit checkpoint`: the newest checkpoint, signed by the key
