@@ -27,8 +27,8 @@ mod commands;
 mod lines;
 mod options;
 
-use commands::{audit, build, check, digest, new, policies, signing, test, verify};
 pub use commands::serve;
+use commands::{audit, build, check, digest, new, policies, signing, test, verify};
 use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
 /// Exit status: everything worked.

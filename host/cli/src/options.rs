@@ -12,7 +12,6 @@ use anyhow::Context;
 use clap::ValueEnum;
 use flowgate::{Bundle, HostBuilder, Isolation, Limits, MANIFEST_FILE};
 
-
 /// The embedded reference bundles.
 pub fn reference_bundles() -> anyhow::Result<Vec<Bundle>> {
     flowgate_reference_set::bundles()
@@ -248,4 +247,3 @@ pub(crate) fn deciding_host(
     }
     Ok(builder)
 }
-

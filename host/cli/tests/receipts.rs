@@ -240,7 +240,10 @@ fn a_decision_is_proved_and_checked_offline_and_every_tampering_is_refused() {
             serde_json::json!({"checkpoint": checkpoint.replacen("platform.example/decisions\n", "platform.example/other\n", 1)}),
         ),
         ("signature".into(), serde_json::json!({"checkpoint": checkpoint.replacen(&signature, &forged, 1)})),
-        ("signature line".into(), serde_json::json!({"checkpoint": checkpoint.split("\n\n").next().unwrap().to_owned() + "\n"})),
+        (
+            "signature line".into(),
+            serde_json::json!({"checkpoint": checkpoint.split("\n\n").next().unwrap().to_owned() + "\n"}),
+        ),
     ];
     for at in 0..original["proof"].as_array().unwrap().len() {
         let mut path = original["proof"].clone();
@@ -292,7 +295,9 @@ fn a_regulator_collects_witnesses_and_catches_a_log_cut_or_forked() {
         std::fs::write(&path, bytes).unwrap();
         path
     };
-    let witness = |proof: &Path| run(&["audit", "witness", "--key", s(&wkey), "--log-key", s(&l.key), "--state", s(&state), s(proof)]);
+    let witness = |proof: &Path| {
+        run(&["audit", "witness", "--key", s(&wkey), "--log-key", s(&l.key), "--state", s(&state), s(proof)])
+    };
     // First seen: cosigned on the signature alone.
     let first = file("c0.json", &run(&["audit", "consistency", s(&l.log)]).stdout);
     let cosigned = witness(&first);
@@ -333,9 +338,11 @@ fn a_regulator_collects_witnesses_and_catches_a_log_cut_or_forked() {
     let cosigned_2 = file("cosigned-2", &cosigned.stdout);
     // The witness's memory tampered with: its state no longer carries its
     // own cosignature, and it refuses rather than start over.
-    let state_file = std::fs::read_dir(&state).unwrap().map(|e| e.unwrap().path()).find(|p| !p.ends_with("lock")).unwrap();
+    let state_file =
+        std::fs::read_dir(&state).unwrap().map(|e| e.unwrap().path()).find(|p| !p.ends_with("lock")).unwrap();
     let kept = std::fs::read_to_string(&state_file).unwrap();
-    let stripped: String = kept.lines().filter(|l| !l.contains("regulator.example/w1")).map(|l| format!("{l}\n")).collect();
+    let stripped: String =
+        kept.lines().filter(|l| !l.contains("regulator.example/w1")).map(|l| format!("{l}\n")).collect();
     std::fs::write(&state_file, stripped).unwrap();
     let refused = witness(&proof);
     assert_eq!(refused.status.code(), Some(1));
@@ -346,12 +353,15 @@ fn a_regulator_collects_witnesses_and_catches_a_log_cut_or_forked() {
     // verifies; against what the regulator kept, it does not, and the
     // witness refuses to go back.
     let cut = l.dir.join("cut");
-    let first: String = std::fs::read_to_string(&l.input).unwrap().lines().take(120).map(|l| format!("{l}\n")).collect();
+    let first: String =
+        std::fs::read_to_string(&l.input).unwrap().lines().take(120).map(|l| format!("{l}\n")).collect();
     let shorter = file("shorter.jsonl", first.as_bytes());
-    let rewritten = logged_check(&mut flowgate(), &[], &cut, &l.secret, &shorter).stdout(Stdio::null()).output().unwrap();
+    let rewritten =
+        logged_check(&mut flowgate(), &[], &cut, &l.secret, &shorter).stdout(Stdio::null()).output().unwrap();
     assert!(rewritten.status.success());
     assert_eq!(run(&["audit", "verify", s(&cut), "--key", s(&l.key)]).status.code(), Some(0));
-    let caught = run(&["audit", "verify", s(&cut), "--key", s(&l.key), "--checkpoints", s(&cosigned_2), "--witness", s(&wpub)]);
+    let caught =
+        run(&["audit", "verify", s(&cut), "--key", s(&l.key), "--checkpoints", s(&cosigned_2), "--witness", s(&wpub)]);
     assert_eq!(caught.status.code(), Some(1), "{}", text(&caught.stdout));
     assert!(text(&caught.stdout).contains("truncated"), "{}", text(&caught.stdout));
     let from_cut = file("cut.json", &run(&["audit", "consistency", s(&cut)]).stdout);
@@ -369,7 +379,8 @@ fn a_regulator_collects_witnesses_and_catches_a_log_cut_or_forked() {
     let fork_checkpoint = file("fork-checkpoint", &run(&["audit", "checkpoint", s(&fork), "--key", s(&l.key)]).stdout);
     let genuine = file("genuine", &run(&["audit", "checkpoint", s(&l.log), "--key", s(&l.key)]).stdout);
     for order in [[&genuine, &fork_checkpoint], [&fork_checkpoint, &genuine]] {
-        let verified = run(&["audit", "verify", s(&l.log), "--key", s(&l.key), "--checkpoints", s(order[0]), s(order[1])]);
+        let verified =
+            run(&["audit", "verify", s(&l.log), "--key", s(&l.key), "--checkpoints", s(order[0]), s(order[1])]);
         assert_eq!(verified.status.code(), Some(1));
         assert!(text(&verified.stdout).starts_with("broken: equivocation:"), "{}", text(&verified.stdout));
     }
@@ -378,11 +389,29 @@ fn a_regulator_collects_witnesses_and_catches_a_log_cut_or_forked() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("equivocation"), "{}", text(&refused.stderr));
     // The genuine log, with what the regulator kept and its witness: verified.
-    let verified = run(&["audit", "verify", s(&l.log), "--key", s(&l.key), "--checkpoints", s(&cosigned_1), s(&cosigned_2), "--witness", s(&wpub)]);
+    let verified = run(&[
+        "audit",
+        "verify",
+        s(&l.log),
+        "--key",
+        s(&l.key),
+        "--checkpoints",
+        s(&cosigned_1),
+        s(&cosigned_2),
+        "--witness",
+        s(&wpub),
+    ]);
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified.stdout));
-    assert!(text(&verified.stdout).contains("witnessed: `regulator.example/w1` cosigned the tree of 252 entries"), "{}", text(&verified.stdout));
+    assert!(
+        text(&verified.stdout).contains("witnessed: `regulator.example/w1` cosigned the tree of 252 entries"),
+        "{}",
+        text(&verified.stdout)
+    );
     // A proof against the witnessed checkpoint, checked with the witness required.
-    let proof = file("witnessed.json", &run(&["audit", "prove", s(&l.log), "--seq", "7", "--checkpoint", s(&cosigned_2)]).stdout);
+    let proof = file(
+        "witnessed.json",
+        &run(&["audit", "prove", s(&l.log), "--seq", "7", "--checkpoint", s(&cosigned_2)]).stdout,
+    );
     let checked = run(&["audit", "check", s(&proof), "--key", s(&l.key), "--witness", s(&wpub)]);
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stdout));
     let unwitnessed = file("unwitnessed.json", &run(&["audit", "prove", s(&l.log), "--seq", "7"]).stdout);
@@ -414,7 +443,11 @@ fn stats_replay_and_digest_from_the_command_line() {
     let l = logged("replay", 300, &["--log-records"]);
     let stats = run(&["audit", "stats", s(&l.log)]);
     assert_eq!(stats.status.code(), Some(0), "{}", text(&stats.stderr));
-    assert!(text(&stats.stdout).starts_with("receipts: 300\nentries: 301 (1 policy sets)\n"), "{}", text(&stats.stdout));
+    assert!(
+        text(&stats.stdout).starts_with("receipts: 300\nentries: 301 (1 policy sets)\n"),
+        "{}",
+        text(&stats.stdout)
+    );
     for section in ["by effect:", "by rule", "by platform:", "by day (UTC):", "lawful-basis/"] {
         assert!(text(&stats.stdout).contains(section), "{section}");
     }
@@ -432,7 +465,10 @@ fn stats_replay_and_digest_from_the_command_line() {
     assert_eq!(replay.status.code(), Some(1), "{shown}");
     assert!(shown.contains("lawful-basis/"), "{shown}");
     // Each difference says what changed: effect, rules, obligations.
-    assert!(shown.contains("(then → now)") && shown.contains(": effect ") && shown.contains("rules -lawful-basis/"), "{shown}");
+    assert!(
+        shown.contains("(then → now)") && shown.contains(": effect ") && shown.contains("rules -lawful-basis/"),
+        "{shown}"
+    );
     // A log that keeps no records: nothing to replay, said, exit 1.
     let bare = logged("replay-bare", 20, &[]);
     let replay = run(&["audit", "replay", s(&bare.log)]);

@@ -137,7 +137,7 @@ mod tests {
     use crate::digest::Digest;
     use crate::receipt::{Effect, ObligationRef, ReasonRef, RuleRef};
 
-    /// Entries encoded by `testdata/entry_vectors.py` from `FORMAT.md` alone.
+    /// Entries encoded by `testdata/entry_vectors.py` from `docs/receipts.md` alone.
     fn vectors() -> Vec<(String, Vec<u8>)> {
         include_str!("../testdata/entry_vectors.txt")
             .lines()

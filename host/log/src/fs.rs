@@ -236,6 +236,15 @@ pub fn open_for_writing(path: &Path, append: bool) -> Result<File, FileError> {
     options.open(path).map_err(|e| FileError::io(FileAction::Write, path, e))
 }
 
+/// Opens `path` for appending, creating it (with `mode`) if it is
+/// missing, never through a link: for files that only ever grow.
+pub fn open_appending(path: &Path, mode: u32) -> Result<File, FileError> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    no_follow(&mut options, mode);
+    options.open(path).map_err(|e| FileError::io(FileAction::Create, path, e))
+}
+
 /// Opens `path` for writing, creating it (with `mode`) if it is missing,
 /// never through a link and never truncating: for lock files, and files
 /// rewritten in place.
@@ -291,8 +300,8 @@ pub fn write_dir_new<'a>(
     let temporary = temporary_beside(target)?;
     std::fs::create_dir(&temporary).map_err(|e| FileError::io(FileAction::Create, &temporary, e))?;
     let written = files.into_iter().try_for_each(|(name, bytes)| write_new(&temporary.join(name), mode, bytes));
-    let renamed =
-        written.and_then(|()| std::fs::rename(&temporary, target).map_err(|e| FileError::io(FileAction::Rename, target, e)));
+    let renamed = written
+        .and_then(|()| std::fs::rename(&temporary, target).map_err(|e| FileError::io(FileAction::Rename, target, e)));
     if renamed.is_err() {
         let _ = std::fs::remove_dir_all(&temporary);
     }

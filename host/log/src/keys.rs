@@ -275,7 +275,10 @@ mod tests {
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = SecretKey::read(&secret).unwrap_err();
         assert!(
-            matches!(&err, KeyError::File(FileError::Refused { problem: FileProblem::Permissive { mode: 0o640, .. }, .. })),
+            matches!(
+                &err,
+                KeyError::File(FileError::Refused { problem: FileProblem::Permissive { mode: 0o640, .. }, .. })
+            ),
             "{err}"
         );
         // A public key given where a secret one is expected says so.

@@ -13,7 +13,7 @@
 //! between builds (a word may be added anywhere), so the log must not rely
 //! on them. Effects are the four of the format and need no table.
 //!
-//! Fields, after the type byte `0x02` (see `FORMAT.md`): index, time (ms),
+//! Fields, after the type byte `0x02` (see `docs/receipts.md`): index, time (ms),
 //! the set's content id (32 bytes), the host's version, the host's rule
 //! names, the policies (name, version, module digest, rule names), the
 //! obligation kinds (word, parameter name or empty), the remedies.

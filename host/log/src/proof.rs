@@ -9,7 +9,7 @@
 //!  "proof": ["3t9o…=", …], "checkpoint": "flowgate.example/alipay\n5000\n…\n\n— …\n"}
 //! ```
 //!
-//! `receipt` is the leaf's bytes in base64 (decode them with `FORMAT.md`),
+//! `receipt` is the leaf's bytes in base64 (decode them with `docs/receipts.md`),
 //! `proof` the RFC 9162 audit path (base64 hashes, leaf end first), and
 //! `checkpoint` the signed note whose root the path leads to. Everything
 //! needed is in the document: no log, no network.

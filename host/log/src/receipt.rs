@@ -9,7 +9,7 @@
 //! receipt of the reference set is about 80 bytes (the hash-chained JSON
 //! line it replaces was 901).
 //!
-//! Fields, after the type byte `0x01` (integers LEB128, see `FORMAT.md`):
+//! Fields, after the type byte `0x01` (integers LEB128, see `docs/receipts.md`):
 //!
 //! | field | encoding |
 //! |---|---|
@@ -124,30 +124,43 @@ pub struct Receipt {
     pub remedies: Vec<u32>,
 }
 
-impl Receipt {
-    /// Its bytes, type byte first.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96 + self.platform.len() + self.flow.len());
-        self.encode_into(&mut out);
-        out
-    }
+/// A receipt's fields after its place in the log (platform to remedies),
+/// borrowed: what a writer encodes before it knows the receipt's index and
+/// time, to join them later with [`push_placed`] (one encoding for both:
+/// [`Receipt::encode_into`] writes these fields the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided<'a> {
+    /// The record's platform id.
+    pub platform: &'a str,
+    /// The record's id.
+    pub flow: &'a str,
+    /// SHA-256 of the record's binary encoding.
+    pub record: Digest,
+    /// The effect.
+    pub effect: Effect,
+    /// The policies that applied (or faulted), by number, ascending.
+    pub applied: &'a [u32],
+    /// Every rule that fired, in the decision's order.
+    pub reasons: &'a [ReasonRef],
+    /// The obligations, by kind, ascending.
+    pub obligations: &'a [ObligationRef],
+    /// The remedies, by word number, ascending.
+    pub remedies: &'a [u32],
+}
 
-    /// Appends its bytes to `out` (the writer's path: no allocation of its own).
+impl Decided<'_> {
+    /// Appends the fields' bytes to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(RECEIPT_V1);
-        put_uint(out, self.index);
-        put_uint(out, self.time_ms);
-        put_uint(out, self.policy_set);
-        put_string(out, &self.platform);
-        put_string(out, &self.flow);
+        put_string(out, self.platform);
+        put_string(out, self.flow);
         out.extend_from_slice(self.record.as_bytes());
         out.push(self.effect.number());
         put_uint(out, self.applied.len() as u64);
-        for policy in &self.applied {
+        for policy in self.applied {
             put_uint(out, u64::from(*policy));
         }
         put_uint(out, self.reasons.len() as u64);
-        for reason in &self.reasons {
+        for reason in self.reasons {
             put_uint(out, u64::from(reason.policy));
             match &reason.rule {
                 RuleRef::Numbered(n) => put_uint(out, u64::from(*n)),
@@ -158,13 +171,81 @@ impl Receipt {
             }
         }
         put_uint(out, self.obligations.len() as u64);
-        for obligation in &self.obligations {
+        for obligation in self.obligations {
             put_uint(out, u64::from(obligation.kind));
             put_uint(out, obligation.parameter);
         }
         put_uint(out, self.remedies.len() as u64);
-        for remedy in &self.remedies {
+        for remedy in self.remedies {
             put_uint(out, u64::from(*remedy));
+        }
+    }
+}
+
+/// Appends to `out` the receipt at `index`, dated `time_ms`, naming the
+/// policy set at `policy_set`, whose other fields are `decided` (as
+/// [`Decided::encode_into`] wrote them), framed as the log's `entries`
+/// file holds it: its length, then its bytes.
+///
+/// ```
+/// use flowgate_log::Digest;
+/// use flowgate_log::receipt::{Effect, Receipt, push_placed};
+/// let receipt = Receipt {
+///     index: 7, time_ms: 1_796_000_000_000, policy_set: 0, platform: "alipay".into(),
+///     flow: "pay-001".into(), record: Digest::of(b"record"), effect: Effect::Deny,
+///     applied: vec![1], reasons: vec![], obligations: vec![], remedies: vec![0],
+/// };
+/// let mut fields = Vec::new();
+/// receipt.decided().encode_into(&mut fields);
+/// let mut framed = Vec::new();
+/// push_placed(&mut framed, 7, 1_796_000_000_000, 0, &fields);
+/// let mut expected = Vec::new();
+/// flowgate_log::store::push_frame(&mut expected, &receipt.encode());
+/// assert_eq!(framed, expected);
+/// ```
+pub fn push_placed(out: &mut Vec<u8>, index: u64, time_ms: u64, policy_set: u64, decided: &[u8]) {
+    let len = 1 + uint_len(index) + uint_len(time_ms) + uint_len(policy_set) + decided.len();
+    put_uint(out, len as u64);
+    out.push(RECEIPT_V1);
+    put_uint(out, index);
+    put_uint(out, time_ms);
+    put_uint(out, policy_set);
+    out.extend_from_slice(decided);
+}
+
+/// The bytes `value` takes as a uint.
+const fn uint_len(value: u64) -> usize {
+    if value == 0 { 1 } else { (64 - value.leading_zeros() as usize).div_ceil(7) }
+}
+
+impl Receipt {
+    /// Its bytes, type byte first.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + self.platform.len() + self.flow.len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends its bytes to `out` (no allocation of its own).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(RECEIPT_V1);
+        put_uint(out, self.index);
+        put_uint(out, self.time_ms);
+        put_uint(out, self.policy_set);
+        self.decided().encode_into(out);
+    }
+
+    /// What it says of its decision, borrowed.
+    pub fn decided(&self) -> Decided<'_> {
+        Decided {
+            platform: &self.platform,
+            flow: &self.flow,
+            record: self.record,
+            effect: self.effect,
+            applied: &self.applied,
+            reasons: &self.reasons,
+            obligations: &self.obligations,
+            remedies: &self.remedies,
         }
     }
 
@@ -566,6 +647,19 @@ pub(crate) mod tests {
                     remedies: remedies.into_iter().collect(),
                 },
             )
+    }
+
+    proptest! {
+        #[test]
+        fn a_receipt_placed_by_a_writer_is_the_receipt_framed(receipt in receipts()) {
+            let mut fields = Vec::new();
+            receipt.decided().encode_into(&mut fields);
+            let mut placed = Vec::new();
+            push_placed(&mut placed, receipt.index, receipt.time_ms, receipt.policy_set, &fields);
+            let mut framed = Vec::new();
+            crate::store::push_frame(&mut framed, &receipt.encode());
+            prop_assert_eq!(placed, framed);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The primitives log entries are made of, read strictly.
 //!
 //! Three kinds of field, so that a decoder in any language is a page long
-//! (`FORMAT.md` specifies them):
+//! (`docs/receipts.md` specifies them):
 //! - an unsigned integer: LEB128 (7 bits a byte, least significant first,
 //!   high bit set on every byte but the last), at most 10 bytes, in its
 //!   shortest form: a redundant trailing zero byte is refused, so one

@@ -358,15 +358,17 @@ impl TrustPolicy {
         let offered = &bundle.manifest.version;
         let version = semver::Version::parse(offered).map_err(|_| TrustError::Unordered(offered.clone()))?;
         if let Some(minimum) = self.minimum.get(&bundle.manifest.name)
-            && version < *minimum {
-                let floor = minimum.to_string();
-                return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the trust file's minimum" });
-            }
+            && version < *minimum
+        {
+            let floor = minimum.to_string();
+            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the trust file's minimum" });
+        }
         if let Some(serving) = serving.and_then(|s| semver::Version::parse(s).ok())
-            && version < serving {
-                let floor = serving.to_string();
-                return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the version serving" });
-            }
+            && version < serving
+        {
+            let floor = serving.to_string();
+            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the version serving" });
+        }
         Ok(())
     }
 }

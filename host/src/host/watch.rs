@@ -261,9 +261,10 @@ fn release_unclaimed(host: &Host, state: &mut State) {
             Some(heir) => {
                 // It was refused while the other served; now it is the one.
                 if let Ok(bundle) = Bundle::from_dir_with(&heir, host.load_limits())
-                    && !host.serves(&bundle) {
-                        let _ = host.load(&bundle);
-                    }
+                    && !host.serves(&bundle)
+                {
+                    let _ = host.load(&bundle);
+                }
                 state.owners.insert(name, heir);
             }
             None => {

@@ -118,7 +118,8 @@ impl Archive {
         }
         let mut bundles = Vec::with_capacity(policies.len());
         for (fields, digest) in policies.iter().zip(&file.bundles) {
-            let digest = Digest::from_hex(digest).ok_or_else(|| invalid(format!("`{digest}` is not a bundle digest")))?;
+            let digest =
+                Digest::from_hex(digest).ok_or_else(|| invalid(format!("`{digest}` is not a bundle digest")))?;
             let bundle = self.bundle(&digest)?;
             let (name, version, content) = (&bundle.manifest.name, &bundle.manifest.version, bundle.content_digest());
             if fields.len() != 4 || fields[0] != name || fields[1] != version || fields[2] != content.to_string() {

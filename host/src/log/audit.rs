@@ -144,29 +144,33 @@ impl Audit {
     pub fn stats(&self) -> Result<Stats, LogError> {
         let mut stats = Stats::default();
         let (mut entries, mut sets) = (0, 0);
-        self.each_receipt(|_, explained| {
-            let Some(explained) = explained else {
-                stats.unreadable += 1;
-                return Ok(());
-            };
-            stats.receipts += 1;
-            let effect = sdk_effect(explained.effect);
-            *stats.effects.entry(effect).or_default() += 1;
-            for (policy, _, _) in &explained.policies {
-                bump(&mut stats.policies, policy.clone(), "(others)".into());
-            }
-            for (policy, rule) in &explained.reasons {
-                bump(&mut stats.rules, (policy.clone(), rule.clone()), ("(others)".into(), String::new()));
-            }
-            let platforms = stats.platforms.len();
-            let platform = match stats.platforms.contains_key(&explained.platform) || platforms < MAX_KEYS {
-                true => explained.platform.clone(),
-                false => "(others)".into(),
-            };
-            *stats.platforms.entry(platform).or_default().entry(effect).or_default() += 1;
-            bump(&mut stats.days, utc_day(explained.time_ms), "(others)".into());
-            Ok(())
-        }, &mut entries, &mut sets)?;
+        self.each_receipt(
+            |_, explained| {
+                let Some(explained) = explained else {
+                    stats.unreadable += 1;
+                    return Ok(());
+                };
+                stats.receipts += 1;
+                let effect = sdk_effect(explained.effect);
+                *stats.effects.entry(effect).or_default() += 1;
+                for (policy, _, _) in &explained.policies {
+                    bump(&mut stats.policies, policy.clone(), "(others)".into());
+                }
+                for (policy, rule) in &explained.reasons {
+                    bump(&mut stats.rules, (policy.clone(), rule.clone()), ("(others)".into(), String::new()));
+                }
+                let platforms = stats.platforms.len();
+                let platform = match stats.platforms.contains_key(&explained.platform) || platforms < MAX_KEYS {
+                    true => explained.platform.clone(),
+                    false => "(others)".into(),
+                };
+                *stats.platforms.entry(platform).or_default().entry(effect).or_default() += 1;
+                bump(&mut stats.days, utc_day(explained.time_ms), "(others)".into());
+                Ok(())
+            },
+            &mut entries,
+            &mut sets,
+        )?;
         stats.entries = entries;
         stats.policy_sets = sets;
         Ok(stats)
@@ -324,7 +328,9 @@ impl Changes {
     /// Whether the decision is the same as logged.
     pub fn is_empty(&self) -> bool {
         self.effect.is_none()
-            && [&self.rules, &self.obligations, &self.remedies].iter().all(|(added, dropped)| added.is_empty() && dropped.is_empty())
+            && [&self.rules, &self.obligations, &self.remedies]
+                .iter()
+                .all(|(added, dropped)| added.is_empty() && dropped.is_empty())
     }
 }
 

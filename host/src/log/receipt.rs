@@ -14,13 +14,15 @@
 //! which record was decided without holding a copy of its personal data.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use flowgate_log::policy_set::{MAX_NAME_BYTES, ObligationWord, PolicyEntry, PolicySet as SetEntry};
-use flowgate_log::receipt::{Effect as LogEffect, MAX_ID_BYTES, ObligationRef, ReasonRef, Receipt, RuleRef};
+use flowgate_log::receipt::{Decided, Effect as LogEffect, MAX_ID_BYTES, ObligationRef, ReasonRef, RuleRef};
 use flowgate_sdk::{Effect, FlowRecord, Obligation, ObligationKind, Remedy, wire};
 
 use crate::decide::PolicySet;
-use crate::model::{Decision, Digest};
+use crate::model::{Decision, Digest, PolicyInfo};
 
 /// The host's own rules, numbered from 1 in every policy-set entry (the
 /// policy `flowgate`, number 0). `receipt-not-written` never reaches a log.
@@ -65,11 +67,62 @@ pub(crate) enum Unloggable {
     UnknownPolicy(String),
 }
 
+/// FNV-1a: the names looked up per receipt are short and come from the
+/// host's own policy set, so a fast hash beats SipHash's resistance to
+/// chosen keys, which this table does not need.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type Names<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+
 /// One policy's number in the set, and its rules' numbers.
 #[derive(Debug)]
 struct Numbers {
     number: u32,
-    rules: HashMap<String, u32>,
+    rules: Names<u32>,
+}
+
+/// A batch's receipts, their fields encoded (see [`Decided`]) and not yet
+/// placed in the log, with their records; and the lists reused from one
+/// receipt to the next, so that a receipt allocates nothing of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Each receipt's fields, one after another.
+    pub(crate) fields: Vec<u8>,
+    /// Where each receipt's fields end.
+    pub(crate) ends: Vec<usize>,
+    /// The records kept, by position in the batch.
+    pub(crate) records: Vec<(usize, String)>,
+    applied: Vec<u32>,
+    reasons: Vec<ReasonRef>,
+    obligations: Vec<ObligationRef>,
+    remedies: Vec<u32>,
+}
+
+impl Batch {
+    /// Room for `receipts`.
+    pub(crate) fn with_capacity(receipts: usize) -> Batch {
+        Batch { fields: Vec::with_capacity(receipts * 96), ends: Vec::with_capacity(receipts), ..Batch::default() }
+    }
+
+    /// The receipts, each with its fields and record.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
 }
 
 /// A policy set's numbering, and its entry (index and time left to fill).
@@ -78,14 +131,18 @@ pub(crate) struct Numbering {
     /// The set's content id.
     pub(crate) id: Digest,
     entry: SetEntry,
-    policies: HashMap<String, Numbers>,
+    policies: Names<Numbers>,
+    /// Each policy's shared identity, in number order: in a small set an
+    /// answer's policy is found by pointer, without hashing its name (held
+    /// here, so no other policy can take its address).
+    by_identity: Vec<Arc<PolicyInfo>>,
 }
 
 impl Numbering {
     /// Numbers `set`.
     pub(crate) fn of(set: &PolicySet) -> Result<Numbering, Unloggable> {
         let long = |name: &str| (name.len() > MAX_NAME_BYTES).then(|| Unloggable::LongName(cut(name)));
-        let mut policies = HashMap::with_capacity(set.policies.len());
+        let mut policies = Names::with_capacity_and_hasher(set.policies.len(), BuildHasherDefault::default());
         let mut entries = Vec::with_capacity(set.policies.len());
         for (position, policy) in set.policies.iter().enumerate() {
             let info = &policy.info;
@@ -95,7 +152,12 @@ impl Numbering {
             }
             let numbers = rules.iter().enumerate().map(|(i, rule)| (rule.clone(), i as u32 + 1)).collect();
             policies.insert(info.name.clone(), Numbers { number: position as u32 + 1, rules: numbers });
-            entries.push(PolicyEntry { name: info.name.clone(), version: info.version.clone(), digest: info.digest, rules });
+            entries.push(PolicyEntry {
+                name: info.name.clone(),
+                version: info.version.clone(),
+                digest: info.digest,
+                rules,
+            });
         }
         let obligations = ObligationKind::ALL
             .iter()
@@ -111,7 +173,8 @@ impl Numbering {
             obligations,
             remedies: Remedy::ALL.iter().map(|remedy| remedy.as_str().to_owned()).collect(),
         };
-        Ok(Numbering { id: set.id, entry, policies })
+        let by_identity = set.policies.iter().map(|policy| Arc::clone(&policy.info)).collect();
+        Ok(Numbering { id: set.id, entry, policies, by_identity })
     }
 
     /// The set's entry at `index`, dated `time_ms`.
@@ -119,20 +182,35 @@ impl Numbering {
         SetEntry { index, time_ms, ..self.entry.clone() }.encode()
     }
 
-    /// `decision`'s receipt, its place (index, time, set) left to fill.
-    pub(crate) fn receipt(&self, decision: &Decision, platform: &str, record: Digest) -> Result<Receipt, Unloggable> {
+    /// Adds `decision`'s receipt to `batch`, its place (index, time, set)
+    /// left to fill, with `record` (its JSON) if it is kept.
+    pub(crate) fn push(
+        &self,
+        batch: &mut Batch,
+        decision: &Decision,
+        platform: &str,
+        digest: Digest,
+        record: Option<String>,
+    ) -> Result<(), Unloggable> {
         for (field, value) in [("platform id", platform), ("id", decision.id.as_str())] {
             if value.len() > MAX_ID_BYTES {
                 return Err(Unloggable::TooLong { field, flow: cut(&decision.id), len: value.len() });
             }
         }
-        let mut applied = Vec::with_capacity(decision.answers.len());
+        let Batch { applied, reasons, obligations, remedies, .. } = batch;
+        applied.clear();
         for answer in &decision.answers {
-            applied.push(self.policy(&answer.policy.name)?.number);
+            let small = self.by_identity.len() <= 32;
+            let found = small.then(|| self.by_identity.iter().position(|p| Arc::ptr_eq(p, &answer.policy))).flatten();
+            let number = match found {
+                Some(position) => position as u32 + 1,
+                None => self.policy(&answer.policy.name)?.number,
+            };
+            applied.push(number);
         }
         applied.sort_unstable();
         applied.dedup();
-        let mut reasons = Vec::with_capacity(decision.reasons.len());
+        reasons.clear();
         for reason in &decision.reasons {
             let (policy, rule) = if reason.policy() == HOST {
                 let rule = HOST_RULES.iter().position(|r| *r == reason.rule()).map(|i| i as u32 + 1);
@@ -149,29 +227,35 @@ impl Numbering {
             };
             reasons.push(ReasonRef { policy, rule });
         }
-        let mut obligations: Vec<ObligationRef> = decision
-            .obligations
-            .iter()
-            .map(|o| ObligationRef { kind: u32::from(o.kind().code()), parameter: u64::from(o.parameter()) })
-            .collect();
+        obligations.clear();
+        obligations.extend(
+            decision
+                .obligations
+                .iter()
+                .map(|o| ObligationRef { kind: u32::from(o.kind().code()), parameter: u64::from(o.parameter()) }),
+        );
         obligations.sort_unstable();
         obligations.dedup_by_key(|o| o.kind);
-        let mut remedies: Vec<u32> = decision.remedies.iter().map(|r| u32::from(r.code())).collect();
+        remedies.clear();
+        remedies.extend(decision.remedies.iter().map(|r| u32::from(r.code())));
         remedies.sort_unstable();
         remedies.dedup();
-        Ok(Receipt {
-            index: 0,
-            time_ms: 0,
-            policy_set: 0,
-            platform: platform.to_owned(),
-            flow: decision.id.clone(),
-            record,
+        let decided = Decided {
+            platform,
+            flow: &decision.id,
+            record: digest,
             effect: log_effect(decision.effect),
             applied,
             reasons,
             obligations,
             remedies,
-        })
+        };
+        decided.encode_into(&mut batch.fields);
+        batch.ends.push(batch.fields.len());
+        if let Some(record) = record {
+            batch.records.push((batch.ends.len() - 1, record));
+        }
+        Ok(())
     }
 
     fn policy(&self, name: &str) -> Result<&Numbers, Unloggable> {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flowgate_log::receipt::Receipt;
+use flowgate_log::receipt::push_placed;
 use flowgate_log::store::{AppendOptions, Appender, Durability, Group, Head, Recovery, push_frame};
 
 use crate::bundle::SecretKey;
@@ -29,7 +29,7 @@ use crate::decide::PolicySet;
 use crate::model::Digest;
 
 use super::error::LogError;
-use super::receipt::{Numbering, Unloggable};
+use super::receipt::{Batch, Numbering, Unloggable};
 
 /// How a decision log is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,6 @@ struct Queue {
     /// Queued entries, framed.
     pending: Vec<u8>,
     records: Vec<(u64, String)>,
-    scratch: Vec<u8>,
     /// Set when the log can take no more receipts.
     refused: Option<String>,
 }
@@ -96,6 +95,8 @@ struct Queue {
 /// The files: what one thread at a time writes.
 struct Writer {
     appender: Appender,
+    /// A buffer to swap with the queue's.
+    spare: Vec<u8>,
     generation: u64,
     /// For each earlier generation, the size the log had when it ended.
     survived: Vec<u64>,
@@ -127,11 +128,17 @@ impl DecisionLog {
             set: None,
             pending: Vec::new(),
             records: Vec::new(),
-            scratch: Vec::new(),
             refused: None,
         };
-        let writer =
-            Writer { appender, generation: 0, survived: Vec::new(), set: None, last_error: String::new(), closed: false };
+        let writer = Writer {
+            appender,
+            spare: Vec::new(),
+            generation: 0,
+            survived: Vec::new(),
+            set: None,
+            last_error: String::new(),
+            closed: false,
+        };
         Ok(DecisionLog {
             dir,
             options,
@@ -187,11 +194,11 @@ impl DecisionLog {
         LogError::Refused { dir: self.dir.clone(), problem: problem.to_string() }
     }
 
-    /// Appends `receipts` (decided by the set `numbering` numbers, each
-    /// with its record's JSON when records are kept) and returns once they
-    /// are written as [`LogOptions::durability`] says.
-    pub(crate) fn append(&self, numbering: &Numbering, receipts: Vec<(Receipt, Option<String>)>) -> Result<(), LogError> {
-        if receipts.is_empty() {
+    /// Appends the receipts of `batch` (decided by the set `numbering`
+    /// numbers) and returns once they are written as
+    /// [`LogOptions::durability`] says.
+    pub(crate) fn append(&self, numbering: &Numbering, batch: Batch) -> Result<(), LogError> {
+        if batch.len() == 0 {
             return Ok(());
         }
         let (generation, last) = {
@@ -212,19 +219,15 @@ impl DecisionLog {
                     index
                 }
             };
-            let Queue { pending, records, scratch, next, .. } = &mut *queue;
-            for (mut receipt, record) in receipts {
-                receipt.index = *next;
-                receipt.time_ms = now;
-                receipt.policy_set = set;
-                scratch.clear();
-                receipt.encode_into(scratch);
-                push_frame(pending, scratch);
-                if let Some(record) = record {
-                    records.push((*next, record));
-                }
-                *next += 1;
+            let first = queue.next;
+            let Queue { pending, records, .. } = &mut *queue;
+            let mut start = 0;
+            for (at, &end) in batch.ends.iter().enumerate() {
+                push_placed(pending, first + at as u64, now, set, &batch.fields[start..end]);
+                start = end;
             }
+            records.extend(batch.records.into_iter().map(|(at, record)| (first + at as u64, record)));
+            queue.next += batch.ends.len() as u64;
             (queue.generation, queue.next)
         };
         self.write_through(generation, last)
@@ -247,11 +250,18 @@ impl DecisionLog {
         if writer.closed {
             return Err(self.refused("the log is closed".into()));
         }
-        let (entries, records, set) = {
+        // The queue gets the writer's spare buffer, emptied: its capacity
+        // is reused, group after group.
+        let mut entries = std::mem::take(&mut writer.spare);
+        entries.clear();
+        let (records, set) = {
             let mut queue = lock(&self.queue);
-            (std::mem::take(&mut queue.pending), std::mem::take(&mut queue.records), queue.set)
+            std::mem::swap(&mut entries, &mut queue.pending);
+            (std::mem::take(&mut queue.records), queue.set)
         };
-        match writer.appender.append(&Group { entries: &entries, records: &records }) {
+        let appended = writer.appender.append(&Group { entries: &entries, records: &records }).map(|_| ());
+        writer.spare = entries;
+        match appended {
             Ok(_) => {
                 writer.set = set;
                 Ok(())

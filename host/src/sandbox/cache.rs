@@ -68,9 +68,10 @@ impl ModuleCache {
         let key = Digest::of_parts(&[self.engine_key.as_bytes(), Digest::of(wasm).as_bytes()]);
         let path = self.dir.join(format!("{}.cwasm", &key.to_string()[..32]));
         if let Ok(bytes) = fs::read_capped(&path, MAX_ENTRY_BYTES)
-            && let Some(module) = self.load(engine, &key, &bytes) {
-                return Ok(module);
-            }
+            && let Some(module) = self.load(engine, &key, &bytes)
+        {
+            return Ok(module);
+        }
         let module = Module::new(engine, wasm)?;
         if let Ok(payload) = module.serialize() {
             let _ = self.store(&path, &key, &payload);

@@ -36,8 +36,8 @@ use crate::wire::Reader;
 
 use super::error::StoreError;
 use super::files::{
-    CHUNK, ENTRIES, HISTORY, INDEX, INDEX_STRIDE, LEVELS, LOCK, RECORDS, SLOTS, level_count, level_of,
-    level_path, records_path,
+    CHUNK, ENTRIES, HISTORY, INDEX, INDEX_STRIDE, LEVELS, LOCK, RECORDS, SLOTS, level_count, level_of, level_path,
+    records_path,
 };
 use super::open::{self, AppendOptions, Recovery};
 use super::records;
@@ -115,6 +115,9 @@ pub struct Appender {
     index: File,
     levels: [Option<File>; LEVELS],
     slots: [File; 2],
+    /// The slots' lengths, so a note of the same length is written in
+    /// place without changing the file's size.
+    slot_lens: [u64; 2],
     records: Option<(u64, File)>,
     frontier: Frontier,
     entries_len: u64,
@@ -166,6 +169,7 @@ impl Appender {
             entries: fs::open_for_writing(&dir.join(ENTRIES), true)?,
             index: fs::open_for_writing(&dir.join(INDEX), true)?,
             levels,
+            slot_lens: [super::files::file_len(&dir.join(SLOTS[0]))?, super::files::file_len(&dir.join(SLOTS[1]))?],
             slots: [slot(SLOTS[0])?, slot(SLOTS[1])?],
             records: None,
             frontier: opened.frontier,
@@ -270,7 +274,7 @@ impl Appender {
         for (t, bytes) in levels.iter().enumerate().filter(|(_, bytes)| !bytes.is_empty()) {
             let level_path = level_path(&self.dir, level_of(t));
             if self.levels[t].is_none() {
-                self.levels[t] = Some(fs::open_or_create(&level_path, 0o640).map_err(|e| recoverable(e.into()))?);
+                self.levels[t] = Some(fs::open_appending(&level_path, 0o640).map_err(|e| recoverable(e.into()))?);
                 fs::sync_dir(&self.dir.join(super::files::TREE)).map_err(|e| recoverable(e.into()))?;
             }
             let file = self.levels[t].as_mut().expect("opened above");
@@ -294,9 +298,10 @@ impl Appender {
         let slot_path = path(SLOTS[self.slot_next]);
         let slot = &self.slots[self.slot_next];
         fs::write_all_at(slot, &slot_path, 0, note.as_bytes()).map_err(|e| recoverable(e.into()))?;
-        if slot.metadata().map_or(true, |m| m.len() != note.len() as u64) {
+        if self.slot_lens[self.slot_next] != note.len() as u64 {
             slot.set_len(note.len() as u64)
                 .map_err(|e| recoverable(FileError::io(FileAction::Write, &slot_path, e).into()))?;
+            self.slot_lens[self.slot_next] = note.len() as u64;
         }
         if self.options.durability == Durability::Fsync {
             sync(slot, &slot_path).map_err(fatal)?;
@@ -391,10 +396,9 @@ impl Appender {
         }
         if self.history_size != Some(self.head.size) {
             let path = dir.join(HISTORY);
-            let mut history = fs::open_or_create(&path, 0o640)?;
-            let written = std::io::Seek::seek(&mut history, std::io::SeekFrom::End(0))
-                .and_then(|_| history.write_all(format!("{}\n", self.head.note).as_bytes()))
-                .and_then(|()| history.sync_data());
+            let mut history = fs::open_appending(&path, 0o640)?;
+            let written =
+                history.write_all(format!("{}\n", self.head.note).as_bytes()).and_then(|()| history.sync_data());
             written.map_err(|e| FileError::io(FileAction::Write, &path, e))?;
             self.history_size = Some(self.head.size);
         }
@@ -403,18 +407,15 @@ impl Appender {
     }
 }
 
-/// Appends `bytes` at the file's end, wherever its cursor was left (a
-/// group cut back shortens files under it).
+/// Appends `bytes` to a file opened for appending (so a group cut back,
+/// which shortens files under it, is written over by the next).
 fn write(file: &mut File, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     if bytes.is_empty() {
         return Ok(());
     }
-    std::io::Seek::seek(file, std::io::SeekFrom::End(0))
-        .and_then(|_| file.write_all(bytes))
-        .map_err(|e| FileError::io(FileAction::Write, path, e).into())
+    file.write_all(bytes).map_err(|e| FileError::io(FileAction::Write, path, e).into())
 }
 
 fn sync(file: &File, path: &Path) -> Result<(), StoreError> {
     file.sync_data().map_err(|e| FileError::io(FileAction::Write, path, e).into())
 }
-

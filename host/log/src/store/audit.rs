@@ -42,9 +42,7 @@ use crate::tiles::is_stored;
 use crate::verify::{ChunkReport, ChunkVerifier, Combiner, MAX_PROBLEMS, Problem, RecordProblem};
 
 use super::error::{FrameProblem, StoreError};
-use super::files::{
-    self, CHUNK, ENTRIES, Frames, INDEX, INDEX_STRIDE, SLOTS, file_len, level_path, records_path,
-};
+use super::files::{self, CHUNK, ENTRIES, Frames, INDEX, INDEX_STRIDE, SLOTS, file_len, level_path, records_path};
 use super::records::{RecordLines, exposed};
 use super::stored::{Stored, StoredCheckpoint};
 
@@ -209,7 +207,8 @@ pub fn verify(dir: &Path, options: &VerifyOptions<'_>) -> Result<Verified, Store
         sizes.dedup();
         sizes
     };
-    let scan = scan(&stored, &Scan { interest: &interest, records: options.records, flow: None, threads: options.threads })?;
+    let scan =
+        scan(&stored, &Scan { interest: &interest, records: options.records, flow: None, threads: options.threads })?;
     verified.entries = scan.entries;
     verified.receipts = scan.receipts;
     verified.policy_sets = scan.policy_sets;
@@ -222,7 +221,10 @@ pub fn verify(dir: &Path, options: &VerifyOptions<'_>) -> Result<Verified, Store
         breaks.push(Break {
             kind: BreakKind::Exposed,
             index: None,
-            detail: format!("`{}` can be read by others than its owner: kept records are personal data", path.display()),
+            detail: format!(
+                "`{}` can be read by others than its owner: kept records are personal data",
+                path.display()
+            ),
         });
     }
     let signed = seen.iter().filter(|seen| seen.source.is_the_logs()).map(|seen| seen.checkpoint.size).max();
@@ -432,7 +434,11 @@ fn checkpoints(
                 detail: format!("{source}: the signature by {key} does not verify: changed after signing, or forged"),
             }),
             Err(err) => breaks.push(Break {
-                kind: if matches!(source, Source::Collected(_)) { BreakKind::ForgedCheckpoint } else { BreakKind::Edited },
+                kind: if matches!(source, Source::Collected(_)) {
+                    BreakKind::ForgedCheckpoint
+                } else {
+                    BreakKind::Edited
+                },
                 index: None,
                 detail: format!("{source} is not a checkpoint of the log: {err}"),
             }),
@@ -867,7 +873,11 @@ impl<'a> Kept<'a> {
     }
 
     /// The next record line, with bad lines and order problems reported.
-    fn next(&mut self, verifier: &mut ChunkVerifier, near: u64) -> Result<Option<super::records::KeptRecord>, StoreError> {
+    fn next(
+        &mut self,
+        verifier: &mut ChunkVerifier,
+        near: u64,
+    ) -> Result<Option<super::records::KeptRecord>, StoreError> {
         let Some(lines) = &mut self.lines else { return Ok(None) };
         loop {
             match lines.next_record()? {
@@ -878,7 +888,8 @@ impl<'a> Kept<'a> {
                 }),
                 Some(Ok(record)) => {
                     if self.last.is_some_and(|last| record.index <= last) {
-                        verifier.add_problem(Problem::Record { index: record.index, problem: RecordProblem::Duplicate });
+                        verifier
+                            .add_problem(Problem::Record { index: record.index, problem: RecordProblem::Duplicate });
                         continue;
                     }
                     self.last = Some(record.index);

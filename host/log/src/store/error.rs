@@ -67,7 +67,9 @@ pub enum StoreError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// Fewer entries than a signed checkpoint covers.
-    #[error("the log holds {entries} entries, fewer than the {signed} a signed checkpoint covers: entries were deleted")]
+    #[error(
+        "the log holds {entries} entries, fewer than the {signed} a signed checkpoint covers: entries were deleted"
+    )]
     Truncated {
         /// Entries found.
         entries: u64,

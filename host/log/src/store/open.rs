@@ -124,9 +124,8 @@ pub(crate) fn open(dir: &Path, key: &SecretKey, options: &AppendOptions) -> Resu
     let mut valid: Vec<(usize, StoredCheckpoint)> = Vec::new();
     for (slot, read) in stored.slots()?.into_iter().enumerate() {
         let Some(read) = read else { continue };
-        let opened = read.and_then(|found| {
-            SignedCheckpoint::open_with_key(found.text().as_bytes(), &public, &[]).map(|_| found)
-        });
+        let opened = read
+            .and_then(|found| SignedCheckpoint::open_with_key(found.text().as_bytes(), &public, &[]).map(|_| found));
         match opened {
             Ok(found) => valid.push((slot, found)),
             Err(err) => problems.push(format!("`{}`: {err}", SLOTS[slot])),
@@ -134,9 +133,8 @@ pub(crate) fn open(dir: &Path, key: &SecretKey, options: &AppendOptions) -> Resu
     }
     let entries_len = file_len(&dir.join(ENTRIES))?;
     let Some((slot, head)) = valid.iter().max_by_key(|(_, found)| found.checkpoint.size).cloned() else {
-        let empty = entries_len == 0
-            && level_lens(dir)?.iter().all(|&len| len == 0)
-            && file_len(&dir.join(HISTORY))? == 0;
+        let empty =
+            entries_len == 0 && level_lens(dir)?.iter().all(|&len| len == 0) && file_len(&dir.join(HISTORY))? == 0;
         if empty {
             return create(dir, key, options);
         }
@@ -149,7 +147,10 @@ pub(crate) fn open(dir: &Path, key: &SecretKey, options: &AppendOptions) -> Resu
         && a.checkpoint.size == b.checkpoint.size
         && a.checkpoint.root != b.checkpoint.root
     {
-        return Err(StoreError::Equivocation { size: a.checkpoint.size, roots: (a.checkpoint.root, b.checkpoint.root) });
+        return Err(StoreError::Equivocation {
+            size: a.checkpoint.size,
+            roots: (a.checkpoint.root, b.checkpoint.root),
+        });
     }
     let checkpoint = &head.checkpoint;
     if let Some(origin) = options.origin.as_ref().filter(|origin| **origin != checkpoint.origin) {

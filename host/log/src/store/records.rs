@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use crate::fs::{self, FileAction, FileError};
 
-
 /// The problem of a last line cut short by a crash.
 pub(crate) const TORN: &str = "the line is torn (no newline)";
 
@@ -139,7 +138,12 @@ mod tests {
     #[test]
     fn lines_name_their_receipt_in_one_spelling() {
         assert_eq!(parse_line(line(12, "{\"id\":\"f\"}").trim_end().as_bytes()), Some((12, &b"{\"id\":\"f\"}"[..])));
-        for bad in ["{\"index\":012,\"record\":{}}", "{\"index\":,\"record\":{}}", "{\"seq\":1,\"record\":{}}", "{\"index\":1,\"record\":}"] {
+        for bad in [
+            "{\"index\":012,\"record\":{}}",
+            "{\"index\":,\"record\":{}}",
+            "{\"seq\":1,\"record\":{}}",
+            "{\"index\":1,\"record\":}",
+        ] {
             assert_eq!(parse_line(bad.as_bytes()), None, "{bad}");
         }
     }
@@ -153,7 +157,10 @@ mod tests {
         fs::write_new(&path, 0o600, format!("{}torn", line(3, "{}")).as_bytes()).unwrap();
         let mut lines = RecordLines::open(&path).unwrap();
         assert_eq!(lines.next_record().unwrap(), Some(Ok(KeptRecord { index: 3, record: b"{}".to_vec() })));
-        assert_eq!(lines.next_record().unwrap(), Some(Err(BadLine { line: 2, problem: "the line is torn (no newline)" })));
+        assert_eq!(
+            lines.next_record().unwrap(),
+            Some(Err(BadLine { line: 2, problem: "the line is torn (no newline)" }))
+        );
         assert_eq!(lines.next_record().unwrap(), None);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         assert_eq!(exposed(&path).unwrap(), Some(0o640));

@@ -21,11 +21,11 @@ use crate::proof::{ConsistencyProof, InclusionProof, base64_hashes};
 use crate::tiles::{StoredLevels, TILE_HEIGHT, Tiled};
 
 use super::error::StoreError;
-use super::records::RecordLines;
 use super::files::{
     self, ENTRIES, Frames, HISTORY, INDEX, INDEX_STRIDE, MAX_HISTORY_BYTES, SLOTS, consistent_tree_size, file_len,
     level_lens, level_path,
 };
+use super::records::RecordLines;
 
 /// A checkpoint note as read (from the log, or given), and what it says.
 /// Whose signatures it carries is for the reader to check
@@ -233,7 +233,9 @@ impl Stored {
         if let Err(error) = merkle::verify_inclusion(&leaf, index, size, &path, &at.checkpoint.root) {
             return Err(StoreError::Damaged {
                 index,
-                problem: format!("its proof does not lead to the checkpoint's root ({error}): run `flowgate audit verify`"),
+                problem: format!(
+                    "its proof does not lead to the checkpoint's root ({error}): run `flowgate audit verify`"
+                ),
             });
         }
         use base64::Engine as _;

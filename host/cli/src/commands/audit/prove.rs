@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use flowgate::sdk::FlowRecord;
 use flowgate::transparency::checkpoint::{Checkpoint, SignedCheckpoint};
 use flowgate::transparency::entry::Entry;
 use flowgate::transparency::merkle::EMPTY_ROOT;
@@ -17,7 +18,6 @@ use flowgate::transparency::proof::{ConsistencyProof, InclusionProof};
 use flowgate::transparency::receipt::RuleRef;
 use flowgate::transparency::store::{StoreError, Stored, StoredCheckpoint, find_flow};
 use flowgate::{PublicKey, record_digest};
-use flowgate::sdk::FlowRecord;
 
 use super::{LogKey, read_notes, read_text, shown, witness_keys};
 use crate::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
@@ -32,11 +32,7 @@ pub enum Which<'a> {
 
 /// The checkpoint a proof is for: the one in `file`, or the log's newest;
 /// checked to be signed by `key` when one is given, and held by the log.
-fn checkpoint_for(
-    stored: &Stored,
-    file: Option<&Path>,
-    key: Option<&LogKey>,
-) -> Result<StoredCheckpoint, String> {
+fn checkpoint_for(stored: &Stored, file: Option<&Path>, key: Option<&LogKey>) -> Result<StoredCheckpoint, String> {
     let public: Option<PublicKey> = key.map(LogKey::public);
     let found = match file {
         None => return stored.head(public.as_ref()).map_err(|err| err.to_string()),
@@ -49,7 +45,9 @@ fn checkpoint_for(
         let verifier = key.verifier(&found.checkpoint.origin).map_err(|err| format!("{err:#}"))?;
         SignedCheckpoint::open(found.text().as_bytes(), &verifier, &[]).map_err(|err| err.to_string())?;
     }
-    stored.holds(&found.checkpoint).map_err(|err| format!("the log does not hold the tree that checkpoint signs: {err}"))?;
+    stored
+        .holds(&found.checkpoint)
+        .map_err(|err| format!("the log does not hold the tree that checkpoint signs: {err}"))?;
     Ok(found)
 }
 
@@ -122,7 +120,8 @@ pub fn consistency(
         None => Checkpoint::new(&new.checkpoint.origin, 0, EMPTY_ROOT),
         Some(file) => {
             let note = read_notes(file)?.remove(0);
-            let old = StoredCheckpoint::parse(&note).with_context(|| format!("`{}` is not a checkpoint", file.display()))?;
+            let old =
+                StoredCheckpoint::parse(&note).with_context(|| format!("`{}` is not a checkpoint", file.display()))?;
             if let Some(key) = &key {
                 let verifier = key.verifier(&old.checkpoint.origin)?;
                 if let Err(err) = SignedCheckpoint::open(&note, &verifier, &[]) {
@@ -228,7 +227,10 @@ pub fn check(
         if digest != receipt.record {
             return refused(
                 &mut stdout,
-                &format!("the record given has digest {digest}, the receipt decided the record of digest {}", receipt.record),
+                &format!(
+                    "the record given has digest {digest}, the receipt decided the record of digest {}",
+                    receipt.record
+                ),
             );
         }
     }

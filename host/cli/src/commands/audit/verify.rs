@@ -108,5 +108,7 @@ pub fn checkpoint(dir: &Path, key: &Path, mut stdout: impl Write, mut stderr: im
         return Ok(EXIT_INVALID);
     }
     write!(stdout, "{}", head.text())?;
+    // For tools that speak signed notes: the key in their form.
+    writeln!(stderr, "the log's verifier key: {}", verifier.to_vkey())?;
     Ok(EXIT_OK)
 }

@@ -77,7 +77,9 @@ pub fn witness(
         Err(refusal) => return refused(&mut stderr, &refusal.to_string()),
     };
     let text = cosigned.note.to_text();
-    state.store(&origin, &text).with_context(|| format!("keeping the witness state in `{}`", state.path(&origin).display()))?;
+    state
+        .store(&origin, &text)
+        .with_context(|| format!("keeping the witness state in `{}`", state.path(&origin).display()))?;
     let how = match cosigned.accepted {
         Accepted::FirstSeen => "the first checkpoint seen of this log".to_owned(),
         Accepted::Same => "the same checkpoint as last time".to_owned(),
@@ -97,7 +99,11 @@ fn read_witness_key(path: &Path) -> anyhow::Result<SignerKey> {
     let key = SignerKey::parse(&text).map_err(|err| {
         anyhow::anyhow!("`{}` is not a witness key (`PRIVATE+KEY+name+keyid+base64`): {err}", path.display())
     })?;
-    anyhow::ensure!(key.kind == SignatureKind::Cosignature, "`{}` is not a witness's (cosignature) key", path.display());
+    anyhow::ensure!(
+        key.kind == SignatureKind::Cosignature,
+        "`{}` is not a witness's (cosignature) key",
+        path.display()
+    );
     Ok(key)
 }
 
