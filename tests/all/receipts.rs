@@ -370,8 +370,8 @@ fn time_going_backwards_is_named_and_never_written() {
     // A log whose newest entries are dated a day ahead of the clock: the
     // next receipts are dated no earlier.
     let ahead = scratch_dir("receipts-ahead");
-    let future = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-        + 86_400_000;
+    let future =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 86_400_000;
     let mut all = entries(pristine);
     for entry in all.iter_mut().skip(1) {
         let mut receipt = receipt(entry);
@@ -454,11 +454,14 @@ fn opening_checks_what_it_appends_to_and_never_signs_what_no_checkpoint_did() {
     let open = |dir: &Path| reference_builder().decision_log(dir, key.clone(), options(true)).build();
     // Damaged older data (an entry, a stored hash, the entries cut): refused.
     for (name, edit) in [
-        ("open-entry", (|dir: &Path| {
-            let mut all = entries(dir);
-            all[3][6] ^= 1;
-            write_entries(dir, &all);
-        }) as fn(&Path)),
+        (
+            "open-entry",
+            (|dir: &Path| {
+                let mut all = entries(dir);
+                all[3][6] ^= 1;
+                write_entries(dir, &all);
+            }) as fn(&Path),
+        ),
         ("open-hash", |dir: &Path| {
             let mut leaves = std::fs::read(dir.join("tree/level-00")).unwrap();
             leaves[33] ^= 1;
@@ -753,20 +756,31 @@ fn a_proof_that_does_not_prove_is_refused_whatever_was_changed() {
     }
     changed.push(("a hash dropped", InclusionProof { proof: proof.proof[1..].to_vec(), ..proof.clone() }));
     let text = proof.checkpoint.clone();
-    changed.push(("checkpoint size", InclusionProof { checkpoint: text.replacen("\n601\n", "\n602\n", 1), ..proof.clone() }));
-    changed.push(("checkpoint origin", InclusionProof { checkpoint: text.replacen(ORIGIN, "platform.example/other", 1), ..proof.clone() }));
+    changed.push((
+        "checkpoint size",
+        InclusionProof { checkpoint: text.replacen("\n601\n", "\n602\n", 1), ..proof.clone() },
+    ));
+    changed.push((
+        "checkpoint origin",
+        InclusionProof { checkpoint: text.replacen(ORIGIN, "platform.example/other", 1), ..proof.clone() },
+    ));
     let signature = text.rsplit(' ').next().unwrap().trim_end();
     let mut forged = signature.to_owned().into_bytes();
     forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
     let forged = text.replacen(signature, std::str::from_utf8(&forged).unwrap(), 1);
     changed.push(("signature", InclusionProof { checkpoint: forged, ..proof.clone() }));
     let root_line = text.lines().nth(2).unwrap();
-    changed.push(("root", InclusionProof { checkpoint: text.replacen(root_line, &leaf_hash(b"x").to_base64(), 1), ..proof.clone() }));
+    changed.push((
+        "root",
+        InclusionProof { checkpoint: text.replacen(root_line, &leaf_hash(b"x").to_base64(), 1), ..proof.clone() },
+    ));
     for (what, changed) in changed {
         assert!(changed.check(&log, &[]).is_err(), "{what} changed, and the proof still checks");
     }
     // A witness required and absent: refused; the right witness: proved.
-    let witness = flowgate::transparency::cosignature::Cosigner::new("regulator.example/w", SecretKey::generate().unwrap()).unwrap();
+    let witness =
+        flowgate::transparency::cosignature::Cosigner::new("regulator.example/w", SecretKey::generate().unwrap())
+            .unwrap();
     assert!(proof.check(&log, &[witness.verifier()]).is_err());
     let mut note = flowgate::transparency::note::Note::parse(text.as_bytes()).unwrap();
     note.push(witness.cosign(&note, 1_800_000_000)).unwrap();
@@ -774,4 +788,44 @@ fn a_proof_that_does_not_prove_is_refused_whatever_was_changed() {
     cosigned.check(&log, &[witness.verifier()]).unwrap();
     let opened = SignedCheckpoint::open(note.to_text().as_bytes(), &log, &[witness.verifier()]).unwrap();
     assert_eq!(opened.cosigned_by(&witness.verifier()), Some(1_800_000_000));
+}
+
+#[test]
+fn the_worked_example_of_the_docs_is_what_flowgate_makes_and_checks() {
+    // `host/log/testdata/docs_example.py` made it from the formats alone.
+    let example = std::fs::read_to_string(crate::repo_path("host/log/testdata/docs_example.txt")).unwrap();
+    let field = |name: &str| {
+        example.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{name}")).to_owned()
+    };
+    let vectors = std::fs::read_to_string(crate::repo_path("host/log/testdata/entry_vectors.txt")).unwrap();
+    let entries: Vec<Vec<u8>> = vectors
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .take(3)
+        .map(|l| {
+            let hex = l.split(' ').nth(1).unwrap();
+            (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect()
+        })
+        .collect();
+    let key = SecretKey::from_seed(&[7; 32]);
+    assert_eq!(field("public"), key.public().to_string());
+    // The same three entries, logged by Flowgate: the same checkpoint, byte
+    // for byte (Ed25519 signatures are deterministic), and the same proof.
+    let dir = scratch_dir("receipts-docs-example");
+    signed_log(&dir, &key, &entries);
+    let stored = Stored::open(&dir).unwrap();
+    let head = stored.head(Some(&key.public())).unwrap();
+    let checkpoint: String = serde_json::from_str(&field("checkpoint")).unwrap();
+    assert_eq!(head.text(), checkpoint);
+    let proof = stored.inclusion(1, &head).unwrap();
+    assert_eq!(proof.to_json(), field("proof"));
+    let vkey = field("vkey");
+    let log = Verifier::parse_vkey(&vkey).unwrap();
+    assert_eq!(log, Verifier::ed25519(ORIGIN, key.public()).unwrap());
+    proof.check(&log, &[]).unwrap();
+    // And the page shows exactly these.
+    let page = std::fs::read_to_string(crate::repo_path("docs/receipts.md")).unwrap();
+    for shown in [field("proof"), vkey, key.public().to_string(), checkpoint.trim_end().to_owned()] {
+        assert!(page.contains(&shown), "docs/receipts.md does not show {shown}");
+    }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes entry_vectors.txt: log entries encoded from host/log/FORMAT.md
+"""Writes entry_vectors.txt: log entries encoded from docs/receipts.md
 alone (not from the Rust code), so that the Rust decoder is checked
 against the documented format.
 
