@@ -1,6 +1,8 @@
 //! What each isolation level costs per record: the ten reference policies,
 //! one record per call and batches of 256, at `per-record`, `per-call` and
-//! `reuse` (with its default rechecks, and without), beside native code.
+//! `reuse` (with its default rechecks, and without), beside native code;
+//! batches mixing two platforms (one call per platform and policy); and
+//! what one fresh configured instance costs (`instantiation`).
 //!
 //! `cargo bench -p flowgate --bench isolation`
 
@@ -53,6 +55,31 @@ fn isolation(c: &mut Criterion) {
             b.iter(|| flows.chunks(256).map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>())
         });
     }
+    // Two platforms interleaved: each policy is called once per platform.
+    let mixed: Vec<_> = flows
+        .iter()
+        .enumerate()
+        .map(|(n, flow)| {
+            let mut flow = flow.clone();
+            flow.platform.id = if n % 2 == 0 { "platform-a".into() } else { "platform-b".into() };
+            flow
+        })
+        .collect();
+    for (name, host) in &hosts {
+        group.bench_function(format!("{name}_batch_256_two_platforms"), |b| {
+            b.iter(|| mixed.chunks(256).map(|chunk| host.evaluate_batch(chunk)).collect::<Vec<_>>())
+        });
+    }
+    group.finish();
+
+    // One fresh configured instance of each of the ten policies, per iteration.
+    let mut group = c.benchmark_group("instantiation");
+    let (_, host) = &hosts[1];
+    let count = flowgate::testing::start_fresh_instances(host).unwrap();
+    group.throughput(Throughput::Elements(count as u64));
+    group.bench_function("fresh_configured_instance", |b| {
+        b.iter(|| flowgate::testing::start_fresh_instances(host).unwrap())
+    });
     group.finish();
 }
 

@@ -88,11 +88,11 @@ pub use fs::{FileAction, FileError, FileProblem};
 pub use host::{Host, HostBuilder, PolicyEvent, PolicyStatus, Watcher};
 pub use log::{
     Archive, Audit, Break, BreakKind, Changes, DecisionLog, Durability, Head, KeptRecords, LogError, LogOptions,
-    LoggedRecord, Recovery, Stats, Verified, VerifyOptions, record_digest,
+    LoggedRecord, Recovery, Stats, UnitVerified, Verified, VerifyOptions, record_digest,
 };
 pub use model::{
     AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,
-    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape,
+    Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape, escape_json,
 };
 pub use policy::{Isolation, LoadError, VectorReport, VectorResult, run_vectors};
 pub use sandbox::{AboveCeiling, Limits, SandboxError};

@@ -85,3 +85,9 @@ impl NativeSet {
         combine(flow, self.answers(flow), Unmatched::Deny)
     }
 }
+
+/// Starts, and drops, one fresh configured instance of every policy
+/// `host` serves (what a call at `per-call` starts); returns how many.
+pub fn start_fresh_instances(host: &crate::Host) -> Result<usize, crate::Fault> {
+    host.start_fresh_instances()
+}

@@ -64,6 +64,7 @@ mod answer;
 mod policy;
 mod record;
 pub mod schema;
+pub mod text;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 mod vocabulary;

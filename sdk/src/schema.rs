@@ -363,9 +363,10 @@ impl Schema {
     }
 }
 
-/// A word from a module, cut short and stripped of control characters for a message.
+/// A word from a module, cut short and escaped for a message, as the host
+/// escapes all outside text ([`crate::text`]).
 fn shown(word: &str) -> String {
-    word.chars().filter(|c| !c.is_control()).take(MAX_WORD_BYTES).collect()
+    crate::text::escape(word, MAX_WORD_BYTES)
 }
 
 // The wire sets must hold every word of this build.
@@ -404,5 +405,21 @@ mod tests {
         }
         assert!(Schema::parse(&vec![b'a'; MAX_SCHEMA_BYTES + 1]).unwrap_err().0.contains("more than"));
         assert!(Schema::parse(&[0xff, 0xfe]).unwrap_err().0.contains("UTF-8"));
+    }
+
+    /// A module's words reach the host's messages, so they are escaped as
+    /// all outside text is: no separator, control or format character
+    /// survives to start a forged line or reorder one.
+    #[test]
+    fn words_quoted_in_errors_are_escaped() {
+        let good = Schema::current(StringFields::ALL).to_text();
+        for ch in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
+            let hostile = format!("x{ch}flowgate: activated `evil`");
+            for text in [format!("{good}{hostile} red\n"), good.replacen("reads id", &format!("reads {hostile}"), 1)] {
+                let err = Schema::parse(text.as_bytes()).unwrap_err().0;
+                assert!(!err.contains(ch), "{err:?} carries U+{:04X}", ch as u32);
+                assert!(err.contains(&format!("x\\u{{{:x}}}flowgate", ch as u32)), "{err:?}");
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
+
 use flowgate::testing::check_vectors;
 use flowgate::{Bundle, Hint, LoadError, VectorProblem};
 
@@ -83,6 +85,42 @@ fn a_new_crate_builds_passes_its_vectors_and_loads_beside_the_reference_set() {
         run.stdout
     );
     assert!(run.stdout.contains("  ok   `with the guardian's consent` (manifest line 31)"), "{}", run.stdout);
+    // The generated code points at the contract's pages where they are.
+    let lib_rs = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    let vocabulary = repo_path("docs").canonicalize().unwrap().join("vocabulary.md");
+    assert!(lib_rs.contains(&format!("`{}`", vocabulary.display())), "{lib_rs}");
+
+    // Signed, then rebuilt from a changed manifest: `build` says the old
+    // signature no longer covers the bundle, and `verify` says how to sign again.
+    let key_dir = home.join("keys");
+    assert_eq!(flowgate(&["key", "new", "cac-test", "--out", key_dir.to_str().unwrap()], b"").status, 0);
+    let key = key_dir.join("cac-test.key");
+    let signed = flowgate(&["sign", "--key", key.to_str().unwrap(), bundle.to_str().unwrap()], b"");
+    assert!(signed.stdout.contains("(1 signature)"), "{}", signed.stdout);
+    let manifest_path = crate_dir.join("manifest.toml");
+    let edited = std::fs::read_to_string(&manifest_path).unwrap() + "\n# edited after signing\n";
+    std::fs::write(&manifest_path, edited).unwrap();
+    let rebuilt = flowgate(&["build", "--out", out_arg, "--target-dir", target.to_str().unwrap(), crate_arg], b"");
+    assert_eq!(rebuilt.status, 0, "{}", rebuilt.stderr);
+    let note = format!("note: `{}` holds signatures of an earlier build", bundle.join("signatures.toml").display());
+    assert!(rebuilt.stderr.contains(&note), "{}", rebuilt.stderr);
+    assert!(rebuilt.stderr.contains(&format!("sign it again: `flowgate sign --key ID.key {}`", bundle.display())));
+    let public = std::fs::read_to_string(key_dir.join("cac-test.pub")).unwrap();
+    let trust = home.join("trust.toml");
+    let grant = "[[grant]]\npolicies = [\"*\"]\nkeys = [\"cac-test\"]\n";
+    let key_entry = format!("[[key]]\nid = \"cac-test\"\npublic = \"{}\"\nholder = \"CAC\"\n", public.trim());
+    std::fs::write(&trust, format!("{key_entry}{grant}")).unwrap();
+    let verified = flowgate(&["verify", "--trust", trust.to_str().unwrap(), bundle.to_str().unwrap()], b"");
+    assert_eq!(verified.status, 1, "{}", verified.stdout);
+    assert!(
+        verified.stdout.contains("sign it again with `flowgate sign --key cac-test.key DIR`"),
+        "{}",
+        verified.stdout
+    );
+    let resigned = flowgate(&["sign", "--key", key.to_str().unwrap(), bundle.to_str().unwrap()], b"");
+    assert_eq!(resigned.status, 0, "{}", resigned.stderr);
+    let verified = flowgate(&["verify", "--trust", trust.to_str().unwrap(), bundle.to_str().unwrap()], b"");
+    assert_eq!(verified.status, 0, "{}", verified.stdout);
 
     // Beside the ten reference policies.
     for reference in reference_bundles() {
@@ -397,8 +435,92 @@ fn each_reason_says_what_its_rule_did() {
     assert_eq!(outcome("purpose-minimisation", "excess-categories"), "deny");
     assert_eq!(outcome("purpose-minimisation", "retention-cap"), "obligation");
 
-    // A declaration naming a rule the table lacks is refused at load.
-    let bundle = edited("lawful-basis", |m| m.replace("[rules]\n", "[rules]\nno-bassis = \"deny\"\n"));
+    // A declaration naming a rule the table lacks is refused at load,
+    // naming the manifest, the line, and the rule meant.
+    let manifest = reference_manifest("lawful-basis").replace("[rules]\n", "[rules]\nno-bassis = \"deny\"\n");
+    let line = manifest.lines().position(|l| l.starts_with("no-bassis")).unwrap() + 1;
+    let bundle = Bundle::from_bytes("lawful-basis", &manifest, reference_wasm("lawful-basis")).unwrap();
     let err = flowgate::Host::builder().bundle(bundle).build().expect_err("refused").to_string();
     assert!(err.contains("[rules] declares what `no-bassis` does, but the rule table has no such rule"), "{err}");
+    assert!(err.starts_with(&format!("`lawful-basis/manifest.toml` line {line}: ")), "{err}");
+    assert!(err.ends_with("; did you mean `no-basis`?"), "{err}");
+}
+
+#[test]
+fn a_refused_configuration_names_the_manifest_line_and_the_word_meant() {
+    // One purpose misspelt in `[config]`: the policy's own parser refuses it.
+    let manifest =
+        reference_manifest("automated-decisions").replacen("\"personalised_ads\"]", "\"personalised_adds\"]", 1);
+    let line = manifest.lines().position(|l| l.contains("personalised_adds")).unwrap() + 1;
+    let bundle =
+        Bundle::from_bytes("bundles/automated-decisions", &manifest, reference_wasm("automated-decisions")).unwrap();
+    let err = flowgate::Host::builder().bundle(bundle).build().expect_err("refused").to_string();
+    let expected = format!(
+        "`bundles/automated-decisions/manifest.toml` line {line}: policy `automated-decisions` rejects its configuration: \
+         `scope_purposes[1]`: unknown variant `personalised_adds`"
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(err.ends_with("; did you mean `personalised_ads`?"), "{err}");
+    // Where in the JSON the host handed over the policy failed means nothing to the author.
+    assert!(!err.contains("column"), "{err}");
+}
+
+#[test]
+fn build_checks_the_manifest_before_compiling_and_names_the_word_meant() {
+    let home = scratch_dir("authoring-early-manifest");
+    let crate_dir = home.join("minors");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    // A crate cargo could not build at all: had it been compiled first, the
+    // error would be cargo's, after a while, not the manifest's.
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        "[package]\nname = \"minors\"\nversion = \"0.1.0\"\nedition = \"2024\"\n[dependencies]\nflowgate-sdk = { path = \"/nonexistent\" }\n",
+    )
+    .unwrap();
+    let manifest = concat!(
+        "name = \"minors\"\nversion = \"0.1.0\"\nregulator = \"CAC\"\narticles = []\n\n",
+        "[[test]]\nname = \"shared with a third party\"\n",
+        "record = { id = \"m\", platform = { id = \"p\" }, action = \"share\", data = { categories = [\"minor\"] }, purpose = \"service\", recipient = { kind = \"thirdparty\" } }\n",
+        "effect = \"deny\"\n",
+    );
+    std::fs::write(crate_dir.join("manifest.toml"), manifest).unwrap();
+    let run = flowgate(&["build", "--out", home.join("bundles").to_str().unwrap(), crate_dir.to_str().unwrap()], b"");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    let path = crate_dir.join("manifest.toml");
+    assert!(run.stderr.contains(&format!("`{}` line 8, column ", path.display())), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown variant `thirdparty`"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `third_party`?"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Compiling") && !run.stderr.contains("cargo"), "nothing was built: {}", run.stderr);
+}
+
+#[test]
+fn the_reference_bundles_are_written_out_unsigned_to_load_beside_ones_own() {
+    let home = scratch_dir("authoring-reference");
+    let out = home.join("bundles");
+    let run = flowgate(&["reference", "--out", out.to_str().unwrap()], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("wrote 10 reference bundles, unsigned"), "{}", run.stderr);
+    assert!(run.stderr.contains("--allow-unsigned") && run.stderr.contains("flowgate sign --key"), "{}", run.stderr);
+    // Exactly the policy set the binary embeds.
+    let written = flowgate(&["policies", "--policies", out.to_str().unwrap(), "--allow-unsigned"], b"");
+    let embedded = flowgate(&["policies"], b"");
+    assert_eq!(written.status, 0, "{}", written.stderr);
+    assert_eq!(written.stdout.lines().next(), embedded.stdout.lines().next(), "the same policy set id");
+    // What is there is never written over.
+    let again = flowgate(&["reference", "--out", out.to_str().unwrap()], b"");
+    assert_eq!(again.status, 2);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}
+
+#[test]
+fn serve_accepts_watch_and_says_it_always_watches() {
+    let cli = flowgate_cli::Cli::try_parse_from(["flowgate", "serve", "--watch", "--listen", "127.0.0.1:0"]);
+    let cli = cli.expect("`serve --watch` is accepted");
+    let stop = flowgate_cli::serve::Stop::new();
+    stop.trigger();
+    let mut stderr = Vec::new();
+    let status = flowgate_cli::run_until(cli, &b""[..], Vec::new(), &mut stderr, false, stop);
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stderr.contains("`serve` always watches its policies directory"), "{stderr}");
 }

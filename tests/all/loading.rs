@@ -205,3 +205,88 @@ fn start_up_runs_the_bundles_own_vectors_as_reload_does() {
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("fails 1 of its test vectors"), "{}", run.stderr);
 }
+
+/// Globals and table elements live outside linear memory: they count
+/// against the memory cap, from the module's declarations, before any
+/// instance exists. A million globals (16 MB per instance, 16 bytes each)
+/// beside two pages of memory is over the 16 MiB cap and refused; the same
+/// memory without them loads.
+#[test]
+fn globals_and_tables_count_against_the_memory_cap() {
+    let globals = "(global i64 (i64.const 0))".repeat(1_050_000);
+    let started = Instant::now();
+    let err = load(HEAD, shell(&globals, "[]")).err().expect("refused");
+    assert!(
+        matches!(&err, Error::Load(LoadError::Shape { source: ShapeError::Footprint { cap, .. }, .. }) if *cap == 16 << 20),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "refused before compiling: {:?}", started.elapsed());
+    // A table at the table cap is 80 KB: within a small memory cap it is refused too.
+    let limits = Limits { memory_bytes: 192 << 10, ..Limits::default() };
+    let table = "(table 10000 funcref)";
+    let err = Host::builder()
+        .limits(limits)
+        .bundle(Bundle::from_bytes("shaped", HEAD, shell(table, "[]")).unwrap())
+        .build()
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("memory, globals and tables"), "{err}");
+    Host::builder()
+        .bundle(Bundle::from_bytes("shaped", HEAD, shell("", "[]")).unwrap())
+        .build()
+        .expect("the shell loads");
+}
+
+/// Every code point of the escape class that a policy can put in its rule
+/// texts refuses the bundle (a rule text must show as it is), and one in
+/// a directory's name, a bundle's origin or a record's field reaches no
+/// listing, event or decision as it is: U+2028 starts no forged line.
+#[test]
+fn separators_and_format_characters_forge_no_line() {
+    for ch in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}', '\u{2067}', '\u{200b}', '\u{feff}'] {
+        // Written as a JSON escape: the rule table's parser decodes it.
+        let json = format!("\\u{:04x}", ch as u32);
+        let rules = format!(r#"[{{"name":"r","article":"a","message":"ok{json}flowgate: activated `evil`"}}]"#);
+        let err = load(HEAD, shell("", &rules)).err().expect("refused").to_string();
+        assert!(err.contains("printable"), "U+{:04X}: {err}", ch as u32);
+        assert!(!err.contains(ch), "U+{:04X} reached the message: {err:?}", ch as u32);
+    }
+
+    // A directory named to forge `flowgate verify`'s "ok" line.
+    let root = scratch_dir("forged-names");
+    let forged = root.join("x\u{2028}ok      evil 1.0.0 `y`: signed by cac\nok      z");
+    std::fs::create_dir_all(&forged).unwrap();
+    let (_, manifest, wasm) = flowgate_reference_set::bundles().next().unwrap();
+    std::fs::write(forged.join("manifest.toml"), manifest).unwrap();
+    std::fs::write(forged.join("policy.wasm"), wasm).unwrap();
+    let key = flowgate::SecretKey::generate().unwrap();
+    let trust = root.join("trust.toml");
+    std::fs::write(&trust, format!("[[key]]\nid = \"k\"\npublic = \"{}\"\nholder = \"h\"\n", key.public())).unwrap();
+    let run = flowgate(&["verify", "--trust", trust.to_str().unwrap(), forged.to_str().unwrap()], b"");
+    assert_eq!(run.status, 1, "unsigned: refused");
+    assert_eq!(run.stdout.lines().count(), 2, "one line per bundle and the summary: {:?}", run.stdout);
+    assert!(!run.stdout.contains('\u{2028}') && run.stdout.contains("x\\u{2028}ok"), "{:?}", run.stdout);
+
+    // `policies` lists the same bundle, loaded unsigned.
+    let run = flowgate(&["policies", "--policies", root.to_str().unwrap(), "--allow-unsigned"], b"");
+    assert!(!run.stdout.contains('\u{2028}') && !run.stderr.contains('\u{2028}'), "{}{}", run.stdout, run.stderr);
+
+    // An event naming the directory.
+    let host = Host::builder().build().unwrap();
+    let events = host.subscribe();
+    let broken = Bundle::from_bytes(forged.to_str().unwrap(), HEAD, b"not wasm".to_vec()).unwrap();
+    assert!(host.load(&broken).is_err());
+    let line = events.try_recv().unwrap().to_string();
+    assert!(!line.contains('\u{2028}') && !line.contains('\n') && line.contains("\\u{2028}"), "{line:?}");
+
+    // A record's id in a decision's JSON: the same value, escaped for JSON.
+    let flow = flowgate::sdk::FlowRecord::from_json(
+        "{\"id\":\"a\u{2028}b\u{202e}c\",\"platform\":{\"id\":\"p\"},\"action\":\"use\",\"data\":{\"categories\":[\"contact\"]},\"purpose\":\"service\"}"
+            .as_bytes(),
+    )
+    .unwrap();
+    let json = crate::reference_host().evaluate(&flow).to_json();
+    assert!(json.starts_with(r#"{"id":"a\u2028b\u202ec","#), "{json}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["id"], "a\u{2028}b\u{202e}c", "the value is unchanged");
+}

@@ -23,7 +23,9 @@ use flowgate::transparency::note::Verifier;
 use flowgate::transparency::proof::InclusionProof;
 use flowgate::transparency::receipt::Receipt;
 use flowgate::transparency::store::{AppendOptions, Appender, Group, Stored, push_frame};
-use flowgate::{Audit, BreakKind, Durability, Host, LogOptions, PublicKey, SecretKey, Verified, VerifyOptions};
+use flowgate::{
+    Audit, BreakKind, Durability, Host, LogOptions, PublicKey, SecretKey, UnitVerified, Verified, VerifyOptions,
+};
 use flowgate_reference_set::sample;
 
 use crate::{reference_builder, scratch_dir};
@@ -48,6 +50,24 @@ fn write_log(dir: &Path, key: &SecretKey, count: usize, keep_records: bool) {
 
 fn verify(dir: &Path, key: &PublicKey, collected: &[String]) -> Verified {
     Audit::open(dir).unwrap().verify(key, collected).unwrap()
+}
+
+/// The log in `dir` verified a unit at a time, each unit's result passed
+/// as JSON (as Spark passes it between machines), in reverse order, then
+/// joined; `change` may edit unit `k`'s JSON first.
+fn joined(dir: &Path, key: &PublicKey, collected: &[String], change: impl Fn(u64, String) -> String) -> Verified {
+    let audit = Audit::open(dir).unwrap();
+    let options = || VerifyOptions {
+        collected: collected.iter().map(|note| note.as_bytes().to_vec()).collect(),
+        ..VerifyOptions::new(*key)
+    };
+    let units: Vec<UnitVerified> = (audit.units().unwrap().into_iter().rev())
+        .map(|unit| {
+            let json = serde_json::to_string(&audit.verify_unit(options(), unit).unwrap()).unwrap();
+            serde_json::from_str(&change(unit, json)).unwrap()
+        })
+        .collect();
+    audit.verify_joined(options(), units).unwrap()
 }
 
 /// A closed log of 600 decisions (with records), written once: past the
@@ -654,6 +674,16 @@ fn verification_on_every_core_agrees_with_one_and_finds_damage_in_any_chunk() {
     let all = audit.verify_with(VerifyOptions { threads: 4, ..VerifyOptions::new(key.public()) }).unwrap();
     assert_eq!(one, all);
     assert_eq!((all.entries, all.receipts, all.records, all.broken.clone()), (140_001, 140_000, 140_000, None));
+    // Verified a unit (a chunk) at a time, elsewhere, and joined: the same.
+    assert_eq!(Audit::open(&dir).unwrap().units().unwrap(), [0, 1, 2]);
+    let checkpoint = Stored::open(&dir).unwrap().head(Some(&key.public())).unwrap().text().to_owned();
+    let collected = [checkpoint];
+    assert_eq!(joined(&dir, &key.public(), &collected, |_, json| json), verify(&dir, &key.public(), &collected));
+    // The units' results are what the join uses (here, one that lies).
+    let lying = joined(&dir, &key.public(), &[], |unit, json| {
+        if unit == 1 { json.replace("\"receipts\":65536", "\"receipts\":65535") } else { json }
+    });
+    assert_eq!(lying.receipts, 139_999);
     // Damage in the second chunk, and an index pointing a chunk elsewhere.
     let damaged = copy_of(&dir, "receipts-chunks-damaged");
     let mut bytes = std::fs::read(damaged.join("entries")).unwrap();
@@ -667,6 +697,7 @@ fn verification_on_every_core_agrees_with_one_and_finds_damage_in_any_chunk() {
     assert_names(&verified, BreakKind::Edited, Some(100_000));
     assert_names(&verified, BreakKind::Edited, Some(131_072));
     assert_eq!(verified.entries, 140_001);
+    assert_eq!(joined(&damaged, &key.public(), &[], |_, json| json), verified);
     // Damage older than the window a start re-reads is not refused at
     // open (docs/receipts.md says so), and never signed over: the next
     // checkpoints still carry the original tree, and verify names it.

@@ -242,7 +242,14 @@ fn a_trusted_host_refuses_unsigned_reloads_and_downgrades() {
     Bundle::sign_dir(policies.join("lawful-basis"), &keys.cac).unwrap();
     assert!(matches!(next(&events), PolicyEvent::Activated { policy, .. } if policy.version == "2.0.0"));
     bundle_dir(&policies, "lawful-basis", None, &[&keys.cac]);
-    assert!(matches!(next(&events), PolicyEvent::Rejected { reason, .. } if reason.contains("downgrade")));
+    let rejected = next(&events);
+    assert!(matches!(&rejected, PolicyEvent::Rejected { reason, .. } if reason.contains("downgrade")));
+    // One line naming the bundle and its directory (not its module file), the reason said once.
+    let line = rejected.to_string();
+    let dir = policies.join("lawful-basis");
+    assert!(line.starts_with(&format!("rejected lawful-basis 1.0.0 from `{}`: ", dir.display())), "{line}");
+    assert_eq!(line.matches("a downgrade is refused").count(), 1, "{line}");
+    assert!(!line.contains(flowgate::MODULE_FILE), "{line}");
     assert_eq!(version_of(&host, "lawful-basis").as_deref(), Some("2.0.0"));
 
     // Across restarts, the trust file's minimum keeps the floor.

@@ -64,7 +64,7 @@ fn a_second_directory_cannot_take_a_served_name() {
         .replace("version = \"1.0.0\"", "version = \"9.0.0\"");
     write_reference(&dir.join("impostor"), "credit-via-bureau", &impostor);
     match next(&events) {
-        PolicyEvent::Rejected { origin, reason } => {
+        PolicyEvent::Rejected { origin, reason, .. } => {
             assert!(origin.ends_with("impostor"), "{origin}");
             assert!(reason.contains("is served from") && reason.contains("bureau"), "{reason}");
         }

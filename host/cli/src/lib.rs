@@ -28,7 +28,7 @@ mod lines;
 mod options;
 
 pub use commands::serve;
-use commands::{audit, build, check, digest, new, policies, signing, test, verify};
+use commands::{audit, build, check, digest, new, policies, reference, signing, test, verify};
 use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
 /// Exit status: everything worked.
@@ -103,6 +103,13 @@ enum Command {
         #[arg(required = true)]
         crates: Vec<PathBuf>,
     },
+    /// Write the reference bundles embedded in this binary (unsigned) to
+    /// DIR, one directory each, to load beside your own with `--policies DIR`.
+    Reference {
+        /// Where to write them.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run bundles' own test vectors against their Wasm builds.
     Test {
         /// List every vector, passing or not.
@@ -146,6 +153,10 @@ enum Command {
         log: LogArgs,
         #[command(flatten)]
         serve: serve::ServeOptions,
+        /// Accepted for symmetry with `check --watch`: `serve` always
+        /// follows its policies directory and trust file.
+        #[arg(long, hide = true)]
+        watch: bool,
     },
     /// List the policy set: its content id, and each policy's version,
     /// digest, signers and limits.
@@ -317,6 +328,42 @@ enum KeyCommand {
     },
 }
 
+/// The host `flowgate check OPTIONS FILE` would decide with, for programs
+/// that embed the host and must load, verify and refuse exactly as the CLI
+/// does (the Python package): `options` are `check`'s options, without
+/// `check` and FILE (`["--policies", "bundles", "--trust", "trust.toml"]`).
+/// Notes the CLI writes on stderr (`--allow-unsigned`, a recovered log) go
+/// to `stderr`. An error is the message the CLI prints after `error: `, or
+/// the first line of its usage error.
+///
+/// ```
+/// let mut notes = Vec::new();
+/// let host = flowgate_cli::check_host(&[], &mut notes).unwrap(); // the embedded reference set
+/// assert_eq!(host.policies().len(), 10);
+///
+/// let refused = flowgate_cli::check_host(&["--policies".into(), "/nowhere".into()], &mut notes).unwrap_err();
+/// assert_eq!(refused, "`/nowhere` is not a directory of policy bundles");
+/// ```
+pub fn check_host(options: &[std::ffi::OsString], stderr: &mut impl Write) -> Result<flowgate::Host, String> {
+    let args = ["flowgate".into(), "check".into()].into_iter().chain(options.iter().cloned()).chain(["-".into()]);
+    let cli = Cli::try_parse_from(args).map_err(|err| {
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        first.strip_prefix("error: ").unwrap_or(first).to_owned()
+    })?;
+    let Command::Check { source, watch, cache, host, log, .. } = cli.command else { unreachable!("parsed as `check`") };
+    let built = deciding_host(&source, watch, &host, &log, &cache, stderr)
+        .and_then(|builder| anyhow::Context::context(builder.build(), check::LOADING))
+        .and_then(|host| options::report_recovery(&host, stderr).map(|()| host).map_err(Into::into));
+    built.map_err(|err| error_message(&err))
+}
+
+/// An error as the CLI prints it after `error: `: the whole chain, with
+/// text from outside (paths, policy text) escaped.
+fn error_message(err: &anyhow::Error) -> String {
+    flowgate::escape(&format!("{err:#}"), 16 << 10)
+}
+
 /// Runs the command with the given streams; returns the exit status.
 /// `serve` runs until SIGTERM or SIGINT.
 pub fn run(
@@ -354,7 +401,11 @@ pub fn run_until(
             })
         }
         Command::New { name, dir, sdk } => new::run(&name, &dir, sdk.as_deref(), &mut stderr),
-        Command::Serve { source, cache, host, log, serve } => {
+        Command::Serve { source, cache, host, log, serve, watch } => {
+            if watch {
+                let _ =
+                    writeln!(stderr, "note: `serve` always watches its policies directory; `--watch` changes nothing");
+            }
             deciding_host(&source, true, &host, &log, &cache, &mut stderr).and_then(|builder| {
                 let serve = serve::Serve { builder, watch: source.policies.as_deref(), options: &serve, stop };
                 serve::run(serve, &mut stderr)
@@ -362,6 +413,7 @@ pub fn run_until(
         }
         Command::Build { out, target_dir, crates } => build::run(&out, target_dir.as_deref(), &crates, &mut stderr),
         Command::Test { verbose, bundles } => test::run(&bundles, verbose, stdout),
+        Command::Reference { out } => reference::run(&out, &mut stderr),
         Command::Key { command: KeyCommand::New { id, out } } => signing::new_key(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => signing::sign(&key, &bundles, stdout),
         Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
@@ -378,7 +430,7 @@ pub fn run_until(
         Ok(status) => status,
         Err(err) => {
             // Errors can carry paths and policy text from outside: escaped.
-            let _ = writeln!(stderr, "error: {}", flowgate::escape(&format!("{err:#}"), 16 << 10));
+            let _ = writeln!(stderr, "error: {}", error_message(&err));
             EXIT_ERROR
         }
     }

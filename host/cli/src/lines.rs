@@ -149,7 +149,8 @@ impl Format {
             json.push_str(&provenance.to_string());
             json.push('}');
         }
-        json
+        // Fault messages and names in the additions are outside text too.
+        flowgate::escape_json(json)
     }
 }
 
@@ -161,7 +162,8 @@ pub fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
     if line.bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| err.to_string())
+    // A record error can quote the line (a field name, a word): escaped.
+    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| flowgate::escape(&err.to_string(), 4096))
 }
 
 #[cfg(test)]

@@ -61,7 +61,11 @@ pub fn host_builder(source: &PolicySource, watching: bool, stderr: &mut impl Wri
     match (&source.trust, source.allow_unsigned) {
         (Some(trust), _) => Ok(builder.trust_file(trust).context("reading the trust file")?),
         (None, true) => {
-            writeln!(stderr, "flowgate: the bundles in `{}` are not verified (--allow-unsigned)", dir.display())?;
+            writeln!(
+                stderr,
+                "flowgate: the bundles in `{}` are not verified (--allow-unsigned)",
+                flowgate::escape(&dir.display().to_string(), 4096)
+            )?;
             Ok(builder)
         }
         (None, false) => anyhow::bail!(

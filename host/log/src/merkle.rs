@@ -68,7 +68,7 @@ pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
 ///
 /// These are the only hashes storage needs to keep: a perfect subtree's
 /// hash is fixed once its last leaf is in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Subtree {
     /// Its height: 0 for a single leaf.
     pub level: u8,

@@ -23,10 +23,11 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::entry::{Entry, EntryError};
+use crate::entry::Entry;
 use crate::frontier::{AppendError, Frontier};
 use crate::merkle::{self, Subtree};
 
@@ -34,15 +35,16 @@ use crate::merkle::{self, Subtree};
 pub const MAX_PROBLEMS: usize = 64;
 
 /// Something wrong with one entry.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum Problem {
     /// It cannot be decoded.
     #[error("entry {index} cannot be read: {error}")]
     Undecodable {
         /// Its place.
         index: u64,
-        /// Why.
-        error: EntryError,
+        /// Why, in words (the decoder's [`crate::entry::EntryError`]):
+        /// words, so that a chunk's report can travel between machines.
+        error: String,
     },
     /// It states another index than its place: a copy, or a move.
     #[error("entry {index} says it is entry {stated}: copied or moved")]
@@ -126,7 +128,7 @@ impl Problem {
 }
 
 /// What is wrong with a kept record.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum RecordProblem {
     /// Its digest is not its receipt's record digest.
     #[error("is not the record its receipt decided (another digest)")]
@@ -149,7 +151,7 @@ pub enum RecordProblem {
 }
 
 /// What one chunk found: enough to join it with the others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkReport {
     /// Its first leaf index.
     pub start: u64,
@@ -213,7 +215,7 @@ impl ChunkVerifier {
         self.report.entries += 1;
         match Entry::decode(bytes) {
             Err(error) => {
-                self.problem(Problem::Undecodable { index, error });
+                self.problem(Problem::Undecodable { index, error: error.to_string() });
                 None
             }
             Ok(entry) => {

@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy};
 
-use crate::model::{AppliesTo, Expected, RuleOutcome, is_printable};
+use crate::model::{AppliesTo, Expected, RuleOutcome, is_printable, with_suggestion};
 
 use super::error::BundleError;
 
@@ -128,6 +128,29 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
+/// The 1-based line where `key` is set in the table `[table]` of a
+/// manifest's `text`, or else the line of that table's header: where an
+/// author looks for a value the policy or the host refused.
+pub(crate) fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    let mut header = None;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if let Some(name) = line.strip_prefix('[').and_then(|rest| rest.split(']').next()) {
+            current = name.trim_start_matches('[').trim();
+            if current == table {
+                header = Some(index + 1);
+            }
+            continue;
+        }
+        let named = line.strip_prefix(key).or_else(|| line.strip_prefix(&format!("\"{key}\"")));
+        if current == table && named.is_some_and(|rest| rest.trim_start().starts_with('=')) {
+            return Some(index + 1);
+        }
+    }
+    header
+}
+
 /// The 1-based lines holding a `[[test]]` header, in order.
 fn test_header_lines(text: &str) -> Vec<usize> {
     text.lines()
@@ -205,7 +228,7 @@ impl Manifest {
     pub fn parse(origin: &str, text: &str) -> Result<Manifest, BundleError> {
         let mut manifest: Manifest = toml::from_str(text).map_err(|err| {
             let (line, column) = err.span().map_or((1, 1), |span| line_and_column(text, span.start));
-            BundleError::Manifest { origin: origin.to_owned(), line, column, message: err.message().to_owned() }
+            BundleError::Manifest { origin: origin.to_owned(), line, column, message: with_suggestion(err.message()) }
         })?;
         let lines = test_header_lines(text);
         if lines.len() == manifest.tests.len() {

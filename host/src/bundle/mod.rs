@@ -30,6 +30,7 @@ use crate::model::Digest;
 pub use error::BundleError;
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use load_limits::LoadLimits;
+pub(crate) use manifest::key_line;
 pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use shape::ShapeError;
 pub(crate) use shape::check as check_shape;
@@ -50,10 +51,12 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// The module's bytes.
     pub wasm: Vec<u8>,
-    /// Where it came from, for error messages (a path or a label).
+    /// Its module's file (or label), for error messages about the module.
     pub origin: String,
     /// The signatures it carries (unverified until a trust policy checks them).
     pub signatures: Vec<BundleSignature>,
+    /// The directory (or label) it came from.
+    source: String,
     manifest_digest: Digest,
     module_digest: Digest,
     signatures_digest: Option<Digest>,
@@ -72,6 +75,7 @@ impl Bundle {
             module_digest: Digest::of(&wasm),
             wasm,
             origin: format!("{origin}/{MODULE_FILE}"),
+            source: origin.to_owned(),
             signatures: Vec::new(),
             manifest_digest,
             signatures_digest: None,
@@ -82,8 +86,7 @@ impl Bundle {
 
     /// This bundle with the signatures of a `signatures.toml`'s text.
     pub fn with_signatures(mut self, text: &str) -> Result<Bundle, BundleError> {
-        let dir = self.origin.strip_suffix(MODULE_FILE).unwrap_or(&self.origin).trim_end_matches('/');
-        self.signatures = signature::parse(&format!("{dir}/{SIGNATURES_FILE}"), text)?;
+        self.signatures = signature::parse(&format!("{}/{SIGNATURES_FILE}", self.source), text)?;
         self.signatures_digest = Some(Digest::of(text.as_bytes()));
         self.signatures_text = Some(text.into());
         Ok(self)
@@ -147,6 +150,29 @@ impl Bundle {
         Digest::of(&self.signed_message())
     }
 
+    /// The directory (or label) it was read from: how a person names the bundle.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Its `manifest.toml`, as errors about the manifest name it.
+    pub fn manifest_origin(&self) -> String {
+        format!("{}/{MANIFEST_FILE}", self.source)
+    }
+
+    /// The manifest's text, as read.
+    pub(crate) fn manifest_text(&self) -> &str {
+        &self.manifest_text
+    }
+
+    /// The keys whose signatures no longer match this bundle's name,
+    /// version and files: signed before the module or manifest changed (a
+    /// rebuild), or tampered with.
+    pub fn stale_signatures(&self) -> Vec<PublicKey> {
+        let message = self.signed_message();
+        self.signatures.iter().filter(|signature| !signature.verifies(&message)).map(|s| s.key).collect()
+    }
+
     /// SHA-256 of `manifest.toml`.
     pub fn manifest_digest(&self) -> Digest {
         self.manifest_digest
@@ -169,6 +195,7 @@ impl Bundle {
             manifest: self.manifest.clone(),
             wasm: Vec::new(),
             origin: self.origin.clone(),
+            source: self.source.clone(),
             signatures: self.signatures.clone(),
             manifest_digest: self.manifest_digest,
             module_digest: self.module_digest,

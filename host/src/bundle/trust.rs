@@ -66,7 +66,7 @@ pub enum TrustError {
     /// a file was changed after signing, or the signature was made for
     /// another bundle or version.
     #[error(
-        "the signature of key `{key}` does not match this bundle's name, version and files (tampered, or signed for another bundle)"
+        "the signature of key `{key}` does not match this bundle's name, version and files: a file changed after it was signed (tampered with, or rebuilt; if you rebuilt it, sign it again with `flowgate sign --key {key}.key DIR`), or it was signed for another bundle"
     )]
     Tampered {
         /// The trust file's id of the key.

@@ -3,6 +3,10 @@
 //! the answers combined per record. `Host::evaluate_batch` and
 //! `Host::explain` both run it, so what explains a decision is exactly
 //! what made it.
+//!
+//! Records of different tenants (`platform.id`, and the caller's key) in one
+//! chunk are handed to each policy in separate calls, one per tenant, so no
+//! instance state ever holds two tenants' records, at any isolation level.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -10,12 +14,13 @@ use std::sync::Arc;
 use flowgate_sdk::{Answer, Effect, FlowRecord};
 
 use crate::model::{Decision, Facts, Fault, PolicyAnswer, PolicyVerdict, Verdict};
+use crate::policy::Tenant;
 use crate::sandbox::EncodedRecords;
 
 use super::combine::combine;
 use super::policy_set::PolicySet;
 
-/// Decides `flows` with `set`, handing each record's decision to `decided`
+/// Decides `flows` of the caller `tenant_key` ("" for none) with `set`, handing each record's decision to `decided`
 /// in order, with the binary form of its record (what its receipt's digest
 /// covers) and, when `explain` is set, what every policy of the set did
 /// about it, in name order (otherwise nothing).
@@ -28,14 +33,16 @@ pub(crate) fn evaluate(
     flows: &[FlowRecord],
     max_batch: usize,
     explain: bool,
+    tenant_key: &str,
     mut decided: impl FnMut(&FlowRecord, Decision, Vec<PolicyVerdict>, &[u8]),
 ) {
     with_scratch(|scratch| {
-        let Scratch { records, facts, selected, outcomes } = scratch;
+        let Scratch { records, facts, selected, outcomes, tenant_of, firsts } = scratch;
         for chunk in flows.chunks(max_batch.max(1)) {
             records.encode(chunk);
             facts.clear();
             facts.extend(chunk.iter().map(Facts::of));
+            tenants(chunk, tenant_of, firsts);
             let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
             let mut verdicts: Vec<Vec<PolicyVerdict>> = chunk.iter().map(|_| Vec::new()).collect();
             // Explaining names every policy, skipped ones included.
@@ -52,7 +59,19 @@ pub(crate) fn evaluate(
                     }
                 }
                 outcomes.clear();
-                policy.answer_each(records, selected, outcomes);
+                if firsts.len() == 1 {
+                    let tenant = Tenant { key: tenant_key, platform: &chunk[firsts[0]].platform.id };
+                    policy.answer_each(records, selected, tenant, outcomes);
+                } else {
+                    // One call per tenant. Answers are gathered per record
+                    // below, so the order of records within a policy's
+                    // answers does not matter.
+                    selected.sort_by_key(|&i| tenant_of[i]);
+                    for run in selected.chunk_by(|&a, &b| tenant_of[a] == tenant_of[b]) {
+                        let tenant = Tenant { key: tenant_key, platform: &chunk[run[0]].platform.id };
+                        policy.answer_each(records, run, tenant, outcomes);
+                    }
+                }
                 for (&i, outcome) in selected.iter().zip(outcomes.drain(..)) {
                     if explain {
                         let verdict = match &outcome {
@@ -85,6 +104,30 @@ struct Scratch {
     facts: Vec<Facts>,
     selected: Vec<usize>,
     outcomes: Vec<Result<Answer, Fault>>,
+    /// For each record of the chunk, its tenant's number.
+    tenant_of: Vec<u32>,
+    /// For each tenant of the chunk, its first record.
+    firsts: Vec<usize>,
+}
+
+/// Numbers the tenants of `chunk` by first appearance. Almost every chunk
+/// holds one platform; a chunk of many compares each record with the
+/// tenants seen so far (at most `max_batch` each).
+fn tenants(chunk: &[FlowRecord], tenant_of: &mut Vec<u32>, firsts: &mut Vec<usize>) {
+    tenant_of.clear();
+    firsts.clear();
+    for (i, flow) in chunk.iter().enumerate() {
+        let platform = &flow.platform.id;
+        let seen = match tenant_of.last() {
+            Some(&previous) if chunk[firsts[previous as usize]].platform.id == *platform => Some(previous as usize),
+            _ => firsts.iter().position(|&first| chunk[first].platform.id == *platform),
+        };
+        let tenant = seen.unwrap_or_else(|| {
+            firsts.push(i);
+            firsts.len() - 1
+        });
+        tenant_of.push(tenant as u32);
+    }
 }
 
 /// Runs `f` with this thread's scratch.

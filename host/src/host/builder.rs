@@ -158,10 +158,12 @@ impl HostBuilder {
     }
 
     /// Where instances can carry state (batches at [`Isolation::PerCall`],
-    /// everything at [`Isolation::Reuse`]), one record in `records` is
-    /// answered again in a fresh instance; a different answer quarantines
-    /// the policy as nondeterministic. Default 4096 (8 to 17 % of the cost
-    /// of a batch of 256 at `Reuse`, see BENCHMARKS.md); 0 turns rechecks off.
+    /// everything at [`Isolation::Reuse`]), each answered record is picked
+    /// with probability `1 / records`, at random (a generator the guest
+    /// cannot observe), and the picked records of a call are answered
+    /// again, in a random order, in a fresh instance of the same tenant; a
+    /// different answer, or a fault there, quarantines the policy as
+    /// nondeterministic. Default 4096; 0 turns rechecks off.
     pub fn recheck_every(mut self, records: u64) -> Self {
         self.settings.recheck_every = records;
         self

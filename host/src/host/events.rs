@@ -24,8 +24,10 @@ pub enum PolicyEvent {
     },
     /// A version was refused; whatever served before keeps serving.
     Rejected {
-        /// Where it came from (a path or a label).
+        /// Where it came from: a bundle's directory (or label), a trust file.
         origin: String,
+        /// The policy's name and version, when a bundle was read that far.
+        policy: Option<String>,
         /// Why, with every cause.
         reason: String,
     },
@@ -57,11 +59,18 @@ impl fmt::Display for PolicyEvent {
             PolicyEvent::Activated { policy, policy_set } => write!(
                 f,
                 "activated `{}` {} (sha256 {}) in policy set {policy_set}",
-                policy.name,
-                policy.version,
+                escape(&policy.name, MAX_LOGGED),
+                escape(&policy.version, MAX_LOGGED),
                 policy.digest.short()
             ),
-            PolicyEvent::Rejected { origin, reason } => write!(
+            PolicyEvent::Rejected { origin, policy: Some(policy), reason } => write!(
+                f,
+                "rejected {} from `{}`: {}; the previous version keeps serving",
+                escape(policy, MAX_LOGGED),
+                escape(origin, MAX_LOGGED),
+                escape(reason, MAX_LOGGED)
+            ),
+            PolicyEvent::Rejected { origin, policy: None, reason } => write!(
                 f,
                 "rejected `{}`: {}; the previous version keeps serving",
                 escape(origin, MAX_LOGGED),
@@ -83,13 +92,18 @@ impl fmt::Display for PolicyEvent {
     }
 }
 
-/// An error and all its causes on one line: `a: b: c`.
+/// An error and all its causes on one line: `a: b: c`. A cause that an
+/// error's own message already states (`... is refused: <why>`, with
+/// `<why>` also its source) is said once.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -129,8 +129,26 @@ impl Host {
     /// Evaluates many flows like [`Host::evaluate_batch`], but fails if
     /// their receipts cannot be written to the decision log.
     pub fn try_evaluate_batch(&self, flows: &[FlowRecord]) -> Result<Vec<Decision>, Error> {
+        self.try_evaluate_batch_in("", flows)
+    }
+
+    /// [`Host::evaluate_batch`] for the caller `tenant` (a client's token
+    /// id in a shared service, say): its records never share instance
+    /// state with those of another tenant, nor with those of another
+    /// platform (`platform.id`), at any isolation level. Without a tenant
+    /// (`""`), records are kept apart by platform only. The decisions are
+    /// the same; only which instances answer differs.
+    pub fn evaluate_batch_in(&self, tenant: &str, flows: &[FlowRecord]) -> Vec<Decision> {
+        self.try_evaluate_batch_in(tenant, flows).unwrap_or_else(|err| {
+            let set = self.active.load();
+            flows.iter().map(|flow| receipt_not_written(flow, &err, set.id, set.activation)).collect()
+        })
+    }
+
+    /// [`Host::try_evaluate_batch`] for the caller `tenant` (see [`Host::evaluate_batch_in`]).
+    pub fn try_evaluate_batch_in(&self, tenant: &str, flows: &[FlowRecord]) -> Result<Vec<Decision>, Error> {
         let mut decisions = Vec::with_capacity(flows.len());
-        self.decide(flows, false, |decision, _| decisions.push(decision))?;
+        self.decide(flows, false, tenant, |decision, _| decisions.push(decision))?;
         Ok(decisions)
     }
 
@@ -155,17 +173,18 @@ impl Host {
     /// decisions, with each policy's verdict beside each decision.
     pub fn explain_batch(&self, flows: &[FlowRecord]) -> Result<Vec<(Decision, Vec<PolicyVerdict>)>, Error> {
         let mut explained = Vec::with_capacity(flows.len());
-        self.decide(flows, true, |decision, verdicts| explained.push((decision, verdicts)))?;
+        self.decide(flows, true, "", |decision, verdicts| explained.push((decision, verdicts)))?;
         Ok(explained)
     }
 
-    /// Decides `flows` with the active set, handing each decision (and,
-    /// when `explain` is set, every policy's verdict) to `keep` in order,
-    /// once every receipt is written.
+    /// Decides `flows` of `tenant` with the active set, handing each
+    /// decision (and, when `explain` is set, every policy's verdict) to
+    /// `keep` in order, once every receipt is written.
     fn decide(
         &self,
         flows: &[FlowRecord],
         explain: bool,
+        tenant: &str,
         mut keep: impl FnMut(Decision, Vec<PolicyVerdict>),
     ) -> Result<(), Error> {
         let set = self.active.load_full();
@@ -173,7 +192,7 @@ impl Host {
             archive.keep_set(&set)?;
         }
         let Some(log) = &self.log else {
-            evaluate(&set, flows, self.max_batch, explain, |_, decision, verdicts, _| keep(decision, verdicts));
+            evaluate(&set, flows, self.max_batch, explain, tenant, |_, decision, verdicts, _| keep(decision, verdicts));
             return Ok(());
         };
         // With a log, nothing is handed over before its receipt is written.
@@ -182,7 +201,7 @@ impl Host {
         let mut batch = Batch::with_capacity(flows.len());
         let mut decided = Vec::with_capacity(flows.len());
         let mut unloggable = None;
-        evaluate(&set, flows, self.max_batch, explain, |flow, decision, verdicts, record| {
+        evaluate(&set, flows, self.max_batch, explain, tenant, |flow, decision, verdicts, record| {
             let kept = keep_records.then(|| flow.to_json());
             if let Err(problem) = numbering.push(&mut batch, &decision, &flow.platform.id, Digest::of(record), kept) {
                 unloggable = unloggable.take().or(Some(problem));
@@ -217,7 +236,12 @@ impl Host {
         let policy = match admitted {
             Ok(policy) => policy,
             Err(err) => {
-                self.emit(PolicyEvent::Rejected { origin: bundle.origin.clone(), reason: error_chain(&err) });
+                let policy = Some(format!("{} {}", bundle.manifest.name, bundle.manifest.version));
+                self.emit(PolicyEvent::Rejected {
+                    origin: bundle.source().to_owned(),
+                    policy,
+                    reason: error_chain(&err),
+                });
                 return Err(err);
             }
         };
@@ -239,6 +263,7 @@ impl Host {
         if self.trust.load().as_ref().is_some_and(|trust| trust.requires(name)) {
             self.emit(PolicyEvent::Rejected {
                 origin: name.to_owned(),
+                policy: None,
                 reason: format!("removing `{name}`: the trust file requires it"),
             });
             return false;
@@ -321,6 +346,15 @@ impl Host {
                 quarantined: policy.is_quarantined(),
             })
             .collect()
+    }
+
+    /// Starts, and drops, one fresh configured instance of every active
+    /// policy: the cost the isolation benchmarks measure. Returns how many.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn start_fresh_instances(&self) -> Result<usize, crate::model::Fault> {
+        let set = self.active.load();
+        set.policies.iter().try_for_each(|policy| policy.start_fresh())?;
+        Ok(set.policies.len())
     }
 
     /// The activation counter of the active policy set: it grows with

@@ -165,7 +165,11 @@ fn sync(host: &Host, dir: &Path, state: &mut State) {
     let present = match bundle_dirs(dir) {
         Ok(present) => present,
         Err(err) => {
-            host.emit(PolicyEvent::Rejected { origin: dir.display().to_string(), reason: error_chain(&err) });
+            host.emit(PolicyEvent::Rejected {
+                origin: dir.display().to_string(),
+                policy: None,
+                reason: error_chain(&err),
+            });
             return;
         }
     };
@@ -192,7 +196,7 @@ fn follow_trust_file(host: &Host, state: &mut State) -> bool {
             let reason = format!("{}; the trust policy in force stays", error_chain(&err));
             if state.trust_problem.as_ref() != Some(&reason) {
                 state.trust_problem = Some(reason.clone());
-                host.emit(PolicyEvent::Rejected { origin: path.display().to_string(), reason });
+                host.emit(PolicyEvent::Rejected { origin: path.display().to_string(), policy: None, reason });
             }
             false
         }
@@ -210,7 +214,7 @@ fn read_one(host: &Host, bundle_dir: &Path, state: &mut State) {
             let reason = error_chain(&err);
             let seen = Seen::Broken(reason.clone());
             if state.seen.insert(bundle_dir.to_owned(), seen.clone()).as_ref() != Some(&seen) {
-                host.emit(PolicyEvent::Rejected { origin, reason });
+                host.emit(PolicyEvent::Rejected { origin, policy: None, reason });
             }
             return;
         }
@@ -224,7 +228,8 @@ fn read_one(host: &Host, bundle_dir: &Path, state: &mut State) {
     if let Some(owner) = owner.filter(|owner| claims(state, owner, &name)) {
         let reason =
             format!("policy `{name}` is served from `{}`; a second directory may not take its name", owner.display());
-        host.emit(PolicyEvent::Rejected { origin, reason });
+        let policy = Some(format!("{name} {}", bundle.manifest.version));
+        host.emit(PolicyEvent::Rejected { origin, policy, reason });
         return;
     }
     // The host may already serve it (loaded at start, or moved here unchanged).

@@ -16,7 +16,7 @@ use std::path::Path;
 use flowgate_log::entry::Entry;
 use flowgate_log::policy_set::PolicySet as SetEntry;
 use flowgate_log::receipt::{Effect as LogEffect, Explained};
-use flowgate_log::store::{CHUNK, RecordLines, Stored, Verified, VerifyOptions};
+use flowgate_log::store::{CHUNK, RecordLines, Stored, UnitVerified, Verified, VerifyOptions};
 use flowgate_sdk::{Effect, FlowRecord};
 
 use crate::bundle::PublicKey;
@@ -133,9 +133,36 @@ impl Audit {
     /// Verifies the whole log as `options` say (witnesses, workers), each
     /// kept record checked against its receipt's digest.
     pub fn verify_with(&self, options: VerifyOptions<'_>) -> Result<Verified, LogError> {
-        let check = |json: &[u8]| FlowRecord::from_json(json).map(|r| record_digest(&r)).map_err(|e| e.to_string());
+        let check = record_check;
         let options = VerifyOptions { records: Some(&check), ..options };
         flowgate_log::store::verify(self.dir(), &options)
+            .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
+    }
+
+    /// The units the log is verified in apart ([`Audit::verify_unit`]),
+    /// in order: its chunks of 65,536 entries.
+    pub fn units(&self) -> Result<Vec<u64>, LogError> {
+        flowgate_log::store::units(self.dir()).map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
+    }
+
+    /// Verifies one unit alone, kept records checked, so that units can be
+    /// spread over machines that read the same directory (Spark's
+    /// `flowgate.spark.audit`) and joined with [`Audit::verify_joined`].
+    pub fn verify_unit(&self, options: VerifyOptions<'_>, unit: u64) -> Result<UnitVerified, LogError> {
+        let check = record_check;
+        let options = VerifyOptions { records: Some(&check), ..options };
+        flowgate_log::store::verify_unit(self.dir(), &options, unit)
+            .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
+    }
+
+    /// The verdict [`Audit::verify_with`] gives, from units verified
+    /// elsewhere: each unit that fits its place is taken as it is, the
+    /// rest (and everything that crosses units: the tree, the checkpoints,
+    /// time order, policy-set references) is checked here.
+    pub fn verify_joined(&self, options: VerifyOptions<'_>, units: Vec<UnitVerified>) -> Result<Verified, LogError> {
+        let check = record_check;
+        let options = VerifyOptions { records: Some(&check), ..options };
+        flowgate_log::store::verify_joined(self.dir(), &options, units)
             .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
     }
 
@@ -255,6 +282,11 @@ impl Audit {
 /// The kept record of entry `index`, if its file has one: lines before it
 /// (of entries that are not receipts, or out of order) are skipped and
 /// counted as unusable.
+/// A kept record's digest, from its JSON.
+fn record_check(json: &[u8]) -> Result<Digest, String> {
+    FlowRecord::from_json(json).map(|r| record_digest(&r)).map_err(|e| e.to_string())
+}
+
 fn next_record(
     lines: Option<&mut RecordLines>,
     pending: &mut Option<flowgate_log::store::KeptRecord>,

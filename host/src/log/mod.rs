@@ -14,7 +14,7 @@ mod archive;
 pub use archive::Archive;
 pub use audit::{Audit, Changes, KeptRecords, LoggedRecord, Stats};
 pub use error::LogError;
-pub use flowgate_log::store::{Break, BreakKind, Durability, Head, Recovery, Verified, VerifyOptions};
+pub use flowgate_log::store::{Break, BreakKind, Durability, Head, Recovery, UnitVerified, Verified, VerifyOptions};
 pub(crate) use receipt::Batch;
 pub use receipt::record_digest;
 pub use writer::{DecisionLog, LogOptions};

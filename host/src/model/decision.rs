@@ -10,6 +10,7 @@ use super::digest::Digest;
 use super::fault::Fault;
 use super::policy_info::PolicyInfo;
 use super::reason::Reason;
+use super::text::escape_json;
 
 /// The combined answer about one flow, in the canonical form of
 /// `docs/flow-record.md`.
@@ -51,7 +52,7 @@ pub struct Decision {
 impl Decision {
     /// The decision as one line of canonical JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a decision always serialises")
+        escape_json(serde_json::to_string(self).expect("a decision always serialises"))
     }
 }
 

@@ -41,6 +41,12 @@ pub enum Fault {
         /// The word, as this host spells it.
         word: &'static str,
     },
+    /// The call's whole budget (instances started, the call, its retries
+    /// and its recheck together: a small multiple of the deadline) was
+    /// spent before this record was answered, so it was not asked. Not held
+    /// against the policy's health: the records that spent it were.
+    #[error("was not asked: the call's budget of {0} ms was spent on other records")]
+    BudgetSpent(u64),
     /// The policy is quarantined: it is not asked any more until a new
     /// version is loaded.
     #[error("is quarantined: {0}")]
@@ -54,9 +60,12 @@ pub enum Quarantine {
     /// It faulted on too many distinct records (see `HostBuilder::quarantine_after`).
     #[error("{0} distinct records made it fault within the last {window}", window = 2 * u64::from(*.0))]
     Faults(u32),
-    /// Asked again in a fresh instance, it answered a record differently:
-    /// its answers depend on earlier records (state kept between calls).
-    #[error("it answered a record differently in a fresh instance, so its answers depend on earlier records")]
+    /// Asked again in a fresh instance (records picked at random, in a
+    /// random order), it answered a record differently, or faulted: its
+    /// answers depend on earlier records or on which instance answers.
+    #[error(
+        "it answered a record differently in a fresh instance, or faulted there, so its answers depend on earlier records"
+    )]
     Nondeterministic,
     /// Its signatures no longer meet the trust file (a key was revoked or
     /// expired): every flow in its scope is denied until a valid version arrives.

@@ -7,6 +7,7 @@
 pub(crate) mod hex;
 mod digest;
 mod text;
+mod suggest;
 mod fault;
 mod reason;
 mod scope;
@@ -22,8 +23,9 @@ pub use policy_info::{PolicyInfo, Signer};
 pub use reason::{Reason, RuleOutcome};
 pub use scope::AppliesTo;
 pub(crate) use scope::{Facts, Scope};
-pub use text::escape;
+pub(crate) use suggest::{nearest, with_suggestion};
 pub(crate) use text::is_printable;
+pub use text::{escape, escape_json};
 
 /// A boxed error from a lower layer (wasmtime, the guest's own messages).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

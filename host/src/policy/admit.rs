@@ -114,7 +114,7 @@ pub(crate) fn admit(
         Some(check) => check
             .policy
             .verify(bundle, check.serving)
-            .map_err(|source| LoadError::Untrusted { origin: bundle.origin.clone(), source })?,
+            .map_err(|source| LoadError::Untrusted { origin: bundle.source().to_owned(), source })?,
         None => Vec::new(),
     };
     let policy = CompiledPolicy::load(runtime, bundle, settings, signers)?;
@@ -141,7 +141,7 @@ fn check_policy(policy: &CompiledPolicy, tests: &[TestVector]) -> Result<usize, 
 /// Checks one vector; the rules its answer fired are added to `fired`.
 fn check_one(policy: &CompiledPolicy, vector: &TestVector, fired: &mut u64) -> Result<(), VectorProblem> {
     let records = EncodedRecords::new(std::slice::from_ref(&vector.record));
-    let answer = policy.answer_one(&records, 0).map_err(VectorProblem::Fault)?;
+    let answer = policy.answer_one(&records, 0, &vector.record.platform.id).map_err(VectorProblem::Fault)?;
     *fired |= answer.fired_bits();
     let in_scope = policy.scope.covers(&Facts::of(&vector.record));
     if !in_scope && answer.effect() != Effect::NotApplicable {

@@ -10,8 +10,7 @@
 //! policy rejects. Each refusal names the file and what was expected.
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use wasmtime::{InstancePre, Linker, Module};
 
@@ -23,10 +22,12 @@ use crate::model::{AnswerError, Digest, Fault, PolicyInfo, Quarantine, Scope, Si
 use crate::sandbox::{self, EncodedRecords, GuestInstance, Limits, Runtime, StoreState, Translation, host_word};
 
 use super::PolicySettings;
+use super::budget::Budget;
 use super::error::LoadError;
 use super::health::Health;
-use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, parse_rules};
-use super::isolation::{Isolation, ThreadSlots};
+use super::interface::{MAX_CONFIG_MESSAGE, REQUIRED_FUNCS, check_exports, check_imports, config_refused, parse_rules};
+use super::isolation::{Isolation, Tenant, ThreadSlots};
+use super::recheck::Rechecks;
 
 /// A policy ready to answer, with its instances and health.
 pub(crate) struct CompiledPolicy {
@@ -41,18 +42,16 @@ pub(crate) struct CompiledPolicy {
     config: Vec<u8>,
     limits: Limits,
     isolation: Isolation,
-    recheck_every: u64,
-    /// Records answered so far, to pick which ones are rechecked.
-    answered: AtomicU64,
+    /// Which answers are checked again in a fresh instance.
+    rechecks: Rechecks,
     /// Keeps the epoch ticker running for as long as this policy can be
     /// called: without it, deadlines would never fire.
     _runtime: Arc<Runtime>,
     /// Keeps its compiled module shared with the policies of the same bytes.
     _module: Arc<Module>,
-    /// Instances kept for the next call at [`Isolation::Reuse`]: one per
-    /// thread slot, and a shared pool for threads without a slot.
+    /// Instances kept for the next call at [`Isolation::Reuse`]: per
+    /// thread slot, one per recent tenant.
     slots: ThreadSlots,
-    idle: Mutex<Vec<GuestInstance>>,
     health: Health,
 }
 
@@ -67,12 +66,13 @@ impl CompiledPolicy {
         signers: Vec<Signer>,
     ) -> Result<CompiledPolicy, LoadError> {
         let origin = &bundle.origin;
-        check_shape(&bundle.wasm, &settings.load)
-            .map_err(|source| LoadError::Shape { origin: origin.clone(), source })?;
+        let shape = |source| LoadError::Shape { origin: origin.clone(), source };
+        let footprint = check_shape(&bundle.wasm, &settings.load).map_err(shape)?;
         let limits = settings
             .limits
             .with(bundle.manifest.limits, &settings.ceilings)
             .map_err(|source| LoadError::AboveCeiling { origin: origin.clone(), source })?;
+        footprint.within(limits.memory_bytes).map_err(shape)?;
         let module = runtime.compile(&bundle.wasm).map_err(|source| LoadError::InvalidModule {
             origin: origin.clone(),
             source: source.into_boxed_dyn_error(),
@@ -91,17 +91,16 @@ impl CompiledPolicy {
             return Err(LoadError::AbiVersion { origin: origin.clone(), found: version, expected: ABI_VERSION });
         }
         check_exports(origin, &module, &REQUIRED_FUNCS)?;
-        let mut probe = GuestInstance::start(&pre, limits).map_err(start)?;
+        let mut probe = GuestInstance::start(&pre, limits, limits.deadline_ms).map_err(start)?;
         let schema = Schema::parse(&probe.schema().map_err(start)?)
             .map_err(|err| LoadError::Schema { origin: origin.clone(), problem: err.0 })?;
         let rules_json = probe.rules().map_err(start)?;
         let reasons = parse_rules(origin, bundle, &rules_json)?;
         let config = bundle.manifest.config_json().into_bytes();
-        probe.configure(&config).map_err(start)?.map_err(|message| LoadError::Config {
-            origin: origin.clone(),
-            policy: bundle.manifest.name.clone(),
-            message: escape(&message, MAX_CONFIG_MESSAGE),
-        })?;
+        probe
+            .configure(&config, limits.deadline_ms)
+            .map_err(start)?
+            .map_err(|message| config_refused(bundle, &message))?;
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
@@ -115,7 +114,6 @@ impl CompiledPolicy {
             articles: manifest.articles.clone(),
             reasons,
         };
-        let idle = if settings.isolation == Isolation::Reuse { vec![probe] } else { Vec::new() };
         Ok(CompiledPolicy {
             info: Arc::new(info),
             bundle: bundle.without_module(),
@@ -125,29 +123,31 @@ impl CompiledPolicy {
             config,
             limits,
             isolation: settings.isolation,
-            recheck_every: settings.recheck_every,
-            answered: AtomicU64::new(0),
+            rechecks: Rechecks::new(settings.recheck_every),
             _runtime: Arc::clone(runtime),
             _module: module,
             slots: ThreadSlots::new(),
-            idle: Mutex::new(idle),
             health: Health::new(settings.quarantine_after),
         })
     }
 
     /// The policy's answer, or its fault, for each of the `selected`
-    /// records of a batch, appended to `out` in order (the caller keeps
-    /// `out` from one call to the next, so the hot path allocates nothing).
+    /// records of a batch, all of one `tenant`, appended to `out` in order
+    /// (the caller keeps `out` from one call to the next, so the hot path
+    /// allocates nothing).
     ///
     /// The batch is one call. If it faults, each record is asked again on
     /// its own, so one hostile record cannot deny its neighbours; after a
     /// deadline, those retries share one more deadline between them rather
-    /// than taking a full one each. A quarantined policy answers only
-    /// [`Fault::Quarantined`] until it is replaced.
+    /// than taking a full one each, and a policy quarantined meanwhile is
+    /// not asked again. Everything together stays within the call's
+    /// [`Budget`]. A quarantined policy answers only [`Fault::Quarantined`]
+    /// until it is replaced.
     pub(crate) fn answer_each(
         &self,
         records: &EncodedRecords,
         selected: &[usize],
+        tenant: Tenant<'_>,
         out: &mut Vec<Result<Answer, Fault>>,
     ) {
         if let Some(cause) = self.health.quarantine() {
@@ -155,7 +155,7 @@ impl CompiledPolicy {
             return;
         }
         if self.translation.is_identity() {
-            return self.answer_known(records, selected, out);
+            return self.answer_known(records, selected, tenant, out);
         }
         // A record with a word the policy lacks is not sent: its answer is
         // the fault naming the word, and the others are asked as usual.
@@ -168,37 +168,55 @@ impl CompiledPolicy {
             })
             .collect();
         if unknown.iter().all(Option::is_none) {
-            return self.answer_known(records, selected, out);
+            return self.answer_known(records, selected, tenant, out);
         }
         let known: Vec<usize> = selected.iter().zip(&unknown).filter(|(_, u)| u.is_none()).map(|(&i, _)| i).collect();
         let mut answers = Vec::with_capacity(known.len());
-        self.answer_known(records, &known, &mut answers);
+        self.answer_known(records, &known, tenant, &mut answers);
         let mut answers = answers.into_iter();
         out.extend(
             unknown.into_iter().map(|u| u.map_or_else(|| answers.next().expect("one answer per known record"), Err)),
         );
     }
 
-    /// [`CompiledPolicy::answer_each`] for record `i` alone.
-    pub(crate) fn answer_one(&self, records: &EncodedRecords, i: usize) -> Result<Answer, Fault> {
+    /// [`CompiledPolicy::answer_each`] for record `i` alone, as its platform's.
+    pub(crate) fn answer_one(&self, records: &EncodedRecords, i: usize, platform: &str) -> Result<Answer, Fault> {
         let mut out = Vec::with_capacity(1);
-        self.answer_each(records, &[i], &mut out);
+        self.answer_each(records, &[i], Tenant { key: "", platform }, &mut out);
         out.pop().expect("one answer per record")
     }
 
     /// [`CompiledPolicy::answer_each`] for records whose words the policy knows.
-    fn answer_known(&self, records: &EncodedRecords, selected: &[usize], out: &mut Vec<Result<Answer, Fault>>) {
+    fn answer_known(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        tenant: Tenant<'_>,
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) {
         if selected.is_empty() {
             return;
         }
+        let budget = Budget::start(self.limits.deadline_ms);
         let start = out.len();
-        let fault = match self.answer_batch(records, selected, self.limits.deadline_ms, out) {
-            Ok(()) => {
-                self.health.answered(selected.len());
-                return self.recheck(records, selected, &mut out[start..]);
-            }
-            Err(fault) => fault,
-        };
+        match self.answer_batch(records, selected, tenant, self.limits.deadline_ms, &budget, out) {
+            Ok(()) => self.health.answered(selected.len()),
+            Err(fault) => self.retry_each(records, selected, tenant, fault, &budget, out),
+        }
+        self.recheck(records, selected, tenant, &budget, &mut out[start..]);
+    }
+
+    /// After `fault` stopped the batch: each record asked on its own, within
+    /// what is left of the budget, while the policy is not quarantined.
+    fn retry_each(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        tenant: Tenant<'_>,
+        fault: Fault,
+        budget: &Budget,
+        out: &mut Vec<Result<Answer, Fault>>,
+    ) {
         let retry_deadline = match fault {
             // A few ticks each: an honest record takes microseconds.
             Fault::Deadline(_) if selected.len() > 1 => {
@@ -207,13 +225,19 @@ impl CompiledPolicy {
             _ => self.limits.deadline_ms,
         };
         for &i in selected {
+            if let Some(cause) = self.health.quarantine() {
+                out.push(Err(Fault::Quarantined(cause)));
+                continue;
+            }
             let answered = if selected.len() == 1 {
                 Err(fault.clone())
             } else {
-                self.answer_batch(records, &[i], retry_deadline, out)
+                self.answer_batch(records, &[i], tenant, retry_deadline, budget, out)
             };
             match answered {
                 Ok(()) => self.health.answered(1),
+                // Not asked: the records that spent the budget are counted.
+                Err(spent @ Fault::BudgetSpent(_)) => out.push(Err(spent)),
                 Err(fault) => {
                     self.health.faulted(record_hash(records.record(i)));
                     out.push(Err(fault));
@@ -224,46 +248,51 @@ impl CompiledPolicy {
 
     /// One call for the `selected` records, on an instance chosen by the
     /// isolation level (or one call per record at [`Isolation::PerRecord`]),
-    /// its answers appended to `out`; on a fault, `out` is left as it was.
+    /// each step within `deadline_ms` and what is left of `budget`; the
+    /// answers appended to `out`. On a fault, `out` is left as it was.
     fn answer_batch(
         &self,
         records: &EncodedRecords,
         selected: &[usize],
+        tenant: Tenant<'_>,
         deadline_ms: u64,
+        budget: &Budget,
         out: &mut Vec<Result<Answer, Fault>>,
     ) -> Result<(), Fault> {
         let rule_count = self.info.reasons.len();
         let translation = &self.translation;
+        let step = || match budget.for_work() {
+            0 => Err(Fault::BudgetSpent(budget.total_ms())),
+            left => Ok(left.min(deadline_ms)),
+        };
         let start = out.len();
         let answered = match self.isolation {
             Isolation::PerRecord => selected.iter().try_for_each(|&i| {
-                self.fresh_instance()?.answer_batch(records, &[i], translation, rule_count, deadline_ms, out)
+                let mut instance = self.fresh_instance(&step)?;
+                instance.answer_batch(records, &[i], translation, rule_count, step()?, out)
             }),
-            Isolation::PerCall => self.fresh_instance().and_then(|mut instance| {
-                instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)
+            Isolation::PerCall => self.fresh_instance(&step).and_then(|mut instance| {
+                instance.answer_batch(records, selected, translation, rule_count, step()?, out)
             }),
             Isolation::Reuse => match self.slots.of_this_thread() {
                 // The calling thread's own slot: no other thread waits on
-                // it, and the instance is used where it is kept.
+                // it. Only this tenant's instance is ever taken from it.
                 Some(mut kept) => {
-                    if kept.is_none() {
-                        *kept = Some(self.spare_instance()?);
-                    }
-                    let instance = kept.as_mut().expect("just filled");
-                    let answered = instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out);
-                    if answered.is_err() {
-                        // A faulted instance is dropped, never reused.
-                        *kept = None;
+                    let mut instance = match kept.take(tenant) {
+                        Some(instance) => instance,
+                        None => self.fresh_instance(&step)?,
+                    };
+                    let answered = instance.answer_batch(records, selected, translation, rule_count, step()?, out);
+                    // A faulted instance is dropped, never reused.
+                    if answered.is_ok() {
+                        kept.put(tenant, instance);
                     }
                     answered
                 }
-                // Another thread has the slot (more threads than slots): the shared pool.
-                None => {
-                    let mut instance = self.spare_instance()?;
-                    instance.answer_batch(records, selected, translation, rule_count, deadline_ms, out)?;
-                    self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(instance);
-                    Ok(())
-                }
+                // Another thread holds the slot: a fresh instance, dropped after.
+                None => self.fresh_instance(&step).and_then(|mut instance| {
+                    instance.answer_batch(records, selected, translation, rule_count, step()?, out)
+                }),
             },
         };
         if answered.is_err() {
@@ -272,56 +301,69 @@ impl CompiledPolicy {
         answered
     }
 
-    /// Where an instance may have carried state into `answers`, answers one
-    /// record in `recheck_every` again in a fresh instance. A difference
-    /// quarantines the policy, and the whole call fails closed.
-    fn recheck(&self, records: &EncodedRecords, selected: &[usize], answers: &mut [Result<Answer, Fault>]) {
+    /// Where an instance may have carried state into `answers` (a batch at
+    /// [`Isolation::PerCall`], everything at [`Isolation::Reuse`]), records
+    /// picked at random (see `recheck`) are answered again together, in a
+    /// random order, in an ordinary call on a fresh instance of the same
+    /// tenant. A different answer, or a fault there, quarantines the policy
+    /// as nondeterministic, and the whole call fails closed.
+    fn recheck(
+        &self,
+        records: &EncodedRecords,
+        selected: &[usize],
+        tenant: Tenant<'_>,
+        budget: &Budget,
+        answers: &mut [Result<Answer, Fault>],
+    ) {
         let carries_state = match self.isolation {
             Isolation::PerRecord => false,
             Isolation::PerCall => selected.len() > 1,
             Isolation::Reuse => true,
         };
-        if !carries_state || self.recheck_every == 0 {
+        if !carries_state {
             return;
         }
-        let before = self.answered.fetch_add(selected.len() as u64, Ordering::Relaxed);
-        let due = self.recheck_every - before % self.recheck_every;
-        if due > selected.len() as u64 {
+        let mut picked = Vec::new();
+        self.rechecks.pick(answers.len(), &mut picked);
+        picked.retain(|&at| answers[at].is_ok());
+        if picked.is_empty() {
             return;
         }
-        let at = due as usize - 1;
-        let mut fresh = Vec::with_capacity(1);
-        let answered = self.fresh_instance().and_then(|mut instance| {
+        let again: Vec<usize> = picked.iter().map(|&at| selected[at]).collect();
+        let step = || match budget.for_recheck() {
+            0 => Err(Fault::BudgetSpent(budget.total_ms())),
+            left => Ok(left),
+        };
+        let mut fresh = Vec::with_capacity(again.len());
+        let answered = self.fresh_instance(&step).and_then(|mut instance| {
             let rules = self.info.reasons.len();
-            instance.answer_batch(
-                records,
-                &selected[at..=at],
-                &self.translation,
-                rules,
-                self.limits.deadline_ms,
-                &mut fresh,
-            )
+            instance.answer_batch(records, &again, &self.translation, rules, step()?, &mut fresh)
         });
-        if answered.is_ok() && fresh[0] != answers[at] {
+        let _ = tenant; // the fresh instance is this tenant's: it is used for nothing else
+        let same = answered.is_ok() && picked.iter().zip(&fresh).all(|(&at, again)| *again == answers[at]);
+        if !same {
             self.health.nondeterministic();
             let cause = self.health.quarantine().expect("just quarantined");
             answers.iter_mut().for_each(|answer| *answer = Err(Fault::Quarantined(cause)));
         }
     }
 
-    /// An instance from the shared pool, or a fresh one.
-    fn spare_instance(&self) -> Result<GuestInstance, Fault> {
-        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        idle.map_or_else(|| self.fresh_instance(), Ok)
-    }
-
-    fn fresh_instance(&self) -> Result<GuestInstance, Fault> {
-        let mut instance = GuestInstance::start(&self.pre, self.limits)?;
+    /// A fresh, configured instance, each step within what `step` allows.
+    fn fresh_instance(&self, step: &dyn Fn() -> Result<u64, Fault>) -> Result<GuestInstance, Fault> {
+        let mut instance = GuestInstance::start(&self.pre, self.limits, step()?)?;
         // The configuration was accepted at load; a refusal now is a fault.
         instance
-            .configure(&self.config)?
+            .configure(&self.config, step()?)?
             .map_err(|message| Fault::BadAnswer(AnswerError::ConfigRefused(escape(&message, MAX_CONFIG_MESSAGE))))?;
         Ok(instance)
+    }
+
+    /// Starts a fresh, configured instance, as a call at
+    /// [`Isolation::PerCall`] does, and drops it: what the benchmarks time.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn start_fresh(&self) -> Result<(), Fault> {
+        let budget = Budget::start(self.limits.deadline_ms);
+        self.fresh_instance(&|| Ok(budget.for_work())).map(drop)
     }
 
     /// Its signatures no longer meet the trust policy: from now on it

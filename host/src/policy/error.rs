@@ -121,6 +121,23 @@ pub enum LoadError {
         problem: String,
     },
 
+    /// The manifest's `[rules]` says what a rule does that the policy's
+    /// rule table does not have (a misspelt name, or a rule since removed).
+    #[error(
+        "`{manifest}` line {line}: the manifest's [rules] declares what `{rule}` does, but the rule table has no such rule{}",
+        nearest.as_ref().map(|near| format!("; did you mean `{near}`?")).unwrap_or_default()
+    )]
+    UndeclaredRule {
+        /// The manifest's file.
+        manifest: String,
+        /// The line of the declaration.
+        line: usize,
+        /// The rule it names.
+        rule: String,
+        /// The rule of the table nearest to that name, if one is near.
+        nearest: Option<String>,
+    },
+
     /// The module's rule table is not valid.
     #[error("`{origin}` has an invalid rule table: {problem}")]
     Rules {
@@ -131,10 +148,12 @@ pub enum LoadError {
     },
 
     /// The policy rejected the configuration in its manifest.
-    #[error("`{origin}`: policy `{policy}` rejects its configuration: {message}")]
+    #[error("`{manifest}` line {line}: policy `{policy}` rejects its configuration: {message}")]
     Config {
         /// The manifest's file.
-        origin: String,
+        manifest: String,
+        /// The line of the key the policy names (or of `[config]`).
+        line: usize,
         /// The policy's name.
         policy: String,
         /// The policy's own message, naming the key.

@@ -6,8 +6,8 @@ use wasmtime::{ExternType, Module};
 
 use flowgate_sdk::RuleId;
 
-use crate::bundle::Bundle;
-use crate::model::{Reason, escape, is_printable};
+use crate::bundle::{Bundle, key_line};
+use crate::model::{Reason, escape, is_printable, nearest, with_suggestion};
 use crate::sandbox::Exports;
 
 use super::error::LoadError;
@@ -144,10 +144,44 @@ pub(super) fn parse_rules(origin: &str, bundle: &Bundle, json: &[u8]) -> Result<
         );
     }
     if let Some(name) = manifest.rules.keys().find(|name| !reasons.iter().any(|reason| reason.rule() == *name)) {
-        return Err(bad(format!(
-            "the manifest's [rules] declares what `{}` does, but the rule table has no such rule",
-            escape(name, MAX_RULE_NAME)
-        )));
+        let declared = reasons.iter().map(Reason::rule);
+        return Err(LoadError::UndeclaredRule {
+            manifest: bundle.manifest_origin(),
+            line: key_line(bundle.manifest_text(), "rules", name).unwrap_or(1),
+            rule: escape(name, MAX_RULE_NAME),
+            nearest: nearest(name, declared).map(str::to_owned),
+        });
     }
     Ok(reasons)
+}
+
+/// The policy's refusal of its `[config]`, pointed at the manifest line
+/// of the key it names, with the nearest valid word for a misspelt one.
+///
+/// The SDK says `config `path`: what` (`config `recipients[0]`: unknown
+/// variant ...`); serde adds where in the JSON the host handed over the
+/// failure was, which the author never wrote, so that is left out.
+pub(super) fn config_refused(bundle: &Bundle, message: &str) -> LoadError {
+    let message = without_json_position(message);
+    let (path, what) = message
+        .strip_prefix("config `")
+        .and_then(|rest| rest.split_once("`: "))
+        .map_or(("", message), |(path, what)| (path, what));
+    let key = path.split(['.', '[']).next().unwrap_or_default();
+    let line = key_line(bundle.manifest_text(), "config", key).unwrap_or(1);
+    let message = if path.is_empty() { with_suggestion(what) } else { format!("`{path}`: {}", with_suggestion(what)) };
+    LoadError::Config {
+        manifest: bundle.manifest_origin(),
+        line,
+        policy: bundle.manifest.name.clone(),
+        message: escape(&message, MAX_CONFIG_MESSAGE),
+    }
+}
+
+/// `message` without serde_json's closing ` at line L column C`.
+fn without_json_position(message: &str) -> &str {
+    let Some((before, position)) = message.rsplit_once(" at line ") else { return message };
+    let numbers = position.split_once(" column ");
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if numbers.is_some_and(|(line, column)| digits(line) && digits(column)) { before } else { message }
 }

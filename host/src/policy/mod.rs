@@ -7,6 +7,8 @@ mod error;
 mod interface;
 mod isolation;
 mod health;
+mod recheck;
+mod budget;
 mod compiled;
 mod admit;
 
@@ -20,6 +22,7 @@ pub use admit::{VectorReport, VectorResult, run_vectors};
 pub(crate) use compiled::CompiledPolicy;
 pub use error::LoadError;
 pub use isolation::Isolation;
+pub(crate) use isolation::Tenant;
 
 /// What the platform decides for every policy it loads.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +36,8 @@ pub(crate) struct PolicySettings {
     /// Distinct faulting records that quarantine (see `health`).
     pub(crate) quarantine_after: u32,
     pub(crate) isolation: Isolation,
-    /// One record in this many is answered again in a fresh instance; 0 never.
+    /// One record in this many, picked at random, is answered again in a
+    /// fresh instance; 0 never.
     pub(crate) recheck_every: u64,
 }
 

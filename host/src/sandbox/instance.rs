@@ -53,30 +53,38 @@ pub(crate) struct GuestInstance {
 /// any other export is looked up, so that a module of another version is
 /// refused for its version and not for an export that version lacks.
 pub(crate) fn abi_version(pre: &InstancePre<StoreState>, limits: Limits) -> Result<i32, Fault> {
-    let (mut store, instance) = instantiate(pre, limits)?;
+    let (mut store, instance) = instantiate(pre, limits, limits.deadline_ms)?;
     let version = instance
         .get_typed_func::<(), i32>(&mut store, Exports::ABI_VERSION)
         .map_err(|_| Fault::BadAnswer(AnswerError::MissingExport(Exports::ABI_VERSION)))?;
     call(&mut store, &version, (), limits.deadline_ms)
 }
 
-/// A store under `limits` and an instance in it, its start function run under the deadline.
+/// A store under `limits` and an instance in it, its start function run
+/// under `deadline_ms` (at most the deadline of `limits`).
 fn instantiate(
     pre: &InstancePre<StoreState>,
     limits: Limits,
+    deadline_ms: u64,
 ) -> Result<(Store<StoreState>, wasmtime::Instance), Fault> {
+    let deadline_ms = deadline_ms.min(limits.deadline_ms);
     let mut store = Store::new(pre.module().engine(), StoreState { limits });
     store.limiter(|state| state);
-    store.set_epoch_deadline(Limits::ticks(limits.deadline_ms));
-    let instance = pre.instantiate(&mut store).map_err(|err| fault(err, limits.deadline_ms))?;
+    store.set_epoch_deadline(Limits::ticks(deadline_ms));
+    let instance = pre.instantiate(&mut store).map_err(|err| fault(err, deadline_ms))?;
     Ok((store, instance))
 }
 
 impl GuestInstance {
-    /// Instantiates the module (running its start function under the
-    /// deadline); every later call runs under the same `limits`.
-    pub(crate) fn start(pre: &InstancePre<StoreState>, limits: Limits) -> Result<GuestInstance, Fault> {
-        let (mut store, instance) = instantiate(pre, limits)?;
+    /// Instantiates the module (running its start function within
+    /// `deadline_ms`, at most the deadline of `limits`); every later call
+    /// runs under the same `limits`.
+    pub(crate) fn start(
+        pre: &InstancePre<StoreState>,
+        limits: Limits,
+        deadline_ms: u64,
+    ) -> Result<GuestInstance, Fault> {
+        let (mut store, instance) = instantiate(pre, limits, deadline_ms)?;
         let missing = |name| Fault::BadAnswer(AnswerError::MissingExport(name));
         let memory = instance.get_memory(&mut store, Exports::MEMORY).ok_or_else(|| missing(Exports::MEMORY))?;
         macro_rules! func {
@@ -115,10 +123,11 @@ impl GuestInstance {
         Ok(self.output(packed, MAX_MESSAGE_BYTES)?.to_vec())
     }
 
-    /// Hands the configuration to the guest: `Ok(Err(message))` if it refuses it.
-    pub(crate) fn configure(&mut self, config: &[u8]) -> Result<Result<(), String>, Fault> {
-        let len = self.write_input(config)?;
-        let deadline = self.deadline_ms();
+    /// Hands the configuration to the guest, within `deadline_ms` (at most
+    /// the instance's own deadline): `Ok(Err(message))` if it refuses it.
+    pub(crate) fn configure(&mut self, config: &[u8], deadline_ms: u64) -> Result<Result<(), String>, Fault> {
+        let deadline = deadline_ms.min(self.deadline_ms());
+        let len = self.write_input(config, deadline)?;
         let packed = call(&mut self.store, &self.init, len, deadline)?;
         if packed == 0 {
             return Ok(Ok(()));
@@ -141,25 +150,24 @@ impl GuestInstance {
         deadline_ms: u64,
         out: &mut Vec<Result<Answer, Fault>>,
     ) -> Result<(), Fault> {
+        let deadline = deadline_ms.min(self.deadline_ms());
         let len = records.batch_len(selected, translation);
-        let address = self.reserve_input(len)?;
+        let address = self.reserve_input(len, deadline)?;
         let input = self
             .memory
             .data_mut(&mut self.store)
             .get_mut(address..address + len)
             .ok_or(Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
         records.write_batch(selected, translation, input);
-        let deadline = deadline_ms.min(self.deadline_ms());
         let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
         let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
         decode_answers(output, selected.len(), translation, rule_count, out).map_err(Fault::BadAnswer)
     }
 
     /// Makes the guest's input buffer at least `len` bytes; returns its address.
-    fn reserve_input(&mut self, len: usize) -> Result<usize, Fault> {
+    fn reserve_input(&mut self, len: usize, deadline: u64) -> Result<usize, Fault> {
         if len > self.input.1 {
             let request = i32::try_from(len).map_err(|_| Fault::BadAnswer(AnswerError::InputTooLarge(len)))?;
-            let deadline = self.deadline_ms();
             let address = call(&mut self.store, &self.buffer, request, deadline)?;
             self.input = (address as u32 as usize, len);
         }
@@ -167,8 +175,8 @@ impl GuestInstance {
     }
 
     /// Copies `bytes` into the guest's input buffer.
-    fn write_input(&mut self, bytes: &[u8]) -> Result<i32, Fault> {
-        let address = self.reserve_input(bytes.len())?;
+    fn write_input(&mut self, bytes: &[u8], deadline: u64) -> Result<i32, Fault> {
+        let address = self.reserve_input(bytes.len(), deadline)?;
         self.memory
             .write(&mut self.store, address, bytes)
             .map_err(|_| Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use flowgate::{Bundle, MANIFEST_FILE, MODULE_FILE};
+use flowgate::{Bundle, MANIFEST_FILE, MODULE_FILE, Manifest};
 
 use crate::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
 
@@ -27,6 +27,9 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         }
         let manifest = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
+        // Checked before the (slow) build: a misspelt word in a vector or a
+        // scope is told in milliseconds, not after compiling.
+        Manifest::parse(&manifest_path.display().to_string(), &manifest)?;
         let package = package_name(dir)?;
         let modules = flowgate_wasm_build::build(&dir.join("Cargo.toml"), &[package], target_dir)?;
         let wasm = std::fs::read(&modules[0]).with_context(|| format!("cannot read `{}`", modules[0].display()))?;
@@ -36,7 +39,11 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         bundle.origin = modules[0].display().to_string();
         let report = flowgate::run_vectors(&bundle)?;
         if !super::test::write_report(stderr, &bundle, &report, false)? {
-            writeln!(stderr, "not written: `{}` fails its own vectors", dir.display())?;
+            writeln!(
+                stderr,
+                "not written: `{}` fails its own vectors",
+                flowgate::escape(&dir.display().to_string(), 4096)
+            )?;
             failed += 1;
             continue;
         }
@@ -44,6 +51,7 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
         std::fs::write(target.join(MANIFEST_FILE), &manifest)?;
         std::fs::write(target.join(MODULE_FILE), &bundle.wasm)?;
+        warn_stale_signatures(&target, stderr)?;
         writeln!(
             stderr,
             "built {} {} into `{}` ({} bytes, {} vectors pass)",
@@ -60,6 +68,27 @@ pub fn run(out: &Path, target_dir: Option<&Path>, crates: &[PathBuf], stderr: &m
         return Ok(EXIT_ERROR);
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })
+}
+
+/// Says when the bundle just written keeps a `signatures.toml` of an
+/// earlier build, whose signatures no longer cover its files.
+fn warn_stale_signatures(target: &Path, stderr: &mut impl Write) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(target.join(flowgate::SIGNATURES_FILE)).is_err() {
+        return Ok(());
+    }
+    let stale = Bundle::from_dir(target)?.stale_signatures();
+    if !stale.is_empty() {
+        let keys: Vec<String> = stale.iter().map(ToString::to_string).collect();
+        writeln!(
+            stderr,
+            "note: `{}` holds signatures of an earlier build ({}): they do not cover the module just built, \
+             so `flowgate verify` refuses it; sign it again: `flowgate sign --key ID.key {}`",
+            target.join(flowgate::SIGNATURES_FILE).display(),
+            keys.join(", "),
+            target.display()
+        )?;
+    }
+    Ok(())
 }
 
 /// The `package.name` of the crate in `dir`.

@@ -27,6 +27,9 @@ use crate::lines::{Format, Line, MAX_LINE_BYTES, Outcome, decide_lines, read_chu
 
 use crate::{EXIT_INVALID, EXIT_OK};
 
+/// What a policy loading error is said to have happened in.
+pub const LOADING: &str = "loading policies";
+
 /// Lines per chunk: large enough to keep both cores busy, small enough to
 /// keep memory flat on files of any size.
 const CHUNK_LINES: usize = 8192;
@@ -56,7 +59,7 @@ pub fn run(
     stdout: impl Write,
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
-    let host = Arc::new(check.builder.build().context("loading policies")?);
+    let host = Arc::new(check.builder.build().context(LOADING)?);
     crate::options::report_recovery(&host, stderr)?;
     let format = Format { provenance: check.provenance, explain: check.explain };
     let (input, size): (Box<dyn BufRead + Send + '_>, Option<u64>) = if check.file == Path::new("-") {

@@ -1,12 +1,13 @@
 //! The `flowgate` commands, one module each, named for what they do: the
 //! deciding commands (`check`, `serve`, `policies`), the author's
-//! (`new`, `build`, `test`), the regulator's (`key new`, `sign`, `verify`)
+//! (`new`, `build`, `test`, `reference`), the regulator's (`key new`, `sign`, `verify`)
 //! and the auditor's (`audit ...`, `digest`).
 
 pub(crate) mod check;
 pub mod serve;
 pub(crate) mod policies;
 pub(crate) mod new;
+pub(crate) mod reference;
 pub(crate) mod build;
 pub(crate) mod test;
 pub(crate) mod signing;

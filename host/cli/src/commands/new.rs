@@ -52,8 +52,15 @@ pub fn run(name: &str, parent: &Path, sdk: Option<&Path>, stderr: &mut impl Writ
         dir.display()
     );
     let type_name = type_name(name);
+    // The contract's pages live beside the SDK, in the checkout's `docs/`.
+    let docs = sdk.parent().map(|checkout| checkout.join("docs")).filter(|docs| docs.join("vocabulary.md").is_file());
+    let docs = docs.as_deref().and_then(Path::to_str).unwrap_or("docs (in the Flowgate repository)").to_owned();
     let fill = |template: &str| {
-        template.replace("{{name}}", name).replace("{{type}}", &type_name).replace("{{sdk}}", sdk_text)
+        template
+            .replace("{{name}}", name)
+            .replace("{{type}}", &type_name)
+            .replace("{{sdk}}", sdk_text)
+            .replace("{{docs}}", &docs)
     };
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let files = [

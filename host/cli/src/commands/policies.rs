@@ -17,13 +17,14 @@ pub fn run(builder: HostBuilder, vectors: Option<&[Bundle]>, mut stdout: impl Wr
     for status in host.policies() {
         let info = &status.info;
         let signers: Vec<&str> = info.signers.iter().map(|s| s.id.as_str()).collect();
+        // Names come from manifests and the trust file: escaped, as all outside text.
         writeln!(
             stdout,
             "{} {} sha256 {} signed by [{}] deadline {} ms, memory {} bytes, tables {}",
-            info.name,
-            info.version,
+            flowgate::escape(&info.name, 256),
+            flowgate::escape(&info.version, 256),
             info.digest,
-            signers.join(", "),
+            flowgate::escape(&signers.join(", "), 4096),
             status.limits.deadline_ms,
             status.limits.memory_bytes,
             status.limits.table_elements
@@ -70,7 +71,7 @@ fn write_overlaps(host: &flowgate::Host, bundles: &[Bundle], out: &mut impl Writ
         writeln!(out, "overlaps: none on the policies' own vectors")?;
     }
     for ((thing, by), seen) in overlaps {
-        writeln!(out, "overlap: {thing} from {by} (first on {seen})")?;
+        writeln!(out, "overlap: {}", flowgate::escape(&format!("{thing} from {by} (first on {seen})"), 4096))?;
     }
     Ok(())
 }

@@ -23,14 +23,15 @@ pub fn sign(key: &Path, bundles: &[PathBuf], mut stdout: impl Write) -> anyhow::
     let secret = SecretKey::read(key)?;
     for dir in bundles {
         let bundle = Bundle::sign_dir(dir, &secret)?;
+        let count = bundle.signatures.len();
         writeln!(
             stdout,
-            "signed {} {} in `{}` with {} ({} signatures)",
+            "signed {} {} in `{}` with {} ({count} signature{})",
             bundle.manifest.name,
             bundle.manifest.version,
             dir.display(),
             secret.public(),
-            bundle.signatures.len()
+            if count == 1 { "" } else { "s" }
         )?;
     }
     Ok(EXIT_OK)

@@ -19,14 +19,19 @@ pub fn run(trust: &Path, bundles: &[PathBuf], mut stdout: impl Write) -> anyhow:
                 let name = format!("{} {}", bundle.manifest.name, bundle.manifest.version);
                 trust.verify(&bundle, None).map(|signers| (name, signers)).map_err(|err| err.to_string())
             });
+        // Every part of a line that comes from outside (the directory's
+        // name, the manifest, the trust file) is escaped: a name with a
+        // line break or separator cannot forge an `ok` line.
+        let dir = flowgate::escape(&dir.display().to_string(), 4096);
         match verdict {
             Ok((name, signers)) => {
                 let signers: Vec<String> = signers.iter().map(|s| format!("{} ({})", s.id, s.holder)).collect();
-                writeln!(stdout, "ok      {name} `{}`: signed by {}", dir.display(), signers.join(", "))?;
+                let (name, signers) = (flowgate::escape(&name, 512), flowgate::escape(&signers.join(", "), 4096));
+                writeln!(stdout, "ok      {name} `{dir}`: signed by {signers}")?;
             }
             Err(reason) => {
                 refused += 1;
-                writeln!(stdout, "REFUSED `{}`: {reason}", dir.display())?;
+                writeln!(stdout, "REFUSED `{dir}`: {}", flowgate::escape(&reason, 4096))?;
             }
         }
     }

@@ -197,18 +197,104 @@ pub struct Verified {
 
 /// Verifies the log in `dir`; see the module docs for what is checked.
 pub fn verify(dir: &Path, options: &VerifyOptions<'_>) -> Result<Verified, StoreError> {
+    verify_joined(dir, options, Vec::new())
+}
+
+/// One unit of a log verified alone: the chunk of entries `[chunk·CHUNK,
+/// (chunk+1)·CHUNK)`, with its stored hashes, index offsets and kept
+/// records, as [`verify`] checks each chunk. Units are verified anywhere
+/// the directory is readable ([`verify_unit`], on other machines) and
+/// joined by [`verify_joined`], which gives the verdict [`verify`] gives.
+/// It travels as JSON (serde); the joiner trusts it as much as it trusts
+/// whoever verified it, and checks only that it fits its place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnitVerified {
+    /// The chunk.
+    pub chunk: u64,
+    /// The byte offset it was read from.
+    offset: u64,
+    /// The checkpoint sizes within it whose roots it kept.
+    interest: Vec<u64>,
+    done: ChunkDone,
+}
+
+impl UnitVerified {
+    /// Entries read in it.
+    pub fn entries(&self) -> u64 {
+        self.done.report.entries
+    }
+
+    /// Receipts among them.
+    pub fn receipts(&self) -> u64 {
+        self.done.report.receipts
+    }
+
+    /// The gravest problem found within the unit alone (the joined verdict
+    /// may find graver ones across units and checkpoints).
+    pub fn broken(&self) -> Option<Break> {
+        let problems = &self.done.report.problems;
+        problems.iter().map(|problem| from_problem(problem, problems)).min_by_key(|b| (b.kind, b.index))
+    }
+
+    /// Whether it was verified for this place and these checkpoint sizes.
+    fn fits(&self, chunk: u64, offset: u64, interest: &[u64]) -> bool {
+        let report = &self.done.report;
+        self.chunk == chunk
+            && self.offset == offset
+            && report.start == chunk * CHUNK
+            && report.entries <= CHUNK
+            && self.interest == chunk_interest(interest, chunk)
+    }
+}
+
+/// The units of the log in `dir`, in order: the chunks whose start
+/// `entries.idx` gives (at least the first, even of an empty log).
+/// Entries beyond them (an index that lags after a crash) are read by the
+/// join itself.
+pub fn units(dir: &Path) -> Result<Vec<u64>, StoreError> {
+    Stored::open(dir)?;
+    let index_points = file_len(&dir.join(INDEX))? / 8;
+    Ok((0..index_points.div_ceil(CHUNK / INDEX_STRIDE).max(1)).collect())
+}
+
+/// Verifies unit `chunk` of the log in `dir` alone (see [`UnitVerified`]).
+pub fn verify_unit(dir: &Path, options: &VerifyOptions<'_>, chunk_number: u64) -> Result<UnitVerified, StoreError> {
+    let stored = Stored::open(dir)?;
+    let interest = interest(&checkpoints(&stored, options, &mut Vec::new(), &mut Verified::default())?);
+    let offset = match chunk_number {
+        0 => 0,
+        // A unit `units` does not list is past the index's end: an error.
+        k => files::read_offsets(&dir.join(INDEX), k * (CHUNK / INDEX_STRIDE), 1)?[0],
+    };
+    let scan = Scan { interest: &interest, records: options.records, flow: None, threads: 1, parts: None };
+    let done = chunk(dir, &scan, chunk_number, offset)?;
+    Ok(UnitVerified { chunk: chunk_number, offset, interest: chunk_interest(&interest, chunk_number), done })
+}
+
+/// Verifies the log in `dir` as [`verify`] does, taking each chunk's
+/// result from `parts` where one fits (same place, same checkpoints) and
+/// verifying the others here: the same verdict, worded the same.
+pub fn verify_joined(
+    dir: &Path,
+    options: &VerifyOptions<'_>,
+    parts: Vec<UnitVerified>,
+) -> Result<Verified, StoreError> {
     let stored = Stored::open(dir)?;
     let mut verified = Verified::default();
     let mut breaks = Vec::new();
     let seen = checkpoints(&stored, options, &mut breaks, &mut verified)?;
-    let interest: Vec<u64> = {
-        let mut sizes: Vec<u64> = seen.iter().map(|seen| seen.checkpoint.size).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        sizes
-    };
-    let scan =
-        scan(&stored, &Scan { interest: &interest, records: options.records, flow: None, threads: options.threads })?;
+    let interest = interest(&seen);
+    let parts: BTreeMap<u64, UnitVerified> = parts.into_iter().map(|part| (part.chunk, part)).collect();
+    let scan = scan(
+        &stored,
+        &Scan {
+            interest: &interest,
+            records: options.records,
+            flow: None,
+            threads: options.threads,
+            parts: Some(&parts),
+        },
+    )?;
     verified.entries = scan.entries;
     verified.receipts = scan.receipts;
     verified.policy_sets = scan.policy_sets;
@@ -321,6 +407,20 @@ pub fn verify(dir: &Path, options: &VerifyOptions<'_>) -> Result<Verified, Store
     verified.broken = breaks.first().cloned();
     verified.breaks = breaks;
     Ok(verified)
+}
+
+/// The sizes of the checkpoints seen, ascending, once each.
+fn interest(seen: &[Seen]) -> Vec<u64> {
+    let mut sizes: Vec<u64> = seen.iter().map(|seen| seen.checkpoint.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// Those of `interest` that chunk `chunk` ends a tree of.
+fn chunk_interest(interest: &[u64], chunk: u64) -> Vec<u64> {
+    let start = chunk * CHUNK;
+    interest.iter().copied().filter(|size| *size > start && *size <= start + CHUNK).collect()
 }
 
 /// Where a checkpoint came from, for messages.
@@ -483,6 +583,8 @@ struct Scan<'a> {
     /// Receipts of this flow (and platform, if given) are wanted.
     flow: Option<(Option<&'a str>, &'a str)>,
     threads: usize,
+    /// Chunks verified elsewhere, to use where they fit.
+    parts: Option<&'a BTreeMap<u64, UnitVerified>>,
 }
 
 /// What reading the entries found.
@@ -511,7 +613,8 @@ const MAX_MATCHES: usize = 1000;
 /// per core, with no index to keep on disk. At most 1,000, in order.
 pub fn find_flow(dir: &Path, platform: Option<&str>, flow: &str, threads: usize) -> Result<Vec<u64>, StoreError> {
     let stored = Stored::open(dir)?;
-    let scan = scan(&stored, &Scan { interest: &[], records: None, flow: Some((platform, flow)), threads })?;
+    let scan =
+        scan(&stored, &Scan { interest: &[], records: None, flow: Some((platform, flow)), threads, parts: None })?;
     Ok(scan.matches)
 }
 
@@ -528,6 +631,7 @@ struct Done {
     result: Result<ChunkDone, StoreError>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct ChunkDone {
     report: ChunkReport,
     end_offset: u64,
@@ -581,7 +685,16 @@ fn scan(stored: &Stored, scan: &Scan<'_>) -> Result<Scanned, StoreError> {
             // Keep the workers busy with the chunks whose start the index gives.
             while dispatched < known_chunks && dispatched < next + in_flight_most {
                 let offset = if dispatched == 0 { 0 } else { starts[dispatched as usize] };
-                let _ = job_sender.send(Job { chunk: dispatched, offset });
+                let part = scan.parts.and_then(|parts| parts.get(&dispatched));
+                match part.filter(|part| part.fits(dispatched, offset, scan.interest)) {
+                    Some(part) => {
+                        let done = Done { chunk: dispatched, offset, result: Ok(part.done.clone()) };
+                        waiting.insert(dispatched, done);
+                    }
+                    None => {
+                        let _ = job_sender.send(Job { chunk: dispatched, offset });
+                    }
+                }
                 dispatched += 1;
             }
             if next >= dispatched {

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::fs::FileError;
 
 /// What is wrong with the framing of the `entries` file at some offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 pub enum FrameProblem {
     /// The file ends inside an entry (a write cut short).
     #[error("the file ends inside an entry")]

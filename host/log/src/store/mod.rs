@@ -38,7 +38,10 @@ mod append;
 mod audit;
 
 pub use append::{Appender, Durability, Group, Head};
-pub use audit::{Break, BreakKind, RecordCheck, Verified, VerifyOptions, find_flow, verify};
+pub use audit::{
+    Break, BreakKind, RecordCheck, UnitVerified, Verified, VerifyOptions, find_flow, units, verify, verify_joined,
+    verify_unit,
+};
 pub use error::{FrameProblem, StoreError};
 pub use files::{CHUNK, INDEX_STRIDE, OPEN_WINDOW, default_origin, push_frame};
 pub use open::{AppendOptions, Recovery};
