@@ -81,11 +81,12 @@ pub mod testing;
 pub use bundle::{
     Bundle, BundleError, BundleSignature, KeyError, LimitOverrides, LoadLimits, MANIFEST_FILE, MODULE_FILE, Manifest,
     PublicKey, SIGNATURES_FILE, SecretKey, ShapeError, TestVector, TrustError, TrustFileError, TrustPolicy,
+    UnmatchedEntry,
 };
 pub use decide::Unmatched;
 pub use error::Error;
-pub use fs::{FileAction, FileError, FileProblem};
-pub use host::{Host, HostBuilder, PolicyEvent, PolicyStatus, Watcher};
+pub use fs::{FileAction, FileError, FileProblem, read_through_links};
+pub use host::{Host, HostBuilder, PinnedSet, PolicyEvent, PolicyStatus, Watcher};
 pub use log::{
     Archive, Audit, Break, BreakKind, Changes, DecisionLog, Durability, Head, KeptRecords, LogError, LogOptions,
     LoggedRecord, Recovery, Stats, UnitVerified, Verified, VerifyOptions, record_digest,

@@ -12,17 +12,28 @@
 //! | `flowgate_buffer` | `(len: i32) -> i32` | grows the input buffer to `len` bytes, returns its address |
 //! | `flowgate_rules` | `() -> i64` | the rule table as JSON |
 //! | `flowgate_init` | `(len: i32) -> i64` | reads the configuration (JSON) from the input buffer; 0 or an error message |
-//! | `flowgate_evaluate` | `(len: i32) -> i64` | reads a batch of records from the input buffer, returns a batch of answers |
+//! | `flowgate_evaluate` | `(len: i32) -> i64` | answers the batch of records in the input buffer into the answer area |
 //!
-//! An `i64` result packs the address of an output buffer in its high 32 bits
-//! and its length in the low 32. The host writes the input buffer directly,
-//! so a call moves no data but the batch itself, and reads the answers where
-//! the guest wrote them.
+//! An `i64` result packs an address in its high 32 bits and a length in
+//! the low 32. The host writes the input buffer directly, so a call moves
+//! no data but the batch itself.
+//!
+//! A batch is a `u32` count and that many records, each in the binary
+//! form of [`crate::wire`] with only the strings the policy declares. The
+//! guest does not decode them: each record is handed to
+//! [`Policy::evaluate`] as a [`FlowView`] over the bytes where the host
+//! wrote them. Each answer is written into its slot of the answer area
+//! ([`wire::ANSWER_BYTES`] bytes, the layout of [`wire::write_answer`]),
+//! in record order, and `flowgate_evaluate` returns the area's address and
+//! the number of answers; the host reads them where they lie.
 //!
 //! The host asks for the version before anything else, so a module of
 //! another version is refused with that reason and how to rebuild, not for
 //! an export it lacks. Version 2 added `flowgate_schema`: strings only for
 //! the policies that read them, and words matched by name, not by code.
+//! Version 3 hands policies a view of each record instead of a decoded
+//! copy, and takes answers in fixed slots instead of a variable-length
+//! stream; the exports kept their names and types.
 //!
 //! These functions are ordinary safe Rust and compile on every target, so the
 //! glue is tested natively; only the `extern "C"` shims are wasm32-only.
@@ -31,30 +42,33 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use crate::policy::Policy;
-use crate::record::FlowRecord;
 use crate::schema::Schema;
-use crate::wire;
+use crate::view::FlowView;
+use crate::wire::{self, ANSWER_BYTES};
 
 /// The ABI version this SDK speaks. The host refuses any other.
-pub const ABI_VERSION: i32 = 2;
+pub const ABI_VERSION: i32 = 3;
 
+#[derive(Default)]
 struct Buffers {
     input: Vec<u8>,
+    /// The schema, the rule table or a configuration error.
     output: Vec<u8>,
-    scratch: FlowRecord,
+    /// One slot per record of the largest batch so far.
+    answers: Vec<[u8; ANSWER_BYTES]>,
 }
 
 thread_local! {
-    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers {
-        input: Vec::new(),
-        output: Vec::new(),
-        scratch: wire::blank_record(),
-    });
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
 }
 
-fn pack(bytes: &[u8]) -> i64 {
-    // wasm32 addresses and lengths fit in 32 bits each.
-    (((bytes.as_ptr() as usize as u64) << 32) | bytes.len() as u64) as i64
+/// Packs an address and a length; wasm32 addresses and lengths fit in 32 bits each.
+fn pack(address: usize, len: usize) -> i64 {
+    (((address as u64) << 32) | len as u64) as i64
+}
+
+fn pack_bytes(bytes: &[u8]) -> i64 {
+    pack(bytes.as_ptr() as usize, bytes.len())
 }
 
 /// `flowgate_buffer`: makes the input buffer `len` bytes long and returns its address.
@@ -70,7 +84,7 @@ pub fn buffer(len: i32) -> i32 {
 pub fn schema<P: Policy>() -> i64 {
     BUFFERS.with_borrow_mut(|buffers| {
         buffers.output = Schema::current(P::READS).to_text().into_bytes();
-        pack(&buffers.output)
+        pack_bytes(&buffers.output)
     })
 }
 
@@ -78,7 +92,7 @@ pub fn schema<P: Policy>() -> i64 {
 pub fn rules<P: Policy>() -> i64 {
     BUFFERS.with_borrow_mut(|buffers| {
         buffers.output = serde_json::to_vec(P::RULES).expect("rules serialise");
-        pack(&buffers.output)
+        pack_bytes(&buffers.output)
     })
 }
 
@@ -89,13 +103,13 @@ pub fn init<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let Some(json) = buffers.input.get(..len) else {
             buffers.output = b"configuration length is past the input buffer".to_vec();
-            return pack(&buffers.output);
+            return pack_bytes(&buffers.output);
         };
         let json = match std::str::from_utf8(json) {
             Ok(json) => json,
             Err(_) => {
                 buffers.output = b"configuration is not UTF-8".to_vec();
-                return pack(&buffers.output);
+                return pack_bytes(&buffers.output);
             }
         };
         match P::from_config_json(json) {
@@ -107,13 +121,15 @@ pub fn init<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
             }
             Err(err) => {
                 buffers.output = err.to_string().into_bytes();
-                pack(&buffers.output)
+                pack_bytes(&buffers.output)
             }
         }
     })
 }
 
-/// `flowgate_evaluate`: answers every record of the batch in the input buffer.
+/// `flowgate_evaluate`: answers every record of the batch in the input
+/// buffer, each into its slot of the answer area; returns the area's
+/// address and the number of answers.
 ///
 /// # Panics
 ///
@@ -122,17 +138,20 @@ pub fn init<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
 pub fn evaluate<P: Policy>(policy: &OnceLock<P>, len: i32) -> i64 {
     let policy = policy.get().expect("flowgate_init has configured the policy");
     BUFFERS.with_borrow_mut(|buffers| {
-        let Buffers { input, output, scratch } = buffers;
+        let Buffers { input, answers, .. } = buffers;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let mut reader = wire::Reader::new(input.get(..len).expect("batch within the input buffer"));
-        let count = reader.count().expect("batch count");
-        output.clear();
-        wire::encode_count(count, output);
-        for _ in 0..count {
-            wire::decode_record_into(&mut reader, scratch, P::READS).expect("well-formed record");
-            wire::encode_answer(&policy.evaluate(scratch), output);
+        let batch = input.get(..len).expect("batch within the input buffer");
+        let (count, mut records) = batch.split_first_chunk::<4>().expect("batch count");
+        let count = u32::from_le_bytes(*count) as usize;
+        if answers.len() < count {
+            answers.resize(count, [0; ANSWER_BYTES]);
         }
-        pack(output)
+        for slot in &mut answers[..count] {
+            let (flow, rest) = FlowView::split_first(records, P::READS).expect("well-formed record");
+            records = rest;
+            wire::write_answer(&policy.evaluate(&flow), slot);
+        }
+        pack(answers.as_ptr() as usize, count)
     })
 }
 

@@ -141,7 +141,8 @@ impl ObligationSet {
         self.kinds
     }
 
-    fn parameter(&self, kind: ObligationKind) -> u32 {
+    /// The parameter of `kind` in the set (0 for kinds without one).
+    pub(crate) fn parameter(&self, kind: ObligationKind) -> u32 {
         match kind {
             ObligationKind::Aggregate => self.aggregate_k,
             ObligationKind::LimitRetention => self.retention_days,

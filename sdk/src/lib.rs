@@ -7,6 +7,9 @@
 //! - [`FlowRecord`]: the question a platform asks, parsed from canonical JSON
 //!   with errors that name the field ([`FlowRecord::from_json`]), with the
 //!   derived notions [`FlowRecord::is_personal`] and [`FlowRecord::is_sensitive`];
+//! - [`FlowView`]: the same record as a policy reads it, a view over the
+//!   bytes the host wrote, each field read when it is asked for
+//!   (`flow.purpose()`, `flow.data().categories()`);
 //! - [`Answer`]: a policy's answer, built with `deny` (with remedies),
 //!   `oblige` (with parameters) and `fire`, naming rules declared with [`rules!`];
 //! - [`Policy`]: the trait a policy implements; its type is its configuration;
@@ -16,7 +19,7 @@
 //! code natively, for unit tests and native/Wasm agreement checks):
 //!
 //! ```
-//! use flowgate_sdk::{Answer, FlowRecord, Obligation, Policy, rules};
+//! use flowgate_sdk::{Answer, FlowRecord, FlowView, Obligation, Policy, rules};
 //!
 //! rules! {
 //!     RETENTION_CAP = "retention-cap", "PIPL Art. 19", "kept no longer than needed";
@@ -31,12 +34,12 @@
 //! impl Policy for RetentionCap {
 //!     const RULES: &'static [flowgate_sdk::Rule] = RULES;
 //!
-//!     fn evaluate(&self, flow: &FlowRecord) -> Answer {
+//!     fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
 //!         if !flow.is_personal() {
 //!             return Answer::not_applicable();
 //!         }
 //!         let mut answer = Answer::applies();
-//!         if flow.retention_days > self.max_days {
+//!         if flow.retention_days() > self.max_days {
 //!             answer.oblige(RETENTION_CAP, Obligation::LimitRetention { days: self.max_days });
 //!         }
 //!         answer
@@ -49,7 +52,7 @@
 //! let flow = FlowRecord::from_json(br#"{"id":"f","platform":{"id":"p"},"action":"retain",
 //!     "data":{"categories":["contact"]},"purpose":"service","retention_days":90}"#).unwrap();
 //! assert_eq!(
-//!     policy.evaluate(&flow).obligations().iter().collect::<Vec<_>>(),
+//!     policy.answer(&flow).obligations().iter().collect::<Vec<_>>(),
 //!     [Obligation::LimitRetention { days: 30 }],
 //! );
 //! ```
@@ -67,6 +70,7 @@ pub mod schema;
 pub mod text;
 #[cfg(feature = "vectors")]
 pub mod vectors;
+mod view;
 mod vocabulary;
 pub mod wire;
 
@@ -78,6 +82,7 @@ pub use record::{
 };
 pub use schema::StringFields;
 pub use serde;
+pub use view::{ConsentView, DataView, FlowView, PlatformView, RecipientView, VolumeView};
 pub use vocabulary::{
     Action, Category, ConsentKind, ConsentState, Deidentification, DslClass, Effect, ExportMechanism, LawfulBasis,
     ObligationKind, Purpose, RecipientKind, Regime, Remedy, Sector,

@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use crate::answer::{Answer, Rule};
 use crate::record::FlowRecord;
 use crate::schema::StringFields;
+use crate::view::FlowView;
 
 /// A data-handling policy.
 ///
@@ -15,7 +16,7 @@ use crate::schema::StringFields;
 /// code, so a regulator changes them without recompiling.
 ///
 /// ```
-/// use flowgate_sdk::{Answer, FlowRecord, Policy, Remedy, rules};
+/// use flowgate_sdk::{Answer, FlowRecord, FlowView, LawfulBasis, Policy, Remedy, rules};
 ///
 /// rules! {
 ///     NO_BASIS = "no-basis", "PIPL Art. 13", "the flow has no lawful basis";
@@ -28,12 +29,12 @@ use crate::schema::StringFields;
 /// impl Policy for NeedsBasis {
 ///     const RULES: &'static [flowgate_sdk::Rule] = RULES;
 ///
-///     fn evaluate(&self, flow: &FlowRecord) -> Answer {
+///     fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
 ///         if !flow.is_personal() {
 ///             return Answer::not_applicable();
 ///         }
 ///         let mut answer = Answer::applies();
-///         if flow.lawful_basis == flowgate_sdk::LawfulBasis::None {
+///         if flow.lawful_basis() == LawfulBasis::None {
 ///             answer.deny(NO_BASIS, &[Remedy::ObtainConsent]);
 ///         }
 ///         answer
@@ -41,6 +42,11 @@ use crate::schema::StringFields;
 /// }
 ///
 /// flowgate_sdk::export_policy!(NeedsBasis);
+///
+/// // Natively, ask it about an owned record as its Wasm build is asked.
+/// let flow = FlowRecord::from_json(br#"{"id":"f","platform":{"id":"p"},"action":"use",
+///     "data":{"categories":["contact"]},"purpose":"service"}"#).unwrap();
+/// assert!(NeedsBasis {}.answer(&flow).is_denied());
 /// ```
 pub trait Policy: DeserializeOwned + Send + Sync + 'static {
     /// The rule table; answers name rules by their index in it.
@@ -52,22 +58,30 @@ pub trait Policy: DeserializeOwned + Send + Sync + 'static {
     /// words and numbers); the default, every string, is always correct.
     ///
     /// ```
-    /// # use flowgate_sdk::{Answer, FlowRecord, Policy, StringFields};
+    /// # use flowgate_sdk::{Answer, FlowView, Policy, StringFields};
     /// # #[derive(serde::Deserialize)] struct Registry {}
     /// impl Policy for Registry {
     ///     const RULES: &'static [flowgate_sdk::Rule] = &[];
     ///     const READS: StringFields = StringFields::RECIPIENT_ID.union(StringFields::RECIPIENT_LICENCE);
-    ///     fn evaluate(&self, flow: &FlowRecord) -> Answer {
-    ///         # let _ = flow;
+    ///     fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+    ///         # let _ = flow.recipient().licence();
     ///         Answer::not_applicable()
     ///     }
     /// }
     /// ```
     const READS: StringFields = StringFields::ALL;
 
-    /// Answers about one flow. Must be a pure function of the flow and the
+    /// Answers about one flow, read through a view of the bytes the host
+    /// wrote ([`FlowView`]). Must be a pure function of the flow and the
     /// configuration: the host may evaluate records in any instance, in any order.
-    fn evaluate(&self, flow: &FlowRecord) -> Answer;
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer;
+
+    /// Answers about an owned record exactly as the Wasm build is asked
+    /// about it: encoded, with only the strings in [`Policy::READS`]. For
+    /// unit tests and native runs.
+    fn answer(&self, flow: &FlowRecord) -> Answer {
+        FlowView::of(flow, Self::READS, |view| self.evaluate(view))
+    }
 
     /// Builds the policy from its configuration as JSON.
     fn from_config_json(json: &str) -> Result<Self, ConfigError> {
@@ -100,7 +114,9 @@ pub trait DynPolicy: Send + Sync {
     /// The rule table.
     fn rules(&self) -> &'static [Rule];
     /// Answers about one flow.
-    fn evaluate(&self, flow: &FlowRecord) -> Answer;
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer;
+    /// Answers about an owned record as the Wasm build is asked ([`Policy::answer`]).
+    fn answer(&self, flow: &FlowRecord) -> Answer;
 }
 
 impl<P: Policy> DynPolicy for P {
@@ -108,7 +124,11 @@ impl<P: Policy> DynPolicy for P {
         P::RULES
     }
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
         Policy::evaluate(self, flow)
+    }
+
+    fn answer(&self, flow: &FlowRecord) -> Answer {
+        Policy::answer(self, flow)
     }
 }

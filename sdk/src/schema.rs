@@ -1,7 +1,7 @@
 //! What a policy module declares about the records it reads: which string
 //! fields it needs, and every word it knows, by name.
 //!
-//! A module of ABI version 2 hands the host its schema (the `flowgate_schema`
+//! Since ABI version 2, a module hands the host its schema (the `flowgate_schema`
 //! export) once, at load. Two things follow from it:
 //!
 //! - the host copies into the module only the strings it declares

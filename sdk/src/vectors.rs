@@ -2,14 +2,14 @@
 //! (cargo feature `vectors`, for `[dev-dependencies]` only).
 //!
 //! ```
-//! # use flowgate_sdk::{Answer, FlowRecord, Policy, Remedy, Rule, rules};
+//! # use flowgate_sdk::{Answer, FlowView, Policy, Remedy, Rule, rules};
 //! # rules! { NO_BASIS = "no-basis", "PIPL Art. 13", "the flow has no lawful basis"; }
 //! # #[derive(serde::Deserialize)] struct NeedsBasis {}
 //! # impl Policy for NeedsBasis {
 //! #     const RULES: &'static [Rule] = RULES;
-//! #     fn evaluate(&self, flow: &FlowRecord) -> Answer {
+//! #     fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
 //! #         let mut answer = Answer::applies();
-//! #         if flow.lawful_basis == flowgate_sdk::LawfulBasis::None { answer.deny(NO_BASIS, &[Remedy::ObtainConsent]); }
+//! #         if flow.lawful_basis() == flowgate_sdk::LawfulBasis::None { answer.deny(NO_BASIS, &[Remedy::ObtainConsent]); }
 //! #         answer
 //! #     }
 //! # }
@@ -95,7 +95,7 @@ pub fn check<P: Policy>(manifest: &str) -> Result<usize, VectorsFailed> {
     let mut failures = Vec::new();
     for (index, vector) in parsed.tests.iter().enumerate() {
         // What the Wasm build would be handed: only the strings it declares.
-        let answer = policy.evaluate(&crate::wire::as_received(&vector.record, P::READS));
+        let answer = policy.answer(&vector.record);
         let got_obligations: Vec<Obligation> = answer.obligations().iter().collect();
         let got_remedies: Vec<Remedy> = answer.remedies().iter().collect();
         let got_rules: Vec<String> =

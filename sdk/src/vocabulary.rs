@@ -297,3 +297,11 @@ vocabulary! {
         Pseudonymise = "pseudonymise",
     }
 }
+
+impl ObligationKind {
+    /// Whether an obligation of this kind carries a parameter
+    /// (`aggregate`: `k`, `limit_retention`: `days`).
+    pub const fn takes_parameter(self) -> bool {
+        matches!(self, Self::Aggregate | Self::LimitRetention)
+    }
+}

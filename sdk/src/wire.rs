@@ -3,25 +3,30 @@
 //! JSON is for files and logs; across the boundary a record is a fixed block
 //! of [`FIXED_BYTES`] little-endian scalars followed by the strings its
 //! policy declares it reads ([`StringFields`], in wire order), and an answer
-//! is a few integers. Both sides use this module, so the two cannot drift,
-//! and a record decodes to exactly the value that was encoded (tests check
-//! the round trip against the canonical JSON).
+//! is a slot of [`ANSWER_BYTES`] holding a few integers. Both sides use this
+//! module, so the two cannot drift.
+//!
+//! A policy never decodes a record: it reads each field where the host wrote
+//! it, when it asks for it, through a [`FlowView`](crate::FlowView) (the
+//! offsets are [`at`]). It writes its answers the same way, each into its
+//! slot of an answer area that the host reads where it lies
+//! ([`write_answer`], [`read_answer`]). Nothing is built, copied or
+//! allocated per record on either side but the answers themselves.
 //!
 //! Codes are those of the policy's own vocabulary: the host writes records
 //! in its codes once ([`encode_record`]), and for a policy built against
 //! another vocabulary translates each copy ([`translate_fixed`]) and each
-//! answer ([`decode_answer_translated`]) by the words of its
+//! answer ([`read_answer_translated`]) by the words of its
 //! [`Schema`](crate::schema::Schema).
 //!
-//! A batch is `count: u32` followed by `count` items. Decoding never trusts
-//! its input: every length and code is checked and a bad one is a
-//! [`WireError`], never a panic.
+//! The host never trusts what a guest wrote: every code and reserved byte
+//! of an answer is checked, and a bad one is a [`WireError`], never a panic.
 
 use std::fmt;
 
 use crate::Obligation;
 use crate::answer::{Answer, ObligationSet, RemedySet};
-use crate::record::{Categories, Consent, CountryCode, Data, FlowRecord, Platform, Recipient, Volume};
+use crate::record::FlowRecord;
 use crate::schema::{StringFields, Vocabulary};
 use crate::vocabulary::*;
 
@@ -38,68 +43,147 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 /// Sentinel for "original_purpose not given" (it then equals `purpose`).
-const SAME_PURPOSE: u8 = 0xff;
+pub(crate) const SAME_PURPOSE: u8 = 0xff;
+
+/// Where each field sits in a record's fixed block: one byte per word and
+/// flag, then the category set and the numbers, little-endian.
+pub mod at {
+    /// `regime`.
+    pub const REGIME: usize = 0;
+    /// `platform.sector`.
+    pub const SECTOR: usize = 1;
+    /// `platform.ciio`.
+    pub const CIIO: usize = 2;
+    /// `action`.
+    pub const ACTION: usize = 3;
+    /// `data.dsl_class`.
+    pub const DSL_CLASS: usize = 4;
+    /// `data.important_notified`.
+    pub const IMPORTANT_NOTIFIED: usize = 5;
+    /// `data.credit_information`.
+    pub const CREDIT_INFORMATION: usize = 6;
+    /// `data.deidentification`.
+    pub const DEIDENTIFICATION: usize = 7;
+    /// `purpose`.
+    pub const PURPOSE: usize = 8;
+    /// `original_purpose`, `0xff` when not given.
+    pub const ORIGINAL_PURPOSE: usize = 9;
+    /// `lawful_basis`.
+    pub const LAWFUL_BASIS: usize = 10;
+    /// `consent.state`.
+    pub const CONSENT_STATE: usize = 11;
+    /// `consent.kind`.
+    pub const CONSENT_KIND: usize = 12;
+    /// `consent.covers_purpose`.
+    pub const COVERS_PURPOSE: usize = 13;
+    /// `consent.covers_recipient`.
+    pub const COVERS_RECIPIENT: usize = 14;
+    /// `recipient.kind`.
+    pub const RECIPIENT_KIND: usize = 15;
+    /// `export_mechanism`.
+    pub const EXPORT_MECHANISM: usize = 16;
+    /// `impact_assessment`.
+    pub const IMPACT_ASSESSMENT: usize = 17;
+    /// `notice_given`.
+    pub const NOTICE_GIVEN: usize = 18;
+    /// `automated_decision`.
+    pub const AUTOMATED_DECISION: usize = 19;
+    /// `price_differentiated`.
+    pub const PRICE_DIFFERENTIATED: usize = 20;
+    /// `destination`: two ASCII letters.
+    pub const DESTINATION: usize = 21;
+    /// `data.categories`: a `u16` bit set.
+    pub const CATEGORIES: usize = 23;
+    /// `data.k`: `u32`.
+    pub const K: usize = 25;
+    /// `retention_days`: `u32`.
+    pub const RETENTION_DAYS: usize = 29;
+    /// `volume.subjects`: `u64`.
+    pub const SUBJECTS: usize = 33;
+    /// `volume.ytd_export_subjects`: `u64`.
+    pub const YTD_EXPORT_SUBJECTS: usize = 41;
+    /// `volume.ytd_export_sensitive_subjects`: `u64`.
+    pub const YTD_EXPORT_SENSITIVE_SUBJECTS: usize = 49;
+    /// `report_coverage`: the bits of an `f64`.
+    pub const REPORT_COVERAGE: usize = 57;
+}
 
 /// The size of a record's fixed block: every word, flag and number, before
 /// the strings.
-pub const FIXED_BYTES: usize = 23 + 2 + 4 + 4 + 3 * 8 + 8;
+pub const FIXED_BYTES: usize = at::REPORT_COVERAGE + 8;
 
 /// Where each single word sits in the fixed block, and its vocabulary.
 const WORDS_AT: [(usize, Vocabulary); 12] = [
-    (0, Vocabulary::Regime),
-    (1, Vocabulary::Sector),
-    (3, Vocabulary::Action),
-    (4, Vocabulary::DslClass),
-    (7, Vocabulary::Deidentification),
-    (8, Vocabulary::Purpose),
-    (9, Vocabulary::Purpose),
-    (10, Vocabulary::LawfulBasis),
-    (11, Vocabulary::ConsentState),
-    (12, Vocabulary::ConsentKind),
-    (15, Vocabulary::RecipientKind),
-    (16, Vocabulary::ExportMechanism),
+    (at::REGIME, Vocabulary::Regime),
+    (at::SECTOR, Vocabulary::Sector),
+    (at::ACTION, Vocabulary::Action),
+    (at::DSL_CLASS, Vocabulary::DslClass),
+    (at::DEIDENTIFICATION, Vocabulary::Deidentification),
+    (at::PURPOSE, Vocabulary::Purpose),
+    (at::ORIGINAL_PURPOSE, Vocabulary::Purpose),
+    (at::LAWFUL_BASIS, Vocabulary::LawfulBasis),
+    (at::CONSENT_STATE, Vocabulary::ConsentState),
+    (at::CONSENT_KIND, Vocabulary::ConsentKind),
+    (at::RECIPIENT_KIND, Vocabulary::RecipientKind),
+    (at::EXPORT_MECHANISM, Vocabulary::ExportMechanism),
 ];
-/// Where the category set sits in the fixed block.
-const CATEGORIES_AT: usize = 23;
 
-/// Appends the binary form of `record` to `out`.
+/// Appends the binary form of `record` to `out`: the fixed block, then its
+/// four strings, each a `u32` length and its bytes.
 pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
-    let bytes = [
-        record.regime.code(),
-        record.platform.sector.code(),
-        u8::from(record.platform.ciio),
-        record.action.code(),
-        record.data.dsl_class.code(),
-        u8::from(record.data.important_notified),
-        u8::from(record.data.credit_information),
-        record.data.deidentification.code(),
-        record.purpose.code(),
-        record.original_purpose.map_or(SAME_PURPOSE, Purpose::code),
-        record.lawful_basis.code(),
-        record.consent.state.code(),
-        record.consent.kind.code(),
-        u8::from(record.consent.covers_purpose),
-        u8::from(record.consent.covers_recipient),
-        record.recipient.kind.code(),
-        record.export_mechanism.code(),
-        u8::from(record.impact_assessment),
-        u8::from(record.notice_given),
-        u8::from(record.automated_decision),
-        u8::from(record.price_differentiated),
-        record.destination.bytes()[0],
-        record.destination.bytes()[1],
-    ];
-    out.extend_from_slice(&bytes);
-    out.extend_from_slice(&record.data.categories.bits().to_le_bytes());
-    out.extend_from_slice(&record.data.k.to_le_bytes());
-    out.extend_from_slice(&record.retention_days.to_le_bytes());
-    out.extend_from_slice(&record.volume.subjects.to_le_bytes());
-    out.extend_from_slice(&record.volume.ytd_export_subjects.to_le_bytes());
-    out.extend_from_slice(&record.volume.ytd_export_sensitive_subjects.to_le_bytes());
-    out.extend_from_slice(&record.report_coverage.to_le_bytes());
-    for text in [&record.id, &record.platform.id, &record.recipient.id, &record.recipient.licence] {
-        encode_str(text, out);
+    let mut fixed = [0u8; FIXED_BYTES];
+    fixed[at::REGIME] = record.regime.code();
+    fixed[at::SECTOR] = record.platform.sector.code();
+    fixed[at::CIIO] = u8::from(record.platform.ciio);
+    fixed[at::ACTION] = record.action.code();
+    fixed[at::DSL_CLASS] = record.data.dsl_class.code();
+    fixed[at::IMPORTANT_NOTIFIED] = u8::from(record.data.important_notified);
+    fixed[at::CREDIT_INFORMATION] = u8::from(record.data.credit_information);
+    fixed[at::DEIDENTIFICATION] = record.data.deidentification.code();
+    fixed[at::PURPOSE] = record.purpose.code();
+    fixed[at::ORIGINAL_PURPOSE] = record.original_purpose.map_or(SAME_PURPOSE, Purpose::code);
+    fixed[at::LAWFUL_BASIS] = record.lawful_basis.code();
+    fixed[at::CONSENT_STATE] = record.consent.state.code();
+    fixed[at::CONSENT_KIND] = record.consent.kind.code();
+    fixed[at::COVERS_PURPOSE] = u8::from(record.consent.covers_purpose);
+    fixed[at::COVERS_RECIPIENT] = u8::from(record.consent.covers_recipient);
+    fixed[at::RECIPIENT_KIND] = record.recipient.kind.code();
+    fixed[at::EXPORT_MECHANISM] = record.export_mechanism.code();
+    fixed[at::IMPACT_ASSESSMENT] = u8::from(record.impact_assessment);
+    fixed[at::NOTICE_GIVEN] = u8::from(record.notice_given);
+    fixed[at::AUTOMATED_DECISION] = u8::from(record.automated_decision);
+    fixed[at::PRICE_DIFFERENTIATED] = u8::from(record.price_differentiated);
+    fixed[at::DESTINATION..at::DESTINATION + 2].copy_from_slice(&record.destination.bytes());
+    fixed[at::CATEGORIES..at::CATEGORIES + 2].copy_from_slice(&record.data.categories.bits().to_le_bytes());
+    fixed[at::K..at::K + 4].copy_from_slice(&record.data.k.to_le_bytes());
+    fixed[at::RETENTION_DAYS..at::RETENTION_DAYS + 4].copy_from_slice(&record.retention_days.to_le_bytes());
+    let volume = &record.volume;
+    fixed[at::SUBJECTS..at::SUBJECTS + 8].copy_from_slice(&volume.subjects.to_le_bytes());
+    fixed[at::YTD_EXPORT_SUBJECTS..at::YTD_EXPORT_SUBJECTS + 8]
+        .copy_from_slice(&volume.ytd_export_subjects.to_le_bytes());
+    fixed[at::YTD_EXPORT_SENSITIVE_SUBJECTS..at::YTD_EXPORT_SENSITIVE_SUBJECTS + 8]
+        .copy_from_slice(&volume.ytd_export_sensitive_subjects.to_le_bytes());
+    fixed[at::REPORT_COVERAGE..].copy_from_slice(&record.report_coverage.to_le_bytes());
+    let strings = [&record.id, &record.platform.id, &record.recipient.id, &record.recipient.licence];
+    out.reserve(FIXED_BYTES + strings.iter().map(|text| 4 + text.len()).sum::<usize>());
+    out.extend_from_slice(&fixed);
+    for text in strings {
+        let len = u32::try_from(text.len()).expect("record strings are bounded");
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
     }
+}
+
+/// `record` exactly as a policy that reads `reads` receives it: the fixed
+/// block and only the declared strings. For asking a policy natively what
+/// its Wasm build would be asked (a wrong [`StringFields`] declaration
+/// then shows).
+pub fn encode_as_received(record: &FlowRecord, reads: StringFields) -> Vec<u8> {
+    let mut full = Vec::new();
+    encode_record(record, &mut full);
+    let mut declared = vec![0; declared_len(&full, reads)];
+    copy_declared(&full, reads, &mut declared);
+    declared
 }
 
 /// The size of `record` (as [`encode_record`] wrote it) as a policy that
@@ -166,15 +250,15 @@ pub struct UnknownWord {
 pub fn translate_fixed(fixed: &mut [u8], to_policy: impl Fn(Vocabulary, u8) -> Option<u8>) -> Result<(), UnknownWord> {
     for (at, vocabulary) in WORDS_AT {
         let code = fixed[at];
-        if at == 9 && code == SAME_PURPOSE {
+        if at == at::ORIGINAL_PURPOSE && code == SAME_PURPOSE {
             continue;
         }
         fixed[at] = to_policy(vocabulary, code).ok_or(UnknownWord { vocabulary, code })?;
     }
-    let bits = u16::from_le_bytes([fixed[CATEGORIES_AT], fixed[CATEGORIES_AT + 1]]);
+    let bits = u16::from_le_bytes([fixed[at::CATEGORIES], fixed[at::CATEGORIES + 1]]);
     let translated = translate_bits(bits, |code| to_policy(Vocabulary::Category, code))
         .map_err(|code| UnknownWord { vocabulary: Vocabulary::Category, code })?;
-    fixed[CATEGORIES_AT..CATEGORIES_AT + 2].copy_from_slice(&translated.to_le_bytes());
+    fixed[at::CATEGORIES..at::CATEGORIES + 2].copy_from_slice(&translated.to_le_bytes());
     Ok(())
 }
 
@@ -199,314 +283,156 @@ fn set_bits(bits: u16) -> impl Iterator<Item = u8> {
     })
 }
 
-/// `record` exactly as a policy that reads `reads` receives it, through the
-/// wire: the other strings empty. For running a policy natively on what its
-/// Wasm build would see (a wrong [`StringFields`] declaration then shows).
-pub fn as_received(record: &FlowRecord, reads: StringFields) -> FlowRecord {
-    let mut full = Vec::new();
-    encode_record(record, &mut full);
-    let mut declared = vec![0; declared_len(&full, reads)];
-    copy_declared(&full, reads, &mut declared);
-    let mut received = blank_record();
-    decode_record_into(&mut Reader::new(&declared), &mut received, reads).expect("an encoded record decodes");
-    received
-}
-
-/// Reads one record into `record`, reusing its string buffers; only the
-/// strings in `reads` are on the wire, and the others are left empty.
+/// The size of one answer in an answer area.
 ///
-/// A guest decodes every record of a batch into one scratch record, so the
-/// hot path allocates nothing once the strings have grown to size.
-pub fn decode_record_into(
-    input: &mut Reader<'_>,
-    record: &mut FlowRecord,
-    reads: StringFields,
-) -> Result<(), WireError> {
-    // The fixed block in one read: every field below is then at a known
-    // offset of a known-size array, so the compiler drops the per-field
-    // bounds checks (this runs once per record in every policy).
-    let block: [u8; FIXED_BYTES] = input.take("record")?;
-    let mut fixed = Reader::new(&block);
-    record.regime = fixed.word("regime")?;
-    record.platform.sector = fixed.word("platform.sector")?;
-    record.platform.ciio = fixed.flag("platform.ciio")?;
-    record.action = fixed.word("action")?;
-    record.data.dsl_class = fixed.word("data.dsl_class")?;
-    record.data.important_notified = fixed.flag("data.important_notified")?;
-    record.data.credit_information = fixed.flag("data.credit_information")?;
-    record.data.deidentification = fixed.word("data.deidentification")?;
-    record.purpose = fixed.word("purpose")?;
-    record.original_purpose = match fixed.u8("original_purpose")? {
-        SAME_PURPOSE => None,
-        code => Some(Purpose::from_code(code).ok_or(WireError("original_purpose"))?),
-    };
-    record.lawful_basis = fixed.word("lawful_basis")?;
-    record.consent.state = fixed.word("consent.state")?;
-    record.consent.kind = fixed.word("consent.kind")?;
-    record.consent.covers_purpose = fixed.flag("consent.covers_purpose")?;
-    record.consent.covers_recipient = fixed.flag("consent.covers_recipient")?;
-    record.recipient.kind = fixed.word("recipient.kind")?;
-    record.export_mechanism = fixed.word("export_mechanism")?;
-    record.impact_assessment = fixed.flag("impact_assessment")?;
-    record.notice_given = fixed.flag("notice_given")?;
-    record.automated_decision = fixed.flag("automated_decision")?;
-    record.price_differentiated = fixed.flag("price_differentiated")?;
-    let destination = [fixed.u8("destination")?, fixed.u8("destination")?];
-    record.destination = CountryCode::new(destination).ok_or(WireError("destination"))?;
-    record.data.categories = Categories::from_bits(fixed.u16("data.categories")?)
-        .filter(|c| !c.is_empty())
-        .ok_or(WireError("data.categories"))?;
-    record.data.k = fixed.u32("data.k")?;
-    record.retention_days = fixed.u32("retention_days")?;
-    record.volume.subjects = fixed.u64("volume.subjects")?;
-    record.volume.ytd_export_subjects = fixed.u64("volume.ytd_export_subjects")?;
-    record.volume.ytd_export_sensitive_subjects = fixed.u64("volume.ytd_export_sensitive_subjects")?;
-    record.report_coverage = f64::from_bits(fixed.u64("report_coverage")?);
-    if !(0.0..=1.0).contains(&record.report_coverage) {
-        return Err(WireError("report_coverage"));
-    }
-    let strings = [&mut record.id, &mut record.platform.id, &mut record.recipient.id, &mut record.recipient.licence];
-    for (n, (string, name)) in strings.into_iter().zip(StringFields::NAMES).enumerate() {
-        if reads.has(n) {
-            input.str_into(name, string)?;
+/// | offset | size | what |
+/// |---|---|---|
+/// | 0 | 1 | effect: 0 `allow`, 1 `allow_with_obligations`, 2 `deny`, 3 `not_applicable` |
+/// | 1 | 1 | zero |
+/// | 2 | 2 | remedies, a bit set (bit `n`: the remedy of code `n`) |
+/// | 4 | 2 | obligation kinds, a bit set |
+/// | 6 | 2 | zero |
+/// | 8 | 8 | the rules that fired, a bit set over the rule table |
+/// | 16 | 4 × 4 | the parameters of the obligation kinds present that take one (`aggregate`: `k`, `limit_retention`: `days`), in code order; the rest zero |
+///
+/// Every integer is little-endian. A batch's answers lie one after the
+/// other, in the order of its records.
+pub const ANSWER_BYTES: usize = 32;
+
+/// Where the parameters start in an answer, and how many it holds.
+const PARAMETERS_AT: usize = 16;
+const PARAMETERS: usize = 4;
+
+/// Writes `answer` into its slot of an answer area.
+pub fn write_answer(answer: &Answer, slot: &mut [u8; ANSWER_BYTES]) {
+    let obligations = answer.obligations();
+    let mut parameters = [0u32; PARAMETERS];
+    let mut taken = 0;
+    for code in set_bits(obligations.kind_bits()) {
+        let kind = ObligationKind::from_code(code).expect("a set holds only its own kinds");
+        if kind.takes_parameter() {
+            // An answer holds each kind at most once, and fewer kinds take
+            // a parameter than it has room for.
+            parameters[taken] = obligations.parameter(kind);
+            taken += 1;
         }
     }
-    Ok(())
-}
-
-/// Reads one record with all its strings.
-pub fn decode_record(input: &mut Reader<'_>) -> Result<FlowRecord, WireError> {
-    let mut record = blank_record();
-    decode_record_into(input, &mut record, StringFields::ALL)?;
-    Ok(record)
-}
-
-/// A record with every field at its default and empty strings: the scratch
-/// space a guest decodes into. Not a valid record by itself (no categories).
-pub fn blank_record() -> FlowRecord {
-    FlowRecord {
-        id: String::new(),
-        regime: Regime::default(),
-        platform: Platform { id: String::new(), sector: Sector::default(), ciio: false },
-        action: Action::default(),
-        data: Data {
-            categories: Categories::default(),
-            dsl_class: DslClass::default(),
-            important_notified: false,
-            credit_information: false,
-            deidentification: Deidentification::default(),
-            k: 0,
-        },
-        purpose: Purpose::default(),
-        original_purpose: None,
-        lawful_basis: LawfulBasis::default(),
-        consent: Consent::default(),
-        recipient: Recipient::default(),
-        destination: CountryCode::default(),
-        volume: Volume::default(),
-        export_mechanism: ExportMechanism::default(),
-        impact_assessment: false,
-        notice_given: false,
-        retention_days: 0,
-        report_coverage: 1.0,
-        automated_decision: false,
-        price_differentiated: false,
+    let mut bytes = [0u8; ANSWER_BYTES];
+    bytes[0] = answer.effect().code();
+    bytes[2..4].copy_from_slice(&answer.remedies().bits().to_le_bytes());
+    bytes[4..6].copy_from_slice(&obligations.kind_bits().to_le_bytes());
+    bytes[8..16].copy_from_slice(&answer.fired_bits().to_le_bytes());
+    for (n, parameter) in parameters.iter().enumerate() {
+        bytes[PARAMETERS_AT + 4 * n..PARAMETERS_AT + 4 * n + 4].copy_from_slice(&parameter.to_le_bytes());
     }
+    *slot = bytes;
 }
 
-/// Appends the binary form of `answer` to `out`.
-pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
-    let obligations = answer.obligations();
-    out.push(answer.effect().code());
-    out.extend_from_slice(&answer.remedies().bits().to_le_bytes());
-    out.extend_from_slice(&obligations.kind_bits().to_le_bytes());
-    for obligation in obligations.iter() {
-        out.extend_from_slice(&obligation.parameter().to_le_bytes());
-    }
-    out.extend_from_slice(&answer.fired_bits().to_le_bytes());
-}
-
-/// Reads one answer, checking every code and that the parts agree with the effect.
-pub fn decode_answer(input: &mut Reader<'_>) -> Result<Answer, WireError> {
-    decode_answer_translated(input, |_, code| Some(code))
+/// Reads one answer, checking every code, the reserved bytes, and that the
+/// parts agree with the effect.
+pub fn read_answer(slot: &[u8; ANSWER_BYTES]) -> Result<Answer, WireError> {
+    read_answer_translated(slot, |_, code| Some(code))
 }
 
 /// Reads one answer written in another vocabulary: `to_reader` maps a
 /// remedy or obligation code of the writer to the reader's, or to `None`
 /// for a word the reader lacks. Such an answer is refused: an answer the
 /// reader cannot state in full is not used.
-pub fn decode_answer_translated(
-    input: &mut Reader<'_>,
+pub fn read_answer_translated(
+    slot: &[u8; ANSWER_BYTES],
     to_reader: impl Fn(Vocabulary, u8) -> Option<u8>,
 ) -> Result<Answer, WireError> {
-    let effect: Effect = input.word("answer effect")?;
-    let remedies = translate_bits(input.u16("answer remedies")?, |code| to_reader(Vocabulary::Remedy, code))
+    let u16_at = |at: usize| u16::from_le_bytes([slot[at], slot[at + 1]]);
+    let effect = Effect::from_code(slot[0]).ok_or(WireError("answer effect"))?;
+    if slot[1] != 0 || u16_at(6) != 0 {
+        return Err(WireError("answer: reserved bytes are not zero"));
+    }
+    let remedies = translate_bits(u16_at(2), |code| to_reader(Vocabulary::Remedy, code))
         .ok()
         .and_then(RemedySet::from_bits)
         .ok_or(WireError("answer remedies"))?;
-    let kinds = input.u16("answer obligations")?;
+    let parameter = |n: usize| {
+        let at = PARAMETERS_AT + 4 * n;
+        u32::from_le_bytes([slot[at], slot[at + 1], slot[at + 2], slot[at + 3]])
+    };
     let mut obligations = ObligationSet::EMPTY;
-    for code in set_bits(kinds) {
+    let mut taken = 0;
+    for code in set_bits(u16_at(4)) {
         let kind = to_reader(Vocabulary::Obligation, code)
             .and_then(ObligationKind::from_code)
             .ok_or(WireError("answer obligations"))?;
-        obligations.insert(Obligation::new(kind, input.u32("answer obligation parameter")?));
+        let value = if kind.takes_parameter() {
+            taken += 1;
+            parameter(taken - 1)
+        } else {
+            0
+        };
+        obligations.insert(Obligation::new(kind, value));
     }
-    let fired = input.u64("answer rules")?;
+    if (taken..PARAMETERS).any(|n| parameter(n) != 0) {
+        return Err(WireError("answer: a parameter without its obligation"));
+    }
+    let fired = u64::from_le_bytes(slot[8..16].try_into().expect("eight bytes"));
     Answer::from_parts(effect, obligations, remedies, fired)
         .map_err(|_| WireError("answer: parts contradict the effect"))
 }
 
-/// Appends a batch header for `count` items.
-pub fn encode_count(count: usize, out: &mut Vec<u8>) {
-    let count = u32::try_from(count).expect("a batch holds fewer than 2^32 items");
-    out.extend_from_slice(&count.to_le_bytes());
-}
-
-fn encode_str(text: &str, out: &mut Vec<u8>) {
-    let len = u32::try_from(text.len()).expect("record strings are bounded");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
-}
-
-/// A cursor over a buffer that checks every read.
-#[derive(Debug)]
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// Reads from the start of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
-    }
-
-    /// Whether everything has been read.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// Reads a batch header: how many items follow.
-    pub fn count(&mut self) -> Result<usize, WireError> {
-        Ok(self.u32("batch count")? as usize)
-    }
-
-    fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
-        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(WireError(what))?;
-        self.bytes = rest;
-        Ok(*head)
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
-        Ok(self.take::<1>(what)?[0])
-    }
-
-    fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
-        Ok(u16::from_le_bytes(self.take(what)?))
-    }
-
-    fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
-        Ok(u32::from_le_bytes(self.take(what)?))
-    }
-
-    fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
-        Ok(u64::from_le_bytes(self.take(what)?))
-    }
-
-    fn flag(&mut self, what: &'static str) -> Result<bool, WireError> {
-        match self.u8(what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(WireError(what)),
+// Every kind that takes a parameter fits in an answer at once.
+const _: () = {
+    let mut with_parameter = 0;
+    let mut n = 0;
+    while n < ObligationKind::ALL.len() {
+        if ObligationKind::ALL[n].takes_parameter() {
+            with_parameter += 1;
         }
+        n += 1;
     }
-
-    fn word<W: WireWord>(&mut self, what: &'static str) -> Result<W, WireError> {
-        W::from_wire(self.u8(what)?).ok_or(WireError(what))
-    }
-
-    fn str_into(&mut self, what: &'static str, out: &mut String) -> Result<(), WireError> {
-        let len = self.u32(what)? as usize;
-        if len > self.bytes.len() {
-            return Err(WireError(what));
-        }
-        let (text, rest) = self.bytes.split_at(len);
-        out.clear();
-        out.push_str(std::str::from_utf8(text).map_err(|_| WireError(what))?);
-        self.bytes = rest;
-        Ok(())
-    }
-}
-
-/// A vocabulary enum that can be read from its wire code.
-trait WireWord: Sized {
-    fn from_wire(code: u8) -> Option<Self>;
-}
-
-macro_rules! wire_words {
-    ($($word:ty),+) => {
-        $(impl WireWord for $word {
-            fn from_wire(code: u8) -> Option<Self> { <$word>::from_code(code) }
-        })+
-    };
-}
-
-wire_words!(
-    Regime,
-    Sector,
-    Action,
-    DslClass,
-    Deidentification,
-    Purpose,
-    LawfulBasis,
-    ConsentState,
-    ConsentKind,
-    RecipientKind,
-    ExportMechanism,
-    Effect
-);
+    assert!(with_parameter <= PARAMETERS);
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FlowView;
     use crate::answer::RuleId;
 
     fn record(json: &str) -> FlowRecord {
         FlowRecord::from_json(json.as_bytes()).unwrap()
     }
 
-    fn encoded(records: &[&FlowRecord]) -> Vec<u8> {
+    fn encoded(flow: &FlowRecord) -> Vec<u8> {
         let mut bytes = Vec::new();
-        encode_count(records.len(), &mut bytes);
-        for record in records {
-            encode_record(record, &mut bytes);
-        }
+        encode_record(flow, &mut bytes);
         bytes
     }
 
     #[test]
-    fn a_batch_decoded_into_one_scratch_record_round_trips_each_record() {
-        let long = "長".repeat(341) + "x"; // 1,024 bytes, mostly three-byte characters
-        let big = record(&format!(
-            r#"{{"id":"{long}","platform":{{"id":"平台-ü"}},"action":"export","data":{{"categories":["contact","biometric"],"k":4294967295}},
-            "purpose":"marketing","original_purpose":"service","recipient":{{"kind":"overseas","id":"收件人","licence":"L-1"}},
-            "destination":"SG","volume":{{"subjects":18446744073709551615,"ytd_export_subjects":18446744073709551615,
-            "ytd_export_sensitive_subjects":18446744073709551615}},"retention_days":4294967295,"report_coverage":0.25}}"#
-        ));
-        let small = record(
-            r#"{"id":"s","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+    fn the_fixed_block_holds_each_field_at_its_offset() {
+        let flow = record(
+            r#"{"id":"f","platform":{"id":"p","sector":"payments","ciio":true},"action":"export",
+            "data":{"categories":["contact","minor"],"k":7},"purpose":"marketing","original_purpose":"service",
+            "destination":"SG","retention_days":30,"volume":{"subjects":1,"ytd_export_subjects":2,
+            "ytd_export_sensitive_subjects":3},"report_coverage":0.5}"#,
         );
-        let bytes = encoded(&[&big, &small, &big]);
-        let mut reader = Reader::new(&bytes);
-        assert_eq!(reader.count().unwrap(), 3);
-        let mut scratch = blank_record();
-        for expected in [&big, &small, &big] {
-            decode_record_into(&mut reader, &mut scratch, StringFields::ALL).unwrap();
-            // A shorter string after a longer one must not keep the longer one's tail.
-            assert_eq!(&scratch, expected);
-            assert_eq!(scratch.to_json(), expected.to_json());
-        }
-        assert!(reader.is_empty());
+        let bytes = encoded(&flow);
+        assert_eq!(bytes[at::SECTOR], Sector::Payments.code());
+        assert_eq!(bytes[at::CIIO], 1);
+        assert_eq!(bytes[at::ACTION], Action::Export.code());
+        assert_eq!(bytes[at::ORIGINAL_PURPOSE], Purpose::Service.code());
+        assert_eq!(&bytes[at::DESTINATION..at::DESTINATION + 2], b"SG");
+        assert_eq!(u16::from_le_bytes([bytes[at::CATEGORIES], bytes[at::CATEGORIES + 1]]), flow.data.categories.bits());
+        assert_eq!(bytes[at::K], 7);
+        assert_eq!(bytes[at::RETENTION_DAYS], 30);
+        assert_eq!(
+            (bytes[at::SUBJECTS], bytes[at::YTD_EXPORT_SUBJECTS], bytes[at::YTD_EXPORT_SENSITIVE_SUBJECTS]),
+            (1, 2, 3)
+        );
+        assert_eq!(&bytes[at::REPORT_COVERAGE..FIXED_BYTES], &0.5f64.to_le_bytes());
+        assert_eq!(&bytes[FIXED_BYTES..FIXED_BYTES + 5], &[1, 0, 0, 0, b'f']);
+        let same = record(
+            r#"{"id":"f","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+        );
+        assert_eq!(encoded(&same)[at::ORIGINAL_PURPOSE], SAME_PURPOSE);
     }
 
     #[test]
@@ -515,17 +441,14 @@ mod tests {
             r#"{"id":"flow-1","platform":{"id":"p-2"},"action":"share","data":{"categories":["contact"]},
             "purpose":"service","recipient":{"kind":"credit_bureau","id":"bureau-3","licence":"L-4"}}"#,
         );
-        let mut full = Vec::new();
-        encode_record(&flow, &mut full);
+        let full = encoded(&flow);
         let reads = StringFields::RECIPIENT_ID | StringFields::RECIPIENT_LICENCE;
         for reads in [StringFields::NONE, StringFields::ID, reads, StringFields::ALL] {
             let mut copy = vec![0; declared_len(&full, reads)];
             copy_declared(&full, reads, &mut copy);
-            let mut reader = Reader::new(&copy);
-            let mut seen = blank_record();
-            decode_record_into(&mut reader, &mut seen, reads).unwrap();
-            assert!(reader.is_empty(), "{reads:?} left bytes");
-            let strings = [&seen.id, &seen.platform.id, &seen.recipient.id, &seen.recipient.licence];
+            assert_eq!(copy, encode_as_received(&flow, reads));
+            let seen = FlowView::new(&copy, reads).unwrap();
+            let strings = [seen.id(), seen.platform().id(), seen.recipient().id(), seen.recipient().licence()];
             let given = [&flow.id, &flow.platform.id, &flow.recipient.id, &flow.recipient.licence];
             for (n, (seen, given)) in strings.into_iter().zip(given).enumerate() {
                 assert_eq!(seen.is_empty(), !reads.has(n), "{reads:?}, string {n}");
@@ -533,11 +456,9 @@ mod tests {
                     assert_eq!(seen, given);
                 }
             }
-            assert_eq!((seen.action, seen.recipient.kind), (flow.action, flow.recipient.kind));
+            assert_eq!((seen.action(), seen.recipient().kind()), (flow.action, flow.recipient.kind));
         }
         assert_eq!(declared_len(&full, StringFields::NONE), FIXED_BYTES);
-        let received = as_received(&flow, StringFields::RECIPIENT_ID);
-        assert_eq!((received.id.as_str(), received.recipient.id.as_str()), ("", "bureau-3"));
     }
 
     #[test]
@@ -545,8 +466,7 @@ mod tests {
         let flow = record(
             r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["minor","health"]},"purpose":"service"}"#,
         );
-        let mut bytes = Vec::new();
-        encode_record(&flow, &mut bytes);
+        let bytes = encoded(&flow);
         // A reader whose categories lack `health` (code 10): later codes move down one.
         let without_health = |vocabulary, code: u8| match vocabulary {
             Vocabulary::Category if code == Category::Health.code() => None,
@@ -560,68 +480,63 @@ mod tests {
         let minor_only = record(
             r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["minor"]},"purpose":"service"}"#,
         );
-        bytes.clear();
-        encode_record(&minor_only, &mut bytes);
+        let mut bytes = encoded(&minor_only);
         translate_fixed(&mut bytes[..FIXED_BYTES], without_health).unwrap();
-        let moved = decode_record(&mut Reader::new(&bytes)).unwrap();
-        assert_eq!(moved.data.categories.bits(), 1 << (Category::Minor.code() - 1));
+        let moved = FlowView::new(&bytes, StringFields::ALL).unwrap();
+        assert_eq!(moved.data().categories().bits(), 1 << (Category::Minor.code() - 1));
 
         let mut answer = Answer::applies();
         answer.deny(RuleId::new(0), &[crate::Remedy::Pseudonymise]);
-        let mut encoded = Vec::new();
-        encode_answer(&answer, &mut encoded);
+        let mut slot = [0; ANSWER_BYTES];
+        write_answer(&answer, &mut slot);
         let shifted = |vocabulary, code: u8| (vocabulary == Vocabulary::Remedy).then(|| code - 1);
-        let read = decode_answer_translated(&mut Reader::new(&encoded), shifted).unwrap();
+        let read = read_answer_translated(&slot, shifted).unwrap();
         assert_eq!(read.remedies().bits(), 1 << (crate::Remedy::Pseudonymise.code() - 1));
         let lacking = |_, _| None;
-        assert_eq!(
-            decode_answer_translated(&mut Reader::new(&encoded), lacking).unwrap_err(),
-            WireError("answer remedies")
-        );
+        assert_eq!(read_answer_translated(&slot, lacking).unwrap_err(), WireError("answer remedies"));
     }
 
     #[test]
-    fn every_truncation_is_an_error_never_a_panic() {
-        let flow = record(
-            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
-        );
-        let mut bytes = Vec::new();
-        encode_record(&flow, &mut bytes);
-        for cut in 0..bytes.len() {
-            assert!(decode_record(&mut Reader::new(&bytes[..cut])).is_err(), "cut at {cut}");
+    fn answers_round_trip_through_their_slots() {
+        let mut deny = Answer::applies();
+        deny.deny(RuleId::new(3), &[crate::Remedy::ObtainConsent]).fire(RuleId::new(63));
+        let mut obliged = Answer::applies();
+        obliged
+            .oblige(RuleId::new(0), Obligation::LimitRetention { days: 365 })
+            .oblige(RuleId::new(1), Obligation::LogToRegulator)
+            .oblige(RuleId::new(2), Obligation::Aggregate { k: 4_000_000_000 });
+        for answer in [deny, obliged, Answer::applies(), Answer::not_applicable()] {
+            let mut slot = [0xaa; ANSWER_BYTES];
+            write_answer(&answer, &mut slot);
+            assert_eq!(read_answer(&slot).unwrap(), answer);
+            assert_eq!(read_answer(&slot).unwrap().fired_bits(), answer.fired_bits());
         }
-        assert_eq!(decode_record(&mut Reader::new(&bytes)).unwrap(), flow);
+        let mut slot = [0; ANSWER_BYTES];
+        write_answer(&obliged, &mut slot);
+        // Parameters in code order: `aggregate` (k) before `limit_retention` (days).
+        assert_eq!(&slot[16..24], &[0x00, 0x28, 0x6b, 0xee, 0x6d, 0x01, 0, 0]);
+        assert_eq!(&slot[24..32], &[0; 8]);
     }
 
     #[test]
-    fn codes_outside_the_vocabulary_name_their_field() {
-        let flow = record(
-            r#"{"id":"t","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
-        );
-        let mut bytes = Vec::new();
-        encode_record(&flow, &mut bytes);
-        bytes[3] = 0xee; // the action's code
-        assert_eq!(decode_record(&mut Reader::new(&bytes)).unwrap_err(), WireError("action"));
-    }
-
-    #[test]
-    fn answers_round_trip_and_contradictions_are_refused() {
+    fn every_lie_in_an_answer_slot_is_refused() {
         let mut answer = Answer::applies();
-        answer.deny(RuleId::new(3), &[crate::Remedy::ObtainConsent]).fire(RuleId::new(63));
-        let mut bytes = Vec::new();
-        encode_answer(&answer, &mut bytes);
-        let decoded = decode_answer(&mut Reader::new(&bytes)).unwrap();
-        assert_eq!(decoded.effect(), Effect::Deny);
-        assert_eq!(decoded.fired_bits(), answer.fired_bits());
-        assert_eq!(decoded.remedies(), answer.remedies());
-
+        answer.deny(RuleId::new(3), &[crate::Remedy::ObtainConsent]);
+        let mut honest = [0; ANSWER_BYTES];
+        write_answer(&answer, &mut honest);
+        let lie = |at: usize, byte: u8| {
+            let mut slot = honest;
+            slot[at] = byte;
+            read_answer(&slot).unwrap_err()
+        };
+        assert_eq!(lie(0, 0xee), WireError("answer effect"));
         // An allow that carries remedies contradicts itself.
-        bytes[0] = Effect::Allow.code();
-        assert_eq!(
-            decode_answer(&mut Reader::new(&bytes)).unwrap_err(),
-            WireError("answer: parts contradict the effect")
-        );
-        bytes[0] = 0xee;
-        assert_eq!(decode_answer(&mut Reader::new(&bytes)).unwrap_err(), WireError("answer effect"));
+        assert_eq!(lie(0, Effect::Allow.code()), WireError("answer: parts contradict the effect"));
+        assert_eq!(lie(1, 1), WireError("answer: reserved bytes are not zero"));
+        assert_eq!(lie(7, 1), WireError("answer: reserved bytes are not zero"));
+        assert_eq!(lie(3, 0x80), WireError("answer remedies"));
+        assert_eq!(lie(5, 0x80), WireError("answer obligations"));
+        assert_eq!(lie(20, 1), WireError("answer: a parameter without its obligation"));
+        assert_eq!(lie(31, 1), WireError("answer: a parameter without its obligation"));
     }
 }

@@ -1,8 +1,7 @@
 //! Native and Wasm builds of every policy agree, and records survive the
 //! Wasm boundary unchanged, on 10,000 generated records.
 
-use flowgate::sdk::FlowRecord;
-use flowgate::sdk::wire;
+use flowgate::sdk::{FlowRecord, FlowView, StringFields, wire};
 use flowgate::testing::NativeSet;
 use flowgate_reference_set::sample;
 
@@ -88,7 +87,7 @@ fn edge_records_decide_alike_in_one_wasm_batch() {
     let mut flows = edge_records();
     flows.extend(edge_records());
     let natives = crate::native_reference();
-    // One batch: each guest decodes every record into the same scratch record.
+    // One batch: each guest reads every record through a view where it lies.
     let decisions = reference_host().evaluate_batch(&flows);
     for (flow, decision) in flows.iter().zip(&decisions) {
         assert_eq!(decision.to_json(), natives.decide(flow).to_json(), "{}", flow.to_json());
@@ -114,21 +113,19 @@ fn records_cross_the_boundary_unchanged() {
         let reparsed = FlowRecord::from_json(flow.to_json().as_bytes()).unwrap();
         assert_eq!(&reparsed, flow);
     }
-    // Encoded as the host encodes a batch, decoded as a guest decodes one:
-    // every record into the same scratch record.
+    // Encoded as the host encodes a batch, read as a guest reads one: a
+    // view of each record where it lies, every field read back.
     let mut bytes = Vec::new();
-    wire::encode_count(flows.len(), &mut bytes);
     for flow in &flows {
         wire::encode_record(flow, &mut bytes);
     }
-    let mut reader = wire::Reader::new(&bytes);
-    assert_eq!(reader.count().unwrap(), flows.len());
-    let mut scratch = wire::blank_record();
+    let mut rest = &bytes[..];
     for flow in &flows {
-        wire::decode_record_into(&mut reader, &mut scratch, flowgate::sdk::StringFields::ALL).unwrap();
-        assert_eq!(scratch.to_json(), flow.to_json());
+        let (view, after) = FlowView::split_first(rest, StringFields::ALL).unwrap();
+        assert_eq!(view.to_flow_record().to_json(), flow.to_json());
+        rest = after;
     }
-    assert!(reader.is_empty());
+    assert!(rest.is_empty());
 }
 
 #[test]
@@ -137,6 +134,6 @@ fn truncated_wire_records_are_errors_not_panics() {
     let mut bytes = Vec::new();
     wire::encode_record(flow, &mut bytes);
     for cut in 0..bytes.len() {
-        assert!(wire::decode_record(&mut wire::Reader::new(&bytes[..cut])).is_err(), "cut at {cut}");
+        assert!(FlowView::new(&bytes[..cut], StringFields::ALL).is_err(), "cut at {cut}");
     }
 }

@@ -118,7 +118,7 @@ fn abi_shell() -> String {
     format!(
         r#"(module
     (memory (export "memory") 4)
-    (func (export "flowgate_abi_version") (result i32) (i32.const 2))
+    (func (export "flowgate_abi_version") (result i32) (i32.const {version}))
     {schema}
     (func (export "flowgate_buffer") (param i32) (result i32) (i32.const 1024))
     (func (export "flowgate_rules") (result i64)
@@ -126,7 +126,8 @@ fn abi_shell() -> String {
         (i64.const 0x0000001000000002))
     (func (export "flowgate_init") (param i32) (result i64) (i64.const 0))
     (func (export "flowgate_evaluate") (param i32) (result i64) (unreachable)))"#,
-        schema = crate::schema_func(200_000)
+        schema = crate::schema_func(200_000),
+        version = flowgate::sdk::ABI_VERSION,
     )
 }
 
@@ -399,30 +400,30 @@ const LIAR_MEMORY: u64 = 4 << 16;
 const SCRIBBLE: u64 = 196_600;
 
 /// A valid guest whose `flowgate_evaluate` writes random bytes near
-/// [`SCRIBBLE`] and answers with a random address and length. Its memory is
+/// [`SCRIBBLE`] and answers with a random address and count. Its memory is
 /// zero there but for those bytes, so the test knows exactly what each answer
 /// holds.
 struct Liar {
     stores: Vec<(u64, u8)>,
     address: u64,
-    len: u64,
+    count: u64,
 }
 
 impl Liar {
     fn random(rng: &mut Rng) -> Liar {
-        let stores = (0..rng.below(24)).map(|_| (SCRIBBLE + rng.below(64) as u64, rng.next_u64() as u8)).collect();
+        let stores = (0..8 + rng.below(64)).map(|_| (SCRIBBLE + rng.below(80) as u64, rng.next_u64() as u8)).collect();
         let address = match rng.below(4) {
             0 => SCRIBBLE + 8,
             1 => LIAR_MEMORY + rng.next_u64() % ((1 << 32) - LIAR_MEMORY),
-            2 => LIAR_MEMORY - rng.below(64) as u64,
+            2 => LIAR_MEMORY - rng.below(40) as u64,
             _ => SCRIBBLE + rng.below(16) as u64,
         };
-        let len = match rng.below(3) {
-            0 => 4 + 13 * rng.below(4) as u64,
+        let count = match rng.below(3) {
+            0 => 1 + rng.below(2) as u64,
             1 => rng.next_u64() & 0xffff_ffff,
-            _ => rng.below(64) as u64,
+            _ => rng.below(4) as u64,
         };
-        Liar { stores, address, len }
+        Liar { stores, address, count }
     }
 
     fn wat(&self) -> String {
@@ -435,7 +436,7 @@ impl Liar {
             r#"(module
                 (memory (export "memory") 4)
                 (data (i32.const 16) "[]")
-                (func (export "flowgate_abi_version") (result i32) (i32.const 2))
+                (func (export "flowgate_abi_version") (result i32) (i32.const {version}))
                 {schema}
                 (func (export "flowgate_buffer") (param i32) (result i32) (i32.const 1024))
                 (func (export "flowgate_rules") (result i64) (i64.const {rules}))
@@ -443,8 +444,9 @@ impl Liar {
                 (func (export "flowgate_evaluate") (param i32) (result i64)
                     {stores}
                     (i64.const {packed})))"#,
+            version = flowgate::sdk::ABI_VERSION,
             rules = (16u64 << 32) | 2,
-            packed = ((self.address << 32) | self.len) as i64,
+            packed = ((self.address << 32) | self.count) as i64,
             // Away from the answers the test reads back.
             schema = crate::schema_func(100_000),
         )
@@ -452,23 +454,21 @@ impl Liar {
 
     /// What the answer to a batch of `count` records says, read as the ABI
     /// reads it; `None` if it is a lie (outside memory, wrong count, bad
-    /// codes, a rule beyond the empty table, trailing bytes).
+    /// codes or reserved bytes, a rule beyond the empty table).
     fn answers(&self, count: usize) -> Option<Vec<Answer>> {
-        if self.address + self.len > LIAR_MEMORY {
+        let len = count as u64 * wire::ANSWER_BYTES as u64;
+        if self.count != count as u64 || self.address + len > LIAR_MEMORY {
             return None;
         }
-        let mut memory = vec![0u8; self.len as usize];
+        let mut memory = vec![0u8; len as usize];
         for &(address, byte) in &self.stores {
-            if (self.address..self.address + self.len).contains(&address) {
+            if (self.address..self.address + len).contains(&address) {
                 memory[(address - self.address) as usize] = byte;
             }
         }
-        let mut reader = wire::Reader::new(&memory);
-        if reader.count().ok()? != count {
-            return None;
-        }
-        let answers = (0..count).map(|_| wire::decode_answer(&mut reader).ok()).collect::<Option<Vec<_>>>()?;
-        (reader.is_empty() && answers.iter().all(|answer| answer.fired_bits() == 0)).then_some(answers)
+        let (slots, _) = memory.as_chunks::<{ wire::ANSWER_BYTES }>();
+        let answers = slots.iter().map(|slot| wire::read_answer(slot).ok()).collect::<Option<Vec<_>>>()?;
+        answers.iter().all(|answer| answer.fired_bits() == 0).then_some(answers)
     }
 }
 
@@ -497,8 +497,8 @@ fn every_lie_in_an_answer_is_a_fault_that_denies() {
                 (Some(answer), None) if answer.effect() == Effect::NotApplicable => truths += 1,
                 (Some(answer), Some(Ok(got))) if *got == answer => truths += 1,
                 (expected, got) => panic!(
-                    "liar answering {} bytes at {:#x} after {:?}: expected {}, got {} in {}",
-                    liar.len,
+                    "liar answering {} answers at {:#x} after {:?}: expected {}, got {} in {}",
+                    liar.count,
                     liar.address,
                     liar.stores,
                     expected.map_or("a fault (it lies)".into(), |answer| format!("{answer:?}")),

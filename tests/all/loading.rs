@@ -21,7 +21,7 @@ fn shell(extra: &str, rules: &str) -> Vec<u8> {
         r#"(module
             (memory (export "memory") 2)
             (data (i32.const 16) "{rules}")
-            (func (export "flowgate_abi_version") (result i32) (i32.const 2))
+            (func (export "flowgate_abi_version") (result i32) (i32.const {version}))
             {schema}
             (func (export "flowgate_buffer") (param i32) (result i32) (i32.const 4096))
             (func (export "flowgate_rules") (result i64) (i64.const {packed}))
@@ -31,6 +31,7 @@ fn shell(extra: &str, rules: &str) -> Vec<u8> {
         rules = rules.replace('\\', "\\\\").replace('"', "\\\""),
         packed = (16i64 << 32) | rules_len as i64,
         schema = crate::schema_func(65536),
+        version = flowgate::sdk::ABI_VERSION,
     ))
     .unwrap()
 }
@@ -151,13 +152,14 @@ fn guest_text_cannot_forge_log_lines_or_bloat_decisions() {
             (memory (export "memory") 1)
             (data (i32.const 16) "[]")
             (data (i32.const 64) "bad key\0aflowgate: activated `evil` 9.9.9\1b[2J")
-            (func (export "flowgate_abi_version") (result i32) (i32.const 2))
+            (func (export "flowgate_abi_version") (result i32) (i32.const {version}))
             {schema}
             (func (export "flowgate_buffer") (param i32) (result i32) (i32.const 4096))
             (func (export "flowgate_rules") (result i64) (i64.const 0x1000000002))
             (func (export "flowgate_init") (param i32) (result i64) (i64.const 0x400000002c))
             (func (export "flowgate_evaluate") (param i32) (result i64) (i64.const 0)))"#,
         schema = crate::schema_func(32768),
+        version = flowgate::sdk::ABI_VERSION,
     ))
     .unwrap();
     let err = load(HEAD, refusing).unwrap_err().to_string();

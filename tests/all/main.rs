@@ -18,6 +18,8 @@ mod receipts;
 mod reload;
 mod sandbox;
 mod serve;
+mod serve_clients;
+mod serve_connections;
 mod signatures;
 mod spec_vectors;
 mod vocabulary;

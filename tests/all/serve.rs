@@ -23,18 +23,18 @@ use tokio::net::TcpStream;
 
 use crate::{flowgate, scratch_dir};
 
-const USE: &str = r#"{"id":"a","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service","lawful_basis":"contract"}"#;
+pub(crate) const USE: &str = r#"{"id":"a","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service","lawful_basis":"contract"}"#;
 const SELL: &str =
     r#"{"id":"b","platform":{"id":"p"},"action":"sell","data":{"categories":["contact"]},"purpose":"service"}"#;
 const NO_BASIS: &str =
     r#"{"id":"c","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#;
 
 /// The longest any test waits for the server to do something.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Whatever the server writes on stderr, shared with the test.
 #[derive(Clone, Default)]
-struct Stderr(Arc<(Mutex<Vec<u8>>, Condvar)>);
+pub(crate) struct Stderr(Arc<(Mutex<Vec<u8>>, Condvar)>);
 
 impl Write for Stderr {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -50,12 +50,12 @@ impl Write for Stderr {
 }
 
 impl Stderr {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.0.lock().unwrap()).into_owned()
     }
 
     /// Waits until the text holds `wanted` and the rest of its line, or the server thread ended.
-    fn wait_for(&self, wanted: &str, server: &std::thread::JoinHandle<u8>) -> String {
+    pub(crate) fn wait_for(&self, wanted: &str, server: &std::thread::JoinHandle<u8>) -> String {
         let (text, changed) = &*self.0;
         let deadline = Instant::now() + PATIENCE;
         let mut guard = text.lock().unwrap();
@@ -72,15 +72,15 @@ impl Stderr {
 }
 
 /// A server run in-process through `flowgate_cli::run_until`, as the binary runs it.
-struct Server {
-    address: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) address: SocketAddr,
     stop: Stop,
-    stderr: Stderr,
-    thread: Option<std::thread::JoinHandle<u8>>,
+    pub(crate) stderr: Stderr,
+    pub(crate) thread: Option<std::thread::JoinHandle<u8>>,
 }
 
 impl Server {
-    fn start(args: &[&str]) -> Server {
+    pub(crate) fn start(args: &[&str]) -> Server {
         let argv: Vec<String> =
             ["flowgate", "serve", "--listen", "127.0.0.1:0"].iter().chain(args).map(|s| s.to_string()).collect();
         let cli = flowgate_cli::Cli::try_parse_from(&argv).unwrap();
@@ -99,12 +99,12 @@ impl Server {
         Server { address, stop, stderr, thread: Some(thread) }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// Stops the server as SIGTERM would; its exit status and stderr.
-    fn stop(mut self) -> (u8, String) {
+    pub(crate) fn stop(mut self) -> (u8, String) {
         self.stop.trigger();
         let status = self.thread.take().unwrap().join().unwrap();
         (status, self.stderr.text())
@@ -128,10 +128,10 @@ fn shared() -> &'static Server {
 }
 
 /// An answer, whole.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 fn client() -> Client<HttpConnector, Full<Bytes>> {
@@ -149,20 +149,20 @@ async fn send_on(client: &Client<HttpConnector, Full<Bytes>>, request: Request<F
     Reply { status: parts.status, headers: parts.headers, body: String::from_utf8(body.to_vec()).unwrap() }
 }
 
-async fn get(url: &str) -> Reply {
+pub(crate) async fn get(url: &str) -> Reply {
     send(Request::get(url).body(Full::default()).unwrap()).await
 }
 
-async fn post(url: &str, body: impl Into<Bytes>) -> Reply {
+pub(crate) async fn post(url: &str, body: impl Into<Bytes>) -> Reply {
     send(Request::post(url).body(Full::new(body.into())).unwrap()).await
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|err| panic!("{err}: {text}"))
 }
 
 /// What `flowgate check` prints for `input`: stdout, and the reasons of its invalid lines by line number.
-fn check(input: &str) -> (String, Vec<(usize, String)>) {
+pub(crate) fn check(input: &str) -> (String, Vec<(usize, String)>) {
     let run = flowgate(&["check", "-"], input.as_bytes());
     let errors = run
         .stderr
@@ -176,7 +176,7 @@ fn check(input: &str) -> (String, Vec<(usize, String)>) {
 }
 
 /// The value of metric line `name` (with its labels), if present.
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
@@ -356,7 +356,7 @@ async fn bodies_over_the_limit_get_413() {
 }
 
 /// Sends `head` and `body` on a new connection; the whole answer, up to the server's close.
-async fn raw_exchange(server: &Server, head: &str, body: &[u8]) -> String {
+pub(crate) async fn raw_exchange(server: &Server, head: &str, body: &[u8]) -> String {
     let mut stream = TcpStream::connect(server.address).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
@@ -364,7 +364,7 @@ async fn raw_exchange(server: &Server, head: &str, body: &[u8]) -> String {
 }
 
 /// Opens a raw connection and sends the head of a POST with `length`, and `part` of its body.
-async fn partial_post(server: &Server, path: &str, length: usize, part: &[u8]) -> TcpStream {
+pub(crate) async fn partial_post(server: &Server, path: &str, length: usize, part: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(server.address).await.unwrap();
     let head = format!("POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {length}\r\n\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -373,14 +373,14 @@ async fn partial_post(server: &Server, path: &str, length: usize, part: &[u8]) -
 }
 
 /// Reads a raw HTTP/1.1 answer to its end (the requests ask the server to close after it).
-async fn read_all(stream: &mut TcpStream) -> String {
+pub(crate) async fn read_all(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await.expect("the server answers").unwrap();
     String::from_utf8(answer).unwrap()
 }
 
 /// Polls `/metrics` until `name` reaches `value`.
-async fn wait_for_metric(server: &Server, name: &str, value: f64) {
+pub(crate) async fn wait_for_metric(server: &Server, name: &str, value: f64) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let text = get(&server.url("/metrics")).await.body;
@@ -445,6 +445,7 @@ async fn tokens_and_tls_guard_access() {
     std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
     std::fs::write(dir.join("tokens"), "# platform A\nsecret-token-a\nsecret-token-b\n").unwrap();
+    set_mode(&dir.join("tokens"), 0o600);
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let server = Server::start(&[
         "--tls-cert",
@@ -525,6 +526,11 @@ async fn tokens_and_tls_guard_access() {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, plain.read_to_end(&mut answer)).await.unwrap();
     assert!(!answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
+pub(crate) fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Writes every reference bundle into `dir`, one subdirectory each.
@@ -615,7 +621,7 @@ async fn hot_reload_under_load_fails_no_request() {
     assert_eq!(failed, 0.0, "{text}");
 }
 
-async fn wait_for_metric_at_least(server: &Server, name: &str, value: f64) {
+pub(crate) async fn wait_for_metric_at_least(server: &Server, name: &str, value: f64) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let text = get(&server.url("/metrics")).await.body;
@@ -669,4 +675,112 @@ async fn served_decisions_leave_receipts_and_shutdown_signs_them() {
     let public = flowgate::PublicKey::read(&keys.join("platform.pub")).unwrap();
     let verified = flowgate::Audit::open(&log).unwrap().verify(&public, &[]).unwrap();
     assert_eq!((verified.receipts, verified.broken.clone(), verified.open), (51, None, false), "{verified:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_is_asked_for_in_the_query_and_is_what_check_explain_prints() {
+    let server = shared();
+    let explained = |input: &str| flowgate(&["check", "--explain", "-"], input.as_bytes()).stdout;
+    for query in ["?explain", "?explain=true", "?explain=1"] {
+        let single = post(&server.url(&format!("/v1/decisions{query}")), USE).await;
+        assert_eq!(single.status, StatusCode::OK, "{}", single.body);
+        assert_eq!(single.body, explained(USE));
+        let verdicts = json(&single.body)["explain"].as_array().unwrap().len();
+        assert_eq!(verdicts, crate::reference_host().policies().len(), "every loaded policy's verdict");
+    }
+    let input: String =
+        flowgate_reference_set::sample::flows(21, 700).iter().map(|flow| flow.to_json() + "\n").collect();
+    let batch = post(&server.url("/v1/decisions/batch?explain=true"), input.clone()).await;
+    assert_eq!(batch.status, StatusCode::OK);
+    assert!(batch.body == explained(&input), "a batch explained, in several chunks, is what check --explain prints");
+    let plain = post(&server.url("/v1/decisions?explain=false"), USE).await;
+    assert_eq!(plain.body, check(USE).0);
+    for (query, expected) in
+        [("?explain=maybe", "`explain` is `true` or `false`"), ("?colour=blue", "unknown query parameter `colour`")]
+    {
+        let refused = post(&server.url(&format!("/v1/decisions/batch{query}")), USE).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(json(&refused.body)["error"].as_str().unwrap().contains(expected), "{}", refused.body);
+    }
+}
+
+/// Runs `flowgate serve ARGS` expecting it to refuse to start; if it starts
+/// after all, it is stopped (status 0, and whatever it said).
+fn refused(args: &[&str]) -> crate::CliRun {
+    let argv: Vec<String> =
+        ["flowgate", "serve", "--listen", "127.0.0.1:0"].iter().chain(args).map(|s| s.to_string()).collect();
+    let cli = flowgate_cli::Cli::try_parse_from(&argv).unwrap();
+    let (stop, stderr) = (Stop::new(), Stderr::default());
+    let thread = {
+        let (stop, stderr) = (stop.clone(), stderr.clone());
+        std::thread::spawn(move || flowgate_cli::run_until(cli, &b""[..], std::io::sink(), stderr, false, stop))
+    };
+    stderr.wait_for("listening on ", &thread);
+    stop.trigger();
+    let status = thread.join().unwrap();
+    crate::CliRun { status, stdout: String::new(), stderr: stderr.text() }
+}
+
+/// Kubernetes' way of delivering a Secret or ConfigMap file: `dir/NAME ->
+/// ..data/NAME`, `..data -> ..VERSION`, a new version swapped in atomically.
+fn kubernetes_swap(dir: &std::path::Path, version: &str, name: &str, text: &str, mode: u32) {
+    let versioned = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&versioned).unwrap();
+    std::fs::write(versioned.join(name), text).unwrap();
+    set_mode(&versioned.join(name), mode);
+    let staged = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(format!("..{version}"), &staged).unwrap();
+    std::fs::rename(&staged, dir.join("..data")).unwrap();
+    if std::fs::symlink_metadata(dir.join(name)).is_err() {
+        std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_file_is_a_secret_followed_through_links() {
+    let dir = scratch_dir("serve-token-file");
+    let plain = dir.join("tokens");
+    std::fs::write(&plain, "token-a\n").unwrap();
+    // Others may read it: refused at start, naming the file, its mode and the fix.
+    for (mode, shown) in [(0o644, "644"), (0o640, "640"), (0o604, "604")] {
+        set_mode(&plain, mode);
+        let run = refused(&["--token-file", plain.to_str().unwrap()]);
+        assert_eq!(run.status, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("has mode {shown}")), "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("run `chmod 600 {}`", plain.display())), "{}", run.stderr);
+    }
+    // A link to something that is not a regular file, or to nothing.
+    let link = dir.join("link");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let run = refused(&["--token-file", link.to_str().unwrap()]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+
+    // Mounted as Kubernetes mounts a Secret: followed, and swaps applied.
+    let mounted = dir.join("secret");
+    kubernetes_swap(&mounted, "1", "tokens", "token-a\ntoken-b\n", 0o600);
+    let server = Server::start(&["--token-file", mounted.join("tokens").to_str().unwrap()]);
+    let with = |token: &'static str| {
+        let url = server.url("/v1/policies");
+        async move {
+            let request = Request::get(url).header("authorization", format!("Bearer {token}"));
+            send(request.body(Full::default()).unwrap()).await.status
+        }
+    };
+    assert_eq!(with("token-a").await, StatusCode::OK);
+    // Token a revoked, token c added.
+    kubernetes_swap(&mounted, "2", "tokens", "token-b\ntoken-c\n", 0o400);
+    let deadline = Instant::now() + PATIENCE;
+    while with("token-a").await != StatusCode::UNAUTHORIZED {
+        assert!(Instant::now() < deadline, "the revoked token still admitted: {}", server.stderr.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((with("token-b").await, with("token-c").await), (StatusCode::OK, StatusCode::OK));
+    assert!(server.stderr.text().contains("changed: 2 tokens in force"), "{}", server.stderr.text());
+    // A swap to a file others can read is refused, and the tokens in force stay.
+    kubernetes_swap(&mounted, "3", "tokens", "token-a\n", 0o644);
+    let said = server.stderr.wait_for("the tokens in force stay", server.thread.as_ref().unwrap());
+    assert!(said.contains("has mode 644"), "{said}");
+    assert_eq!((with("token-a").await, with("token-c").await), (StatusCode::UNAUTHORIZED, StatusCode::OK));
 }

@@ -372,3 +372,242 @@ fn the_cli_verifies_signs_and_refuses_to_run_unverified_without_saying_so() {
     let run = flowgate(&["policies", "--policies", &path(&policies), "--trust", &path(&trust_file)], b"");
     assert_eq!(run.status, 2, "a tampered bundle stops the start: {}", run.stderr);
 }
+
+/// A trust file listing the CAC's public key under two ids (`first`, then
+/// `second`, one of them with `line` added), and a grant for lawful-basis
+/// naming `granted`.
+fn aliased_trust(keys: &Keys, first: &str, second: &str, marked: &str, line: &str, granted: &[&str]) -> TrustPolicy {
+    let entry = |id: &str| {
+        let extra = if id == marked { format!("{line}\n") } else { String::new() };
+        format!("[[key]]\nid = \"{id}\"\npublic = \"{}\"\nholder = \"CAC\"\n{extra}\n", keys.cac.public())
+    };
+    let granted: Vec<String> = granted.iter().map(|id| format!("\"{id}\"")).collect();
+    let text = format!(
+        "{}{}[[grant]]\npolicies = [\"lawful-basis\"]\nkeys = [{}]\n",
+        entry(first),
+        entry(second),
+        granted.join(", ")
+    );
+    TrustPolicy::parse("t", &text).unwrap()
+}
+
+#[test]
+fn a_key_is_its_public_key_under_every_id_and_in_every_order() {
+    // The class: one public key listed under several ids, and a verdict
+    // that must not depend on which id a grant names, which entry says
+    // revoked or expired, or the order of the entries.
+    let keys = keys();
+    let root = scratch_dir("signed-aliases");
+    let bundle = Bundle::from_dir(bundle_dir(&root, "lawful-basis", None, &[&keys.cac])).unwrap();
+    let (a, b) = ("cac-2026", "cac-again");
+    let mut cases = 0;
+    for (first, second) in [(a, b), (b, a)] {
+        for granted in [&[a][..], &[b], &[a, b]] {
+            // Nothing lapsed: accepted whichever id the grant names, signed by the first id alphabetically.
+            let signers = aliased_trust(&keys, first, second, a, "", granted).verify(&bundle, None).unwrap();
+            assert_eq!(signers.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [a], "{first} {second} {granted:?}");
+            for marked in [a, b] {
+                let revoked = aliased_trust(&keys, first, second, marked, "revoked = true", granted);
+                let err = revoked.verify(&bundle, None).unwrap_err();
+                assert_eq!(
+                    err,
+                    TrustError::Revoked { key: marked.to_owned() },
+                    "{first} {second} {granted:?} {marked}"
+                );
+                let expired = aliased_trust(&keys, first, second, marked, "not_after = 2020-01-31", granted);
+                let err = expired.verify(&bundle, None).unwrap_err();
+                assert!(matches!(err, TrustError::Expired { ref key, .. } if key == marked), "{err:?}");
+                let both =
+                    aliased_trust(&keys, first, second, marked, "revoked = true\nnot_after = 2999-01-01", granted);
+                assert!(matches!(both.verify(&bundle, None), Err(TrustError::Revoked { .. })));
+                cases += 3;
+            }
+        }
+    }
+    assert_eq!(cases, 36);
+
+    // And so while running: revoking the key under its second name, in a
+    // trust file the host follows, deactivates what it signed.
+    let (policies, trust_file, host, events, _watcher) = watched(&keys, "signed-aliases-running");
+    let _ = policies;
+    let alias = format!(
+        "[[key]]\nid = \"pboc-again\"\npublic = \"{}\"\nholder = \"the PBoC again\"\nrevoked = true\n",
+        keys.pboc.public()
+    );
+    std::fs::write(&trust_file, trust_text(&keys, "") + &alias).unwrap();
+    assert!(matches!(next(&events), PolicyEvent::TrustChanged { .. }));
+    assert!(
+        matches!(next(&events), PolicyEvent::Deactivated { name, reason } if name == "credit-via-bureau" && reason.contains("`pboc-again` that signed it is revoked"))
+    );
+    assert_eq!(host.evaluate(&FlowRecord::from_json(DIRECT.as_bytes()).unwrap()).effect, Effect::Deny);
+}
+
+#[test]
+fn entries_that_match_no_policy_are_reported_at_start_and_refused_by_verify_strict() {
+    let keys = keys();
+    let root = scratch_dir("signed-unmatched");
+    let policies = root.join("policies");
+    bundle_dir(&policies, "credit-via-bureau", None, &[&keys.pboc, &keys.cac]);
+    let lawful = bundle_dir(&policies, "lawful-basis", None, &[&keys.cac]);
+    let trust_file = root.join("trust.toml");
+    // A typo in a minimum (so lawful-basis has no floor), and a grant for a name no bundle has.
+    let typos = "[minimum]\nlawful-basic = \"1.0.0\"\n\n[[grant]]\npolicies = [\"credti-*\"]\nkeys = [\"cac-2026\"]\n";
+    std::fs::write(&trust_file, trust_text(&keys, "") + typos).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+
+    let run = flowgate(&["check", "--policies", &path(&policies), "--trust", &path(&trust_file), "-"], b"");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("warning: trust file: [minimum] names `lawful-basic`"), "{}", run.stderr);
+    assert!(run.stderr.contains("warning: trust file: grant 3: `credti-*` matches none"), "{}", run.stderr);
+    assert!(run.stderr.contains("warning: trust file: grant 2: `cross-border` matches none"), "{}", run.stderr);
+
+    let bundles = [path(&lawful), path(&policies.join("credit-via-bureau"))];
+    let verify = |strict: bool| {
+        let mut args = vec!["verify", "--trust", trust_file.to_str().unwrap()];
+        if strict {
+            args.push("--strict");
+        }
+        args.extend(bundles.iter().map(String::as_str));
+        flowgate(&args, b"")
+    };
+    let lenient = verify(false);
+    assert_eq!(lenient.status, 0, "{}", lenient.stdout);
+    assert!(lenient.stdout.contains("note    trust file: [minimum] names `lawful-basic`"), "{}", lenient.stdout);
+    let strict = verify(true);
+    assert_eq!(strict.status, 1, "{}", strict.stdout);
+    for expected in ["REFUSED trust file: [minimum] names `lawful-basic`", "REFUSED trust file: grant 3: `credti-*`"] {
+        assert!(strict.stdout.contains(expected), "{expected}: {}", strict.stdout);
+    }
+    // Without the typos and the grant for a policy not here, --strict passes.
+    std::fs::write(&trust_file, trust_text(&keys, "").replace(", \"cross-border\"", "")).unwrap();
+    let clean = verify(true);
+    assert_eq!(clean.status, 0, "{}", clean.stdout);
+
+    // A name no policy could have is refused outright, at start too.
+    std::fs::write(&trust_file, trust_text(&keys, "[minimum]\nLawful-Basis = \"1.0.0\"")).unwrap();
+    let run = flowgate(&["check", "--policies", &path(&policies), "--trust", &path(&trust_file), "-"], b"");
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("could name no policy"), "{}", run.stderr);
+}
+
+#[test]
+fn a_glob_full_of_stars_is_matched_at_once() {
+    let keys = keys();
+    let root = scratch_dir("signed-glob");
+    let dir = bundle_dir(&root, "lawful-basis", None, &[&keys.cac]);
+    let stars = "*a".repeat(40) + "*b";
+    let text = trust_text(&keys, "").replace(
+        "policies = [\"lawful-basis\", \"cross-border\"]",
+        &format!("policies = [\"{stars}\", \"lawful-basis\"]"),
+    );
+    let trust = TrustPolicy::parse("t", &text).unwrap();
+    let bundle = Bundle::from_dir(&dir).unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        trust.verify(&bundle, None).unwrap();
+        assert_eq!(trust.unmatched(["a".repeat(64).as_str()]).len(), 4, "required, and three patterns");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// Kubernetes' layout for a mounted ConfigMap or Secret: `dir/NAME ->
+/// ..data/NAME`, `..data -> ..VERSION/`; a new version is a new directory
+/// and `..data` swapped to it atomically (by renaming a new link over it).
+fn kubernetes_swap(dir: &Path, version: &str, name: &str, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let versioned = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&versioned).unwrap();
+    std::fs::write(versioned.join(name), text).unwrap();
+    std::fs::set_permissions(versioned.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    let staged = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(format!("..{version}"), &staged).unwrap();
+    std::fs::rename(&staged, dir.join("..data")).unwrap();
+    if std::fs::symlink_metadata(dir.join(name)).is_err() {
+        std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn trust_files_reached_through_links_are_followed_as_kubernetes_swaps_them() {
+    let keys = keys();
+    let root = scratch_dir("signed-links");
+    let policies = root.join("policies");
+    bundle_dir(&policies, "credit-via-bureau", None, &[&keys.pboc, &keys.cac]);
+    bundle_dir(&policies, "lawful-basis", None, &[&keys.cac]);
+    let mounted = root.join("trust");
+    kubernetes_swap(&mounted, "2026_01_01", "trust.toml", &trust_text(&keys, ""), 0o644);
+    let trust_file = mounted.join("trust.toml");
+    let host = Arc::new(Host::builder().policy_dir(&policies).trust_file(&trust_file).unwrap().build().unwrap());
+    let events = host.subscribe();
+    let _watcher = host.watch(&policies).unwrap();
+
+    // A swap that links to a file others may write is refused; the trust in force stays.
+    kubernetes_swap(&mounted, "2026_01_02", "trust.toml", &trust_text(&keys, "# changed"), 0o666);
+    assert!(
+        matches!(next(&events), PolicyEvent::Rejected { reason, .. } if reason.contains("has mode 666") && reason.contains("trust policy in force stays"))
+    );
+    // A revocation delivered by a swap is applied: the revoked key's policy is deactivated.
+    let revoked = trust_text(&keys, "")
+        .replace("holder = \"People's Bank of China\"", "holder = \"People's Bank of China\"\nrevoked = true");
+    kubernetes_swap(&mounted, "2026_01_03", "trust.toml", &revoked, 0o644);
+    assert!(matches!(next(&events), PolicyEvent::TrustChanged { .. }));
+    assert!(matches!(next(&events), PolicyEvent::Deactivated { name, .. } if name == "credit-via-bureau"));
+
+    // At start: a link is followed to a safe file, and refused to an unsafe one.
+    let err = |mode: u32| {
+        kubernetes_swap(&mounted, &format!("mode-{mode:o}"), "trust.toml", &trust_text(&keys, ""), mode);
+        Host::builder().trust_file(&trust_file).map(|_| ()).map_err(|err| err.to_string())
+    };
+    assert_eq!(err(0o644), Ok(()));
+    assert_eq!(err(0o400), Ok(()));
+    assert!(err(0o664).unwrap_err().contains("has mode 664; group and others must not be able to write it"));
+    kubernetes_swap(&mounted, "foreign", "trust.toml", &trust_text(&keys, ""), 0o644);
+    std::os::unix::fs::chown(mounted.join("..foreign").join("trust.toml"), Some(65534), None).unwrap();
+    let foreign = Host::builder().trust_file(&trust_file).map(|_| ()).unwrap_err().to_string();
+    assert!(foreign.contains("belongs to user 65534"), "{foreign}");
+    // A link to something that is not a regular file.
+    std::fs::remove_file(&trust_file).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &trust_file).unwrap();
+    assert!(Host::builder().trust_file(&trust_file).unwrap_err().to_string().contains("not a regular file"));
+}
+
+/// The first event `wanted` accepts, within 30 s (others are skipped).
+fn until(events: &std::sync::mpsc::Receiver<PolicyEvent>, wanted: impl Fn(&PolicyEvent) -> bool) -> PolicyEvent {
+    loop {
+        let event = next(events);
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn a_policy_removed_and_added_again_cannot_come_back_older() {
+    let keys = keys();
+    let (policies, _, host, events, _watcher) = watched(&keys, "signed-floor");
+    let manifest = flowgate_reference_set::manifest("lawful-basis").unwrap();
+    let v2 = manifest.replace("version = \"1.0.0\"", "version = \"2.0.0\"");
+    bundle_dir(&policies, "lawful-basis", Some(&v2), &[&keys.cac]);
+    until(&events, |e| matches!(e, PolicyEvent::Activated { policy, .. } if policy.version == "2.0.0"));
+    // Deleting the directory removes it (it is not required)...
+    std::fs::remove_dir_all(policies.join("lawful-basis")).unwrap();
+    until(&events, |e| matches!(e, PolicyEvent::Removed { name, .. } if name == "lawful-basis"));
+    assert_eq!(version_of(&host, "lawful-basis"), None);
+    // ...but the version served is still the floor: 1.0.0, validly signed, is a downgrade.
+    bundle_dir(&policies, "lawful-basis", None, &[&keys.cac]);
+    let refused = until(&events, |e| matches!(e, PolicyEvent::Rejected { reason, .. } if !reason.contains("unsigned")));
+    assert!(
+        matches!(&refused, PolicyEvent::Rejected { reason, .. } if reason.contains("older than 2.0.0 (a version already served)")),
+        "{refused}"
+    );
+    assert_eq!(version_of(&host, "lawful-basis"), None);
+    // The same version, or a newer one, comes back.
+    bundle_dir(&policies, "lawful-basis", Some(&v2), &[&keys.cac]);
+    until(&events, |e| matches!(e, PolicyEvent::Activated { policy, .. } if policy.version == "2.0.0"));
+    assert_eq!(version_of(&host, "lawful-basis").as_deref(), Some("2.0.0"));
+    // Through the API too.
+    let older = bundle_dir(&scratch_dir("signed-floor-old"), "lawful-basis", None, &[&keys.cac]);
+    let direct = host.load(&Bundle::from_dir(older).unwrap());
+    assert!(matches!(direct, Err(Error::Load(LoadError::Untrusted { source: TrustError::Downgrade { .. }, .. }))));
+}

@@ -6,7 +6,7 @@
 //! - `flowgate test [-v] [BUNDLE...]`: a bundle's own test vectors against its Wasm;
 //! - `flowgate key new ID`, `flowgate sign --key ID.key BUNDLE...`: a
 //!   regulator's key pair, and signatures of bundles;
-//! - `flowgate verify --trust FILE BUNDLE...`: each bundle's signers and verdict;
+//! - `flowgate verify [--strict] --trust FILE BUNDLE...`: each bundle's signers and verdict;
 //! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
 //! - `flowgate audit verify|checkpoint|prove|consistency|stats|replay LOG`: a decision
 //!   log read back and proved from; `flowgate audit check PROOF`: a proof checked
@@ -137,6 +137,11 @@ enum Command {
         /// The trust file.
         #[arg(long, value_name = "FILE")]
         trust: PathBuf,
+        /// Also refuse trust file entries that name none of the bundles: a
+        /// `[minimum]` or `required` name, or a grant's pattern (a typo, or a
+        /// bundle left out).
+        #[arg(long)]
+        strict: bool,
         /// Bundle directories.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
@@ -354,7 +359,7 @@ pub fn check_host(options: &[std::ffi::OsString], stderr: &mut impl Write) -> Re
     let Command::Check { source, watch, cache, host, log, .. } = cli.command else { unreachable!("parsed as `check`") };
     let built = deciding_host(&source, watch, &host, &log, &cache, stderr)
         .and_then(|builder| anyhow::Context::context(builder.build(), check::LOADING))
-        .and_then(|host| options::report_recovery(&host, stderr).map(|()| host).map_err(Into::into));
+        .and_then(|host| options::report_start(&host, stderr).map(|()| host).map_err(Into::into));
     built.map_err(|err| error_message(&err))
 }
 
@@ -416,7 +421,7 @@ pub fn run_until(
         Command::Reference { out } => reference::run(&out, &mut stderr),
         Command::Key { command: KeyCommand::New { id, out } } => signing::new_key(&id, &out, &mut stderr),
         Command::Sign { key, bundles } => signing::sign(&key, &bundles, stdout),
-        Command::Verify { trust, bundles } => verify::run(&trust, &bundles, stdout),
+        Command::Verify { trust, bundles, strict } => verify::run(&trust, &bundles, strict, stdout),
         Command::Policies { overlaps, source, host } => {
             options::host_builder(&source, false, &mut stderr).and_then(|builder| {
                 let vectors = if overlaps { Some(options::bundles(&source)?) } else { None };

@@ -156,14 +156,50 @@ impl Format {
 
 /// A line's record, `None` for a blank line, or the field-level error.
 pub fn parse_line(line: &Line) -> Result<Option<FlowRecord>, String> {
-    if line.len > MAX_LINE_BYTES {
-        return Err(format!("line of {} bytes is longer than the {MAX_LINE_BYTES} allowed", line.len));
+    parse_bytes(&line.bytes, line.len)
+}
+
+/// The record of a line of `len` bytes (of which `bytes` were kept),
+/// `None` for a blank line, or the field-level error.
+pub fn parse_bytes(bytes: &[u8], len: usize) -> Result<Option<FlowRecord>, String> {
+    if len > MAX_LINE_BYTES {
+        return Err(format!("line of {len} bytes is longer than the {MAX_LINE_BYTES} allowed"));
     }
-    if line.bytes.iter().all(u8::is_ascii_whitespace) {
+    if is_blank(bytes) {
         return Ok(None);
     }
     // A record error can quote the line (a field name, a word): escaped.
-    FlowRecord::from_json(&line.bytes).map(Some).map_err(|err: RecordError| flowgate::escape(&err.to_string(), 4096))
+    FlowRecord::from_json(bytes).map(Some).map_err(|err: RecordError| flowgate::escape(&err.to_string(), 4096))
+}
+
+/// Whether a line is only whitespace: skipped, as JSON Lines tools commonly do.
+pub fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The lines of a text held in memory, as [`read_chunk`] splits a stream:
+/// on `\n`, without it or a `\r` before it, the last one with or without a
+/// final `\n`. Each line is its byte offset in the text, the line, and its
+/// length as [`Line::len`] counts it (a `\r` before `\n` included).
+pub fn split(text: &[u8]) -> impl Iterator<Item = (usize, &[u8], usize)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        let start = at;
+        match text[start..].iter().position(|&b| b == b'\n') {
+            Some(n) => {
+                at = start + n + 1;
+                let line = &text[start..start + n];
+                Some((start, line.strip_suffix(b"\r").unwrap_or(line), n))
+            }
+            None => {
+                at = text.len();
+                Some((start, &text[start..], text.len() - start))
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +212,22 @@ mod tests {
         let lines = read_chunk(&mut input, usize::MAX).unwrap();
         let texts: Vec<&[u8]> = lines.iter().map(|line| line.bytes.as_slice()).collect();
         assert_eq!(texts, [&b"a"[..], b"", b"b", b"c"]);
+    }
+
+    #[test]
+    fn text_in_memory_splits_as_a_stream_does() {
+        for text in [&b"a\r\n\nb\nc"[..], b"a\n", b"", b"\n\n", b"x\r\r\n", b"\r"] {
+            let streamed: Vec<Vec<u8>> =
+                read_chunk(&mut &text[..], usize::MAX).unwrap().into_iter().map(|line| line.bytes).collect();
+            let lengths: Vec<usize> =
+                read_chunk(&mut &text[..], usize::MAX).unwrap().into_iter().map(|line| line.len).collect();
+            let split_lengths: Vec<usize> = split(text).map(|(_, _, len)| len).collect();
+            let split: Vec<Vec<u8>> = split(text).map(|(_, line, _)| line.to_vec()).collect();
+            assert_eq!(split, streamed, "{text:?}");
+            assert_eq!(split_lengths, lengths, "{text:?}");
+        }
+        let offsets: Vec<usize> = split(b"ab\ncd\n\ne").map(|(at, _, _)| at).collect();
+        assert_eq!(offsets, [0, 3, 6, 7]);
     }
 
     #[test]

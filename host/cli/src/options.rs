@@ -154,8 +154,22 @@ pub(crate) struct LogArgs {
     archive: Option<PathBuf>,
 }
 
+/// Says on stderr, once the host has started, what the operator should
+/// know: trust file entries that name no loaded policy (a typo in a
+/// `[minimum]` name leaves that policy without its floor, a grant that
+/// matches nothing grants nothing), and what opening the decision log recovered.
+pub(crate) fn report_start(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
+    if let Some(trust) = host.trust() {
+        let loaded = host.policies();
+        for entry in trust.unmatched(loaded.iter().map(|status| status.info.name.as_str())) {
+            writeln!(stderr, "flowgate: warning: trust file: {}", flowgate::escape(&entry.to_string(), 512))?;
+        }
+    }
+    report_recovery(host, stderr)
+}
+
 /// Says on stderr what opening the decision log recovered, if anything.
-pub(crate) fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
+fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
     let Some(log) = host.decision_log() else { return Ok(()) };
     let recovery = log.recovery();
     if recovery.created {

@@ -24,7 +24,13 @@
 //!   checked for its owner and mode ([`check_private`]);
 //! - one process at a time writes a directory ([`lock_exclusive`]), and
 //!   files already open are read and written at offsets ([`read_exact_at`],
-//!   [`write_all_at`]).
+//!   [`write_all_at`]);
+//! - the few files an operator hands the host by path (trust and token
+//!   files) may be reached through links, as Kubernetes delivers
+//!   ConfigMaps and Secrets, but the file a link leads to is checked as
+//!   opened: a regular file, its owner the host's user or root, writable by
+//!   no one else, and for a secret readable by no one else
+//!   ([`read_through_links`]).
 //!
 //! Only this module touches `std::os::unix`; elsewhere the same calls
 //! compile, with the checks a platform allows.
@@ -154,6 +160,14 @@ pub enum FileProblem {
         /// The host's effective user id.
         me: u32,
     },
+    /// Neither the host's user nor root owns it.
+    #[error("belongs to user {owner}: only the user the host runs as ({me}) or root may own it")]
+    UntrustedOwner {
+        /// Its owner's user id.
+        owner: u32,
+        /// The host's effective user id.
+        me: u32,
+    },
     /// Its mode lets others write it (or, for a secret, read it).
     #[error("has mode {mode:o}; {}", if *secret { "only its owner may read or write it (chmod 600)" } else { "group and others must not be able to write it" })]
     Permissive {
@@ -197,6 +211,64 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
         return Err(FileError::refused(path, FileProblem::TooLarge { size: bytes.len() as u64, cap }));
     }
     Ok(bytes)
+}
+
+/// Reads `path` whole, following links, if the file they lead to is a
+/// regular file of at most `cap` bytes that belongs to the host's user or
+/// to root and that no one else may write (nor, for a `secret`, read or
+/// run: mode 0600 or stricter). The checks are made on the file as
+/// opened, so a link swapped between check and read changes nothing.
+pub fn read_through_links(path: &Path, cap: u64, secret: bool) -> Result<Vec<u8>, FileError> {
+    let file = open_following(path)?;
+    let metadata = file.metadata().map_err(|e| FileError::io(FileAction::Read, path, e))?;
+    if !metadata.is_file() {
+        return Err(FileError::refused(path, FileProblem::NotRegular));
+    }
+    check_owned_by_host_or_root(path, &metadata, secret)?;
+    if metadata.len() > cap {
+        return Err(FileError::refused(path, FileProblem::TooLarge { size: metadata.len(), cap }));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(|e| FileError::io(FileAction::Read, path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(FileError::refused(path, FileProblem::TooLarge { size: bytes.len() as u64, cap }));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` for reading through links, never waiting on a FIFO or device.
+fn open_following(path: &Path) -> Result<File, FileError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    options.open(path).map_err(|e| FileError::io(FileAction::Read, path, e))
+}
+
+/// Refuses a file that neither the host's user nor root owns, or that
+/// others may write (or, for a `secret`, use at all).
+fn check_owned_by_host_or_root(path: &Path, metadata: &Metadata, secret: bool) -> Result<(), FileError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me && metadata.uid() != 0 {
+            return Err(FileError::refused(path, FileProblem::UntrustedOwner { owner: metadata.uid(), me }));
+        }
+        let mode = metadata.permissions().mode() & 0o777;
+        let forbidden = if secret { 0o077 } else { 0o022 };
+        if mode & forbidden != 0 {
+            return Err(FileError::refused(path, FileProblem::Permissive { mode, secret }));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, metadata, secret);
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -471,6 +543,52 @@ mod tests {
         let err = create_new(&path, 0o600, false).unwrap_err();
         assert!(err.to_string().starts_with("cannot create `"), "{err}");
         assert!(matches!(read_capped(dir.path(), 9), Err(FileError::Refused { problem: FileProblem::NotRegular, .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn configuration_files_are_read_through_links_and_checked_as_opened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Kubernetes' layout: `file -> ..data/file`, `..data -> ..2026_01_01`.
+        let version = dir.path().join("..2026_01_01");
+        std::fs::create_dir(&version).unwrap();
+        write_new(&version.join("file"), 0o644, b"public").unwrap();
+        std::os::unix::fs::symlink("..2026_01_01", dir.path().join("..data")).unwrap();
+        let link = dir.path().join("file");
+        std::os::unix::fs::symlink("..data/file", &link).unwrap();
+        assert_eq!(read_through_links(&link, 100, false).unwrap(), b"public");
+        assert!(matches!(
+            read_through_links(&link, 3, false),
+            Err(FileError::Refused { problem: FileProblem::TooLarge { .. }, .. })
+        ));
+        // A secret must be its owner's alone; anything else may not be written by others.
+        let err = read_through_links(&link, 100, true).unwrap_err();
+        assert!(
+            matches!(err, FileError::Refused { problem: FileProblem::Permissive { mode: 0o644, secret: true }, .. }),
+            "{err}"
+        );
+        std::fs::set_permissions(version.join("file"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_through_links(&link, 100, true).unwrap(), b"public");
+        std::fs::set_permissions(version.join("file"), std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert!(matches!(
+            read_through_links(&link, 100, false),
+            Err(FileError::Refused { problem: FileProblem::Permissive { .. }, .. })
+        ));
+        // A link to a directory or a device is not a file.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("dir-link")).unwrap();
+        assert!(matches!(
+            read_through_links(&dir.path().join("dir-link"), 100, false),
+            Err(FileError::Refused { problem: FileProblem::NotRegular, .. })
+        ));
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        assert!(matches!(
+            read_through_links(&dir.path().join("zero"), 100, false),
+            Err(FileError::Refused { problem: FileProblem::NotRegular, .. })
+        ));
+        // A dangling link is a missing file.
+        std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
+        assert!(read_through_links(&dir.path().join("dangling"), 100, false).unwrap_err().is_not_found());
     }
 
     #[cfg(unix)]

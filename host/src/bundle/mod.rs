@@ -35,7 +35,7 @@ pub use manifest::{LimitOverrides, Manifest, TestVector};
 pub use shape::ShapeError;
 pub(crate) use shape::check as check_shape;
 pub use signature::{BundleSignature, SIGNATURES_FILE};
-pub use trust::{TrustError, TrustFileError, TrustPolicy};
+pub use trust::{TrustError, TrustFileError, TrustPolicy, UnmatchedEntry};
 
 /// The file name of a bundle's manifest.
 pub const MANIFEST_FILE: &str = "manifest.toml";

@@ -8,6 +8,14 @@
 //! or by a key not granted for its name, one below its threshold, and a
 //! downgrade are each refused with a message that says which.
 //!
+//! A key is its public key: listed under several ids, it is revoked or
+//! expired if any of its entries says so, whatever the order of the
+//! entries, and a grant accepts it under any of its ids. Names and grant
+//! patterns that no policy name could match (upper case, `_`, spaces) are
+//! refused; those that match none of the loaded policies are reported
+//! ([`TrustPolicy::unmatched`]). Grant patterns are matched in time linear in
+//! the pattern and the name together.
+//!
 //! ```toml
 //! required = ["lawful-basis", "credit-via-bureau"]
 //!
@@ -127,6 +135,28 @@ pub enum TrustError {
     Unordered(String),
 }
 
+/// An entry of a trust file that names none of the policies it was
+/// checked against ([`TrustPolicy::unmatched`]): a typo, or a policy that
+/// is not there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnmatchedEntry {
+    /// A `required` name.
+    #[error("`required` names `{0}`, which is not among the policies")]
+    Required(String),
+    /// A `[minimum]` entry.
+    #[error("[minimum] names `{0}`, which is not among the policies")]
+    Minimum(String),
+    /// A grant's pattern.
+    #[error("grant {grant}: `{pattern}` matches none of the policies")]
+    Grant {
+        /// Which grant (1-based, in trust file order).
+        grant: usize,
+        /// The name or glob.
+        pattern: String,
+    },
+}
+
 /// The largest trust file read.
 const MAX_TRUST_FILE_BYTES: u64 = 1 << 20;
 
@@ -197,7 +227,8 @@ impl TrustPolicy {
     /// Reads and checks the trust file at `path`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<TrustPolicy, TrustFileError> {
         let path = path.as_ref();
-        let bytes = fs::read_capped(path, MAX_TRUST_FILE_BYTES)?;
+        // Operators deliver it through links (Kubernetes ConfigMaps): the file they lead to is checked.
+        let bytes = fs::read_through_links(path, MAX_TRUST_FILE_BYTES, false)?;
         let origin = path.display().to_string();
         let text = String::from_utf8(bytes).map_err(|_| TrustFileError::Invalid {
             origin: origin.clone(),
@@ -238,6 +269,11 @@ impl TrustPolicy {
             if entry.policies.is_empty() || entry.policies.iter().any(String::is_empty) {
                 return Err(bad(format!("grant {grant}: `policies` must name at least one policy or glob")));
             }
+            if let Some(pattern) = entry.policies.iter().find(|pattern| !could_match_a_policy(pattern)) {
+                return Err(bad(format!(
+                    "grant {grant}: `{pattern}` could match no policy ({NAME_RULE}, and `*` in a glob)"
+                )));
+            }
             if let Some(unknown) = entry.keys.iter().find(|id| !keys.iter().any(|k| k.id == **id)) {
                 return Err(bad(format!("grant {grant} names key `{unknown}`, which no [[key]] defines")));
             }
@@ -251,11 +287,41 @@ impl TrustPolicy {
         }
         let mut minimum = BTreeMap::new();
         for (name, version) in file.minimum {
+            if !could_name_a_policy(&name) {
+                return Err(bad(format!("[minimum] entry `{name}` could name no policy ({NAME_RULE})")));
+            }
             let parsed = semver::Version::parse(&version)
                 .map_err(|_| bad(format!("minimum of `{name}`: `{version}` is not a semantic version")))?;
             minimum.insert(name, parsed);
         }
+        if let Some(name) = file.required.iter().find(|name| !could_name_a_policy(name)) {
+            return Err(bad(format!("`required` entry `{name}` could name no policy ({NAME_RULE})")));
+        }
         Ok(TrustPolicy { required: file.required, keys, grants, minimum, digest: Digest::of(text.as_bytes()) })
+    }
+
+    /// What this trust file names that none of `policies` is: `[minimum]`
+    /// and `required` entries, and grant patterns that match none of them.
+    /// Each is a typo or a policy that is not there: the CLI reports them
+    /// at start, and `flowgate verify --strict` refuses them.
+    pub fn unmatched<'a>(&self, policies: impl IntoIterator<Item = &'a str> + Clone) -> Vec<UnmatchedEntry> {
+        let absent = |name: &str| !policies.clone().into_iter().any(|policy| policy == name);
+        let mut unmatched: Vec<UnmatchedEntry> = self
+            .required
+            .iter()
+            .filter(|name| absent(name))
+            .map(|name| UnmatchedEntry::Required(name.clone()))
+            .collect();
+        unmatched
+            .extend(self.minimum.keys().filter(|name| absent(name)).map(|name| UnmatchedEntry::Minimum(name.clone())));
+        for (n, grant) in self.grants.iter().enumerate() {
+            for pattern in &grant.policies {
+                if !policies.clone().into_iter().any(|policy| glob(pattern, policy)) {
+                    unmatched.push(UnmatchedEntry::Grant { grant: n + 1, pattern: pattern.clone() });
+                }
+            }
+        }
+        unmatched
     }
 
     /// The policies that must be loaded, verified.
@@ -291,28 +357,33 @@ impl TrustPolicy {
             return Err(TrustError::Unsigned);
         }
         let message = bundle.signed_message();
-        let mut valid: Vec<&TrustedKey> = Vec::new();
-        let mut lapsed: Vec<TrustError> = Vec::new();
+        // The public keys whose signatures verify, each once.
+        let mut signed: Vec<PublicKey> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         let mut tampered: Option<String> = None;
         for signature in &bundle.signatures {
-            let Some(key) = self.keys.iter().find(|k| k.public == signature.key) else {
+            let Some(id) = self.id_of(&signature.key) else {
                 unknown.push(signature.key.to_string());
                 continue;
             };
             if !signature.verifies(&message) {
                 // Changed files, or a signature of another bundle or version:
                 // it counts for nothing, and says so if the grants fall short.
-                tampered.get_or_insert_with(|| key.id.clone());
+                tampered.get_or_insert_with(|| id.to_owned());
                 continue;
             }
-            if key.revoked {
-                lapsed.push(TrustError::Revoked { key: key.id.clone() });
-            } else if key.not_after.is_some_and(|last| today > last) {
-                let (y, m, d) = key.not_after.expect("checked");
-                lapsed.push(TrustError::Expired { key: key.id.clone(), not_after: format!("{y:04}-{m:02}-{d:02}") });
-            } else if !valid.iter().any(|v| v.public == key.public) {
-                valid.push(key);
+            if !signed.contains(&signature.key) {
+                signed.push(signature.key);
+            }
+        }
+        // A key is its public key: revoked or expired under any of its ids,
+        // it signs nothing under any of them.
+        let mut valid: Vec<PublicKey> = Vec::new();
+        let mut lapsed: Vec<TrustError> = Vec::new();
+        for key in signed {
+            match self.lapse(&key, today) {
+                Some(lapse) => lapsed.push(lapse),
+                None => valid.push(key),
             }
         }
         let grants: Vec<(usize, &Grant)> =
@@ -321,14 +392,10 @@ impl TrustPolicy {
             return Err(TrustError::NotGranted { policy: name.clone() });
         }
         for (n, grant) in grants {
-            // Distinct public keys: one key listed under two ids counts once.
-            let mut found: Vec<&PublicKey> = Vec::new();
-            for key in valid.iter().filter(|k| grant.keys.contains(&k.id)) {
-                if !found.contains(&&key.public) {
-                    found.push(&key.public);
-                }
-            }
-            if found.len() < grant.threshold {
+            // Distinct public keys the grant names under any of their ids:
+            // one key listed under two ids counts once.
+            let found = valid.iter().filter(|key| self.grant_accepts(grant, key)).count();
+            if found < grant.threshold {
                 if let Some(key) = tampered.clone() {
                     return Err(TrustError::Tampered { key });
                 }
@@ -343,15 +410,50 @@ impl TrustPolicy {
                     grant: n + 1,
                     threshold: grant.threshold,
                     keys: grant.keys.join(", "),
-                    found: found.len(),
+                    found,
                 });
             }
         }
         self.check_version(bundle, serving)?;
-        let mut signers: Vec<Signer> =
-            valid.iter().map(|k| Signer { id: k.id.clone(), holder: k.holder.clone() }).collect();
+        let mut signers: Vec<Signer> = valid
+            .iter()
+            .filter_map(|key| {
+                // Named by its first id in alphabetical order, whatever the entries' order.
+                let entry = self.entries(key).min_by(|a, b| a.id.cmp(&b.id))?;
+                Some(Signer { id: entry.id.clone(), holder: entry.holder.clone() })
+            })
+            .collect();
         signers.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(signers)
+    }
+
+    /// Every entry listing `key`, whatever its id.
+    fn entries<'a>(&'a self, key: &PublicKey) -> impl Iterator<Item = &'a TrustedKey> + 'a {
+        let key = *key;
+        self.keys.iter().filter(move |entry| entry.public == key)
+    }
+
+    /// The first id (alphabetically) under which `key` is listed, if it is.
+    fn id_of(&self, key: &PublicKey) -> Option<&str> {
+        self.entries(key).map(|entry| entry.id.as_str()).min()
+    }
+
+    /// Why `key` signs nothing today, if it does not: any entry of it
+    /// revoked (first), or any expired.
+    fn lapse(&self, key: &PublicKey, today: (u16, u8, u8)) -> Option<TrustError> {
+        let mut entries: Vec<&TrustedKey> = self.entries(key).collect();
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(revoked) = entries.iter().find(|entry| entry.revoked) {
+            return Some(TrustError::Revoked { key: revoked.id.clone() });
+        }
+        let expired = entries.iter().find(|entry| entry.not_after.is_some_and(|last| today > last))?;
+        let (y, m, d) = expired.not_after.expect("checked");
+        Some(TrustError::Expired { key: expired.id.clone(), not_after: format!("{y:04}-{m:02}-{d:02}") })
+    }
+
+    /// Whether `grant` names `key` under any of its ids.
+    fn grant_accepts(&self, grant: &Grant, key: &PublicKey) -> bool {
+        self.entries(key).any(|entry| grant.keys.contains(&entry.id))
     }
 
     fn check_version(&self, bundle: &Bundle, serving: Option<&str>) -> Result<(), TrustError> {
@@ -367,21 +469,59 @@ impl TrustPolicy {
             && version < serving
         {
             let floor = serving.to_string();
-            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "the version serving" });
+            return Err(TrustError::Downgrade { offered: offered.clone(), floor, why: "a version already served" });
         }
         Ok(())
     }
 }
 
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+///
+/// The classic two-cursor match: on a mismatch, only the last `*` seen
+/// takes one more character, so the work is at most the product of the
+/// two lengths (both short: names are at most 64 bytes, patterns 128), never
+/// exponential however many stars a pattern holds.
 fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, rest)) => {
-            let Some(tail) = name.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&at| tail.is_char_boundary(at)).any(|at| glob(rest, &tail[at..]))
+    let (pattern, name) = (pattern.as_bytes(), name.as_bytes());
+    let (mut p, mut n) = (0, 0);
+    // After the last `*` seen: where the pattern resumes, and how much of the name it took.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p + 1, n));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == name[n] {
+            p += 1;
+            n += 1;
+        } else if let Some((resume, taken)) = star {
+            star = Some((resume, taken + 1));
+            p = resume;
+            n = taken + 1;
+        } else {
+            return false;
         }
     }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// What a policy name may hold (`manifest.toml`'s rule).
+const NAME_RULE: &str = "policy names are 1 to 64 lower-case letters, digits and hyphens";
+/// The longest grant pattern: a policy name is at most 64 bytes.
+const MAX_PATTERN_BYTES: usize = 128;
+
+/// Whether `name` could be a policy's name.
+fn could_name_a_policy(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `pattern` could match some policy's name.
+fn could_match_a_policy(pattern: &str) -> bool {
+    let fixed = pattern.bytes().filter(|&b| b != b'*').count();
+    pattern.len() <= MAX_PATTERN_BYTES
+        && fixed <= 64
+        && pattern.bytes().all(|b| b == b'*' || b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Today's date in UTC, by the host's clock.
@@ -413,10 +553,68 @@ mod tests {
     fn globs_match_names() {
         assert!(glob("credit-*", "credit-via-bureau"));
         assert!(glob("*", "anything"));
+        assert!(glob("*", ""));
         assert!(glob("a*c*e", "abcde"));
+        assert!(glob("a**e", "ae"));
+        assert!(glob("*a*", "banana"));
+        assert!(glob("*-*-*", "credit-via-bureau"));
+        assert!(!glob("*-*-*-*", "credit-via-bureau"));
         assert!(!glob("credit-*", "cross-border"));
         assert!(!glob("lawful-basis", "lawful-basis-2"));
+        assert!(!glob("lawful-basis-2", "lawful-basis"));
         assert!(glob("*-border", "cross-border"));
+        assert!(!glob("*-border", "cross-borders"));
+        assert!(glob("a*b*c", "aXbYbZc"));
+        assert!(!glob("a*b*c", "aXbYbZ"));
+    }
+
+    #[test]
+    fn a_glob_with_many_stars_runs_in_linear_time() {
+        // Backtracking into every star made this exponential: it did not
+        // finish in 20 s. Matched by two cursors, it is a few thousand steps.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pattern = "*a".repeat(30) + "*b";
+            let name = "a".repeat(64);
+            for _ in 0..1000 {
+                assert!(!glob(&pattern, &name));
+                assert!(glob(&pattern, &(name.clone() + "b")));
+            }
+            let _ = done.send(());
+        });
+        // A thread stuck in an exponential match cannot be stopped: the test fails instead of hanging.
+        finished.recv_timeout(std::time::Duration::from_secs(10)).expect("1,000 matches within 10 s");
+    }
+
+    #[test]
+    fn names_no_policy_could_have_are_refused() {
+        for (text, expected) in [
+            ("[minimum]\nLawful-Basis = \"1.0.0\"\n", "could name no policy"),
+            ("[minimum]\nlawful_basis = \"1.0.0\"\n", "could name no policy"),
+            ("required = [\"lawful basis\"]\n", "could name no policy"),
+            (
+                "[[key]]\nid = \"k\"\npublic = \"ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\nholder = \"h\"\n[[grant]]\npolicies = [\"Credit-*\"]\nkeys = [\"k\"]\n",
+                "could match no policy",
+            ),
+        ] {
+            let err = TrustPolicy::parse("t", text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn entries_matching_no_policy_are_listed() {
+        let text = "required = [\"lawful-basis\", \"gone\"]\n[minimum]\nlawful-basis = \"1.0.0\"\nlawful-basic = \"1.0.0\"\n[[key]]\nid = \"k\"\npublic = \"ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\nholder = \"h\"\n[[grant]]\npolicies = [\"lawful-*\", \"credit-*\"]\nkeys = [\"k\"]\n";
+        let trust = TrustPolicy::parse("t", text).unwrap();
+        assert_eq!(
+            trust.unmatched(["lawful-basis", "cross-border"]),
+            [
+                UnmatchedEntry::Required("gone".into()),
+                UnmatchedEntry::Minimum("lawful-basic".into()),
+                UnmatchedEntry::Grant { grant: 1, pattern: "credit-*".into() },
+            ]
+        );
+        assert!(trust.unmatched(["lawful-basis", "gone", "lawful-basic", "credit-x"]).is_empty());
     }
 
     #[test]

@@ -37,14 +37,18 @@ pub(crate) fn evaluate(
     mut decided: impl FnMut(&FlowRecord, Decision, Vec<PolicyVerdict>, &[u8]),
 ) {
     with_scratch(|scratch| {
-        let Scratch { records, facts, selected, outcomes, tenant_of, firsts } = scratch;
+        let Scratch { records, facts, selected, outcomes, tenant_of, firsts, answers, verdicts } = scratch;
         for chunk in flows.chunks(max_batch.max(1)) {
             records.encode(chunk);
             facts.clear();
             facts.extend(chunk.iter().map(Facts::of));
             tenants(chunk, tenant_of, firsts);
-            let mut answers: Vec<Vec<PolicyAnswer>> = chunk.iter().map(|_| Vec::new()).collect();
-            let mut verdicts: Vec<Vec<PolicyVerdict>> = chunk.iter().map(|_| Vec::new()).collect();
+            // One list per record, empty (no allocation until its first
+            // answer): each becomes its decision's own.
+            answers.clear();
+            answers.resize_with(chunk.len(), Vec::new);
+            verdicts.clear();
+            verdicts.resize_with(chunk.len(), Vec::new);
             // Explaining names every policy, skipped ones included.
             let asked = if explain { set.all() } else { set.candidates(facts) };
             for &at in asked {
@@ -86,18 +90,18 @@ pub(crate) fn evaluate(
                     answers[i].push(PolicyAnswer { policy: Arc::clone(&policy.info), outcome });
                 }
             }
-            for (i, ((flow, answers), verdicts)) in chunk.iter().zip(answers).zip(verdicts).enumerate() {
-                let mut decision = combine(flow, answers, set.unmatched);
+            for (i, flow) in chunk.iter().enumerate() {
+                let mut decision = combine(flow, std::mem::take(&mut answers[i]), set.unmatched);
                 decision.policy_set = set.id;
                 decision.activation = set.activation;
-                decided(flow, decision, verdicts, records.record(i));
+                decided(flow, decision, std::mem::take(&mut verdicts[i]), records.record(i));
             }
         }
     });
 }
 
 /// What one evaluation needs besides its output, kept per thread so that a
-/// call allocates little more than its decisions.
+/// call allocates nothing but its decisions.
 #[derive(Default)]
 struct Scratch {
     records: EncodedRecords,
@@ -108,6 +112,11 @@ struct Scratch {
     tenant_of: Vec<u32>,
     /// For each tenant of the chunk, its first record.
     firsts: Vec<usize>,
+    /// For each record of the chunk, the answers of the policies that
+    /// applied, in policy order (moved into its decision).
+    answers: Vec<Vec<PolicyAnswer>>,
+    /// For each record, what every policy did, when explaining.
+    verdicts: Vec<Vec<PolicyVerdict>>,
 }
 
 /// Numbers the tenants of `chunk` by first appearance. Almost every chunk

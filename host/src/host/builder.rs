@@ -217,7 +217,7 @@ impl HostBuilder {
             return Err(Error::RequiredMissing(missing.clone()));
         }
         let log = self.log.map(|(dir, key, options)| DecisionLog::open(dir, key, options)).transpose()?;
-        Ok(Host {
+        let host = Host {
             log,
             archive,
             active: ArcSwap::from_pointee(set),
@@ -227,6 +227,9 @@ impl HostBuilder {
             settings: self.settings,
             runtime,
             subscribers: Mutex::new(Vec::new()),
-        })
+            served: Mutex::default(),
+        };
+        host.active.load().policies.iter().for_each(|policy| host.record_served(&policy.info));
+        Ok(host)
     }
 }

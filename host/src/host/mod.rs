@@ -2,6 +2,7 @@
 //! how it is built, what it tells its subscribers, and the watcher that
 //! keeps it in step with a directory of bundles.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,10 @@ pub struct Host {
     log: Option<DecisionLog>,
     /// Where every bundle and set that decided is kept.
     archive: Option<Archive>,
+    /// The highest version of each policy activated since start: with a
+    /// trust policy, no version below it is loaded again, even after the
+    /// policy was removed (so removing and re-adding cannot downgrade).
+    served: Mutex<HashMap<String, semver::Version>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -81,6 +86,16 @@ impl std::fmt::Debug for Host {
             .field("activation", &set.activation)
             .field("policies", &names)
             .finish_non_exhaustive()
+    }
+}
+
+/// A policy set held for several calls ([`Host::pin`]).
+#[derive(Clone)]
+pub struct PinnedSet(Arc<PolicySet>);
+
+impl std::fmt::Debug for PinnedSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinnedSet").field("policy_set", &self.0.id).field("activation", &self.0.activation).finish()
     }
 }
 
@@ -185,23 +200,47 @@ impl Host {
         flows: &[FlowRecord],
         explain: bool,
         tenant: &str,
+        keep: impl FnMut(Decision, Vec<PolicyVerdict>),
+    ) -> Result<(), Error> {
+        self.decide_pinned(&self.pin(), flows, explain, tenant, keep)
+    }
+
+    /// The active policy set, held: every call of [`Host::decide_pinned`]
+    /// given it decides with this version, whatever is activated meanwhile,
+    /// so a stream of records decided in parts is decided by one version. A
+    /// policy deactivated meanwhile (its key revoked) still denies at once.
+    pub fn pin(&self) -> PinnedSet {
+        PinnedSet(self.active.load_full())
+    }
+
+    /// Decides `flows` as [`Host::try_evaluate_batch_in`] does for `tenant`
+    /// (`""` for none; or, with `explain`, as [`Host::explain_batch`] does),
+    /// with the `pinned` set,
+    /// handing each decision and (with `explain`) every policy's verdict
+    /// to `keep` in order, once every receipt is written.
+    pub fn decide_pinned(
+        &self,
+        pinned: &PinnedSet,
+        flows: &[FlowRecord],
+        explain: bool,
+        tenant: &str,
         mut keep: impl FnMut(Decision, Vec<PolicyVerdict>),
     ) -> Result<(), Error> {
-        let set = self.active.load_full();
+        let set = &pinned.0;
         if let Some(archive) = &self.archive {
-            archive.keep_set(&set)?;
+            archive.keep_set(set)?;
         }
         let Some(log) = &self.log else {
-            evaluate(&set, flows, self.max_batch, explain, tenant, |_, decision, verdicts, _| keep(decision, verdicts));
+            evaluate(set, flows, self.max_batch, explain, tenant, |_, decision, verdicts, _| keep(decision, verdicts));
             return Ok(());
         };
         // With a log, nothing is handed over before its receipt is written.
         let keep_records = log.options().keep_records;
-        let numbering = log.numbering(&set)?;
+        let numbering = log.numbering(set)?;
         let mut batch = Batch::with_capacity(flows.len());
         let mut decided = Vec::with_capacity(flows.len());
         let mut unloggable = None;
-        evaluate(&set, flows, self.max_batch, explain, tenant, |flow, decision, verdicts, record| {
+        evaluate(set, flows, self.max_batch, explain, tenant, |flow, decision, verdicts, record| {
             let kept = keep_records.then(|| flow.to_json());
             if let Err(problem) = numbering.push(&mut batch, &decision, &flow.platform.id, Digest::of(record), kept) {
                 unloggable = unloggable.take().or(Some(problem));
@@ -228,8 +267,8 @@ impl Host {
     /// Subscribers ([`Host::subscribe`]) hear of the activation or the rejection.
     pub fn load(&self, bundle: &Bundle) -> Result<Arc<PolicyInfo>, Error> {
         let trust = self.trust.load_full();
-        let serving = self.active.load().get(&bundle.manifest.name).map(|p| p.info.version.clone());
-        let check = trust.as_deref().map(|policy| TrustCheck { policy, serving: serving.as_deref() });
+        let floor = self.floor(&bundle.manifest.name);
+        let check = trust.as_deref().map(|policy| TrustCheck { policy, serving: floor.as_deref() });
         let admitted = admit(&self.runtime, bundle, &self.settings, check).map_err(Error::from).and_then(|policy| {
             self.archive.as_ref().map_or(Ok(()), |a| a.keep_bundle(bundle)).map(|()| policy).map_err(Error::from)
         });
@@ -251,6 +290,7 @@ impl Host {
             policy_set = next.activation;
             next
         });
+        self.record_served(&policy.info);
         self.emit(PolicyEvent::Activated { policy: Arc::clone(&policy.info), policy_set });
         Ok(Arc::clone(&policy.info))
     }
@@ -281,12 +321,33 @@ impl Host {
         removed
     }
 
+    /// The version no new version of `name` may go below: the highest
+    /// activated since start, or the one serving.
+    fn floor(&self, name: &str) -> Option<String> {
+        let serving = self.active.load().get(name).and_then(|p| semver::Version::parse(&p.info.version).ok());
+        let served = lock(&self.served).get(name).cloned();
+        serving.into_iter().chain(served).max().map(|version| version.to_string())
+    }
+
+    /// Remembers `info`'s version if it is the highest of its name so far.
+    pub(crate) fn record_served(&self, info: &PolicyInfo) {
+        let Ok(version) = semver::Version::parse(&info.version) else { return };
+        let mut served = lock(&self.served);
+        if served.get(&info.name).is_none_or(|highest| *highest < version) {
+            served.insert(info.name.clone(), version);
+        }
+    }
+
     /// Replaces the trust policy, and verifies every active policy against
     /// it at once: a policy that no longer meets it (its key revoked or
     /// expired, its grant changed) is deactivated, denying every flow in
     /// its scope, naming it, until a valid version is loaded.
     pub fn set_trust(&self, trust: TrustPolicy) {
         let digest = trust.digest();
+        // In force first, so no version is admitted under the old trust
+        // from now on; then what serves is judged by it.
+        let trust = Arc::new(trust);
+        self.trust.store(Some(Arc::clone(&trust)));
         let mut deactivated = Vec::new();
         for policy in &self.active.load().policies {
             if policy.quarantine() == Some(Quarantine::Untrusted) {
@@ -297,7 +358,6 @@ impl Host {
                 deactivated.push((policy.info.name.clone(), source));
             }
         }
-        self.trust.store(Some(Arc::new(trust)));
         self.active.rcu(|set| set.renewed());
         self.emit(PolicyEvent::TrustChanged { digest });
         for (name, source) in deactivated {
@@ -369,6 +429,10 @@ impl Host {
     pub fn policy_set(&self) -> Digest {
         self.active.load().id
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The fail-closed decision when a receipt cannot be written.

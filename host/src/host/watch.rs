@@ -21,6 +21,18 @@
 //!
 //! Events come from the platform's notification API (`notify`); where that
 //! is not available, from polling every [`POLL_INTERVAL`].
+//!
+//! The trust file may be a link (Kubernetes mounts a ConfigMap as links
+//! into a directory it swaps atomically): its directory is watched, and
+//! the file it leads to is read again every [`TRUST_RECHECK`] too, so a
+//! swap is seen wherever the link points. A changed trust file is applied
+//! before any bundle is read again: a revocation takes effect first, and
+//! every bundle is then judged by the new trust.
+//!
+//! With a trust file, the floor under each policy is the highest version
+//! activated since start (and the trust file's `[minimum]`): removing a
+//! policy's directory and adding an older signed version is a downgrade,
+//! refused like any other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +55,8 @@ use super::events::{PolicyEvent, error_chain};
 pub const QUIET: Duration = Duration::from_millis(200);
 /// How often the directory is polled where notifications are not available.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the trust file is read again, whatever the events say.
+pub const TRUST_RECHECK: Duration = Duration::from_secs(1);
 
 /// Keeps a host in step with a directory (and its trust file) until dropped.
 pub struct Watcher {
@@ -89,10 +103,23 @@ impl Host {
         let mut state = State::default();
         sync(self, &dir, &mut state);
         let host = Arc::clone(self);
+        // Without a trust file, only events wake the watcher.
+        let recheck = if self.trust_file.is_some() { TRUST_RECHECK } else { Duration::MAX };
         let thread = std::thread::Builder::new()
             .name("flowgate-watch".into())
             .spawn(move || {
-                while let Ok(Wake::Changed) = woken.recv() {
+                loop {
+                    match woken.recv_timeout(recheck) {
+                        Ok(Wake::Changed) => {}
+                        Err(RecvTimeoutError::Timeout) => {
+                            if follow_trust_file(&host, &mut state) {
+                                state.seen.clear();
+                                sync_bundles(&host, &dir, &mut state);
+                            }
+                            continue;
+                        }
+                        Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                    }
                     // Let a burst of events (a copy, an editor's save) settle.
                     loop {
                         match woken.recv_timeout(QUIET) {
@@ -162,6 +189,11 @@ fn sync(host: &Host, dir: &Path, state: &mut State) {
         // Bundles refused or admitted under the old trust are judged again.
         state.seen.clear();
     }
+    sync_bundles(host, dir, state);
+}
+
+/// Brings the host in step with the directory.
+fn sync_bundles(host: &Host, dir: &Path, state: &mut State) {
     let present = match bundle_dirs(dir) {
         Ok(present) => present,
         Err(err) => {

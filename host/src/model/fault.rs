@@ -118,11 +118,8 @@ pub enum AnswerError {
         /// How many rules the table has.
         rules: usize,
     },
-    /// Bytes follow the last answer.
-    #[error("trailing bytes after the last answer")]
-    TrailingBytes,
-    /// An answer does not decode: an unknown effect, obligation or remedy,
-    /// or parts that contradict the effect.
+    /// An answer does not read: an unknown effect, obligation or remedy, a
+    /// reserved byte that is not zero, or parts that contradict the effect.
     #[error("{0}")]
     Malformed(WireError),
     /// An export checked at load could not be found on a new instance.

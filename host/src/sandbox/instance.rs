@@ -9,7 +9,7 @@ use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc, WasmParams, WasmResu
 
 use flowgate_sdk::Answer;
 use flowgate_sdk::schema::MAX_SCHEMA_BYTES;
-use flowgate_sdk::wire::Reader;
+use flowgate_sdk::wire::ANSWER_BYTES;
 
 use crate::model::{AnswerError, Fault};
 
@@ -30,9 +30,6 @@ impl Exports {
     pub(crate) const EVALUATE: &'static str = "flowgate_evaluate";
 }
 
-/// The largest answer one record can produce: effect, remedies, obligation
-/// kinds, a parameter per kind, and the fired-rule set.
-const MAX_ANSWER_BYTES: usize = 1 + 2 + 2 + 4 * 9 + 8;
 /// Cap on what `flowgate_rules` and a rejected `flowgate_init` may return.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
@@ -138,8 +135,9 @@ impl GuestInstance {
 
     /// The guest's answers for the `selected` records of a batch, handed
     /// over and read back through `translation`, in one call that may take
-    /// `deadline_ms` (at most the instance's own deadline). The answers are
-    /// read where the guest wrote them and appended to `out`; on a fault
+    /// `deadline_ms` (at most the instance's own deadline). The guest
+    /// writes one fixed-size answer per record into its answer area; they
+    /// are read where they lie, checked, and appended to `out`. On a fault
     /// some may have been appended, and the caller drops them.
     pub(crate) fn answer_batch(
         &mut self,
@@ -160,8 +158,17 @@ impl GuestInstance {
             .ok_or(Fault::BadAnswer(AnswerError::InputOutsideMemory { address }))?;
         records.write_batch(selected, translation, input);
         let packed = call(&mut self.store, &self.evaluate, len as i32, deadline)?;
-        let output = self.output(packed, 4 + selected.len() * MAX_ANSWER_BYTES)?;
-        decode_answers(output, selected.len(), translation, rule_count, out).map_err(Fault::BadAnswer)
+        let (address, found) = ((packed as u64 >> 32) as usize, (packed as u64 & 0xffff_ffff) as usize);
+        if found != selected.len() {
+            return Err(Fault::BadAnswer(AnswerError::WrongCount { found, expected: selected.len() }));
+        }
+        let len = found * ANSWER_BYTES;
+        let area = self
+            .memory
+            .data(&self.store)
+            .get(address..address + len)
+            .ok_or(Fault::BadAnswer(AnswerError::OutsideMemory { address, len }))?;
+        read_answers(area, translation, rule_count, out).map_err(Fault::BadAnswer)
     }
 
     /// Makes the guest's input buffer at least `len` bytes; returns its address.
@@ -208,29 +215,24 @@ fn call<Params: WasmParams, Results: WasmResults>(
     func.call(store, params).map_err(|err| fault(err, deadline_ms))
 }
 
-fn decode_answers(
-    output: &[u8],
-    count: usize,
+/// Appends the answers of an answer area, each checked: its codes, its
+/// reserved bytes, its parts against its effect, its rules against the
+/// policy's table.
+fn read_answers(
+    area: &[u8],
     translation: &Translation,
     rule_count: usize,
     out: &mut Vec<Result<Answer, Fault>>,
 ) -> Result<(), AnswerError> {
-    let mut reader = Reader::new(output);
-    let found = reader.count().map_err(AnswerError::Malformed)?;
-    if found != count {
-        return Err(AnswerError::WrongCount { found, expected: count });
-    }
     let known_rules = if rule_count >= 64 { u64::MAX } else { (1u64 << rule_count) - 1 };
-    out.reserve(count);
-    for _ in 0..count {
-        let answer = translation.decode_answer(&mut reader).map_err(AnswerError::Malformed)?;
+    let (slots, _) = area.as_chunks::<ANSWER_BYTES>();
+    out.reserve(slots.len());
+    for slot in slots {
+        let answer = translation.read_answer(slot).map_err(AnswerError::Malformed)?;
         if answer.fired_bits() & !known_rules != 0 {
             return Err(AnswerError::UnknownRule { rules: rule_count });
         }
         out.push(Ok(answer));
-    }
-    if !reader.is_empty() {
-        return Err(AnswerError::TrailingBytes);
     }
     Ok(())
 }

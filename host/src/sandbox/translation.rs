@@ -13,7 +13,7 @@
 
 use flowgate_sdk::Answer;
 use flowgate_sdk::schema::{Schema, StringFields, Vocabulary};
-use flowgate_sdk::wire::{self, Reader, UnknownWord, WireError};
+use flowgate_sdk::wire::{self, ANSWER_BYTES, UnknownWord, WireError};
 
 /// Marks a code the other side has no word for.
 const NONE: u8 = 0xff;
@@ -86,11 +86,11 @@ impl Translation {
         }
     }
 
-    /// Reads one answer in the host's words.
-    pub(crate) fn decode_answer(&self, reader: &mut Reader<'_>) -> Result<Answer, WireError> {
+    /// Reads one answer, where the guest wrote it, in the host's words.
+    pub(crate) fn read_answer(&self, slot: &[u8; ANSWER_BYTES]) -> Result<Answer, WireError> {
         match &self.tables {
-            None => wire::decode_answer(reader),
-            Some(tables) => wire::decode_answer_translated(reader, |v, code| tables.host_code(v, code)),
+            None => wire::read_answer(slot),
+            Some(tables) => wire::read_answer_translated(slot, |v, code| tables.host_code(v, code)),
         }
     }
 }
@@ -112,8 +112,8 @@ pub(crate) fn host_word(unknown: UnknownWord) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use flowgate_sdk::wire::{decode_record, encode_answer, encode_record};
-    use flowgate_sdk::{Category, FlowRecord, Remedy, RuleId};
+    use flowgate_sdk::wire::{encode_record, write_answer};
+    use flowgate_sdk::{Category, FlowRecord, FlowView, Remedy, RuleId};
 
     use super::*;
 
@@ -158,8 +158,8 @@ mod tests {
         assert_eq!(translation.unknown_word(&minor), None);
         let mut out = vec![0; translation.record_len(&minor)];
         translation.write_record(&minor, &mut out);
-        let seen = decode_record(&mut Reader::new(&out)).unwrap();
-        assert_eq!(seen.data.categories.bits(), 1 << (Category::Minor.code() - 1));
+        let seen = FlowView::new(&out, StringFields::ALL).unwrap();
+        assert_eq!(seen.data().categories().bits(), 1 << (Category::Minor.code() - 1));
     }
 
     #[test]
@@ -172,11 +172,11 @@ mod tests {
         // The policy's code 0 is its new word, its code 1 the host's `aggregate` (code 0).
         let mut answer = Answer::applies();
         answer.deny(RuleId::new(0), &[Remedy::Aggregate]);
-        let mut bytes = Vec::new();
-        encode_answer(&answer, &mut bytes);
-        assert!(translation.decode_answer(&mut Reader::new(&bytes)).is_err(), "a remedy the host lacks");
-        bytes[1..3].copy_from_slice(&0b10u16.to_le_bytes());
-        let read = translation.decode_answer(&mut Reader::new(&bytes)).unwrap();
+        let mut slot = [0; ANSWER_BYTES];
+        write_answer(&answer, &mut slot);
+        assert!(translation.read_answer(&slot).is_err(), "a remedy the host lacks");
+        slot[2..4].copy_from_slice(&0b10u16.to_le_bytes());
+        let read = translation.read_answer(&slot).unwrap();
         assert_eq!(read.remedies().bits(), 1 << Remedy::Aggregate.code());
     }
 }

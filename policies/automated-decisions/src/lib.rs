@@ -5,7 +5,7 @@
 //! a non-personalised option. Which purposes count as major-impact and which
 //! need the opt-out are configuration.
 
-use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, Purpose, Remedy, Rule, StringFields, rules};
+use flowgate_sdk::{Action, Answer, FlowView, Obligation, Policy, Purpose, Remedy, Rule, StringFields, rules};
 
 rules! {
     PRICE_DISCRIMINATION = "price-discrimination", "PIPL Art. 24(1)",
@@ -33,20 +33,23 @@ impl Policy for AutomatedDecisionsPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
         let in_scope =
-            flow.automated_decision || flow.price_differentiated || self.scope_purposes.contains(&flow.purpose);
-        if !flow.is_personal() || flow.action == Action::Delete || !in_scope {
+            flow.automated_decision() || flow.price_differentiated() || self.scope_purposes.contains(&flow.purpose());
+        if !flow.is_personal() || flow.action() == Action::Delete || !in_scope {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        if flow.price_differentiated {
+        if flow.price_differentiated() {
             answer.deny(PRICE_DISCRIMINATION, &[]);
         }
-        if flow.automated_decision && self.major_impact_purposes.contains(&flow.purpose) && !flow.impact_assessment {
+        if flow.automated_decision()
+            && self.major_impact_purposes.contains(&flow.purpose())
+            && !flow.impact_assessment()
+        {
             answer.deny(MAJOR_IMPACT_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
-        if flow.automated_decision && self.opt_out_purposes.contains(&flow.purpose) {
+        if flow.automated_decision() && self.opt_out_purposes.contains(&flow.purpose()) {
             answer.oblige(OPT_OUT, Obligation::OfferNonPersonalisedOption);
         }
         answer

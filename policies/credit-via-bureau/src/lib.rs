@@ -7,7 +7,7 @@
 //! the regulator (rule `bureau-log`).
 
 use flowgate_sdk::{
-    Action, Answer, Categories, Category, ConsentState, FlowRecord, LawfulBasis, Obligation, Policy, Purpose,
+    Action, Answer, Categories, Category, ConsentState, FlowView, LawfulBasis, Obligation, Policy, Purpose,
     RecipientKind, Remedy, Rule, StringFields, rules,
 };
 
@@ -55,11 +55,11 @@ impl Policy for CreditViaBureauPolicy {
     // The bureau registry is matched on the recipient's id and licence.
     const READS: StringFields = StringFields::RECIPIENT_ID.union(StringFields::RECIPIENT_LICENCE);
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let carries_credit = flow.data.credit_information || flow.purpose == Purpose::CreditAssessment;
-        let outward = matches!(flow.action, Action::Share | Action::Disclose | Action::Export);
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        let carries_credit = flow.data().credit_information() || flow.purpose() == Purpose::CreditAssessment;
+        let outward = matches!(flow.action(), Action::Share | Action::Disclose | Action::Export);
         let to_outsider = matches!(
-            flow.recipient.kind,
+            flow.recipient().kind(),
             RecipientKind::FinancialInstitution
                 | RecipientKind::ThirdParty
                 | RecipientKind::Affiliate
@@ -71,21 +71,19 @@ impl Policy for CreditViaBureauPolicy {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        if flow.recipient.kind != RecipientKind::CreditBureau {
+        if flow.recipient().kind() != RecipientKind::CreditBureau {
             answer.deny(NO_DIRECT_CONNECTION, &[Remedy::RouteViaCreditBureau]);
             return answer;
         }
-        let licensed = self
-            .licensed_bureaus
-            .iter()
-            .any(|bureau| bureau.id == flow.recipient.id && bureau.licence == flow.recipient.licence);
+        let (id, licence) = (flow.recipient().id(), flow.recipient().licence());
+        let licensed = self.licensed_bureaus.iter().any(|bureau| bureau.id == id && bureau.licence == licence);
         if !licensed {
             answer.deny(UNLICENSED_BUREAU, &[Remedy::RouteViaCreditBureau]);
         }
-        if flow.lawful_basis != LawfulBasis::Consent || flow.consent.state != ConsentState::Given {
+        if flow.lawful_basis() != LawfulBasis::Consent || flow.consent().state() != ConsentState::Given {
             answer.deny(BUREAU_CONSENT, &[Remedy::ObtainConsent]);
         }
-        if flow.data.categories.intersects(self.prohibited_categories) {
+        if flow.data().categories().intersects(self.prohibited_categories) {
             answer.deny(PROHIBITED_CATEGORIES, &[]);
         }
         if !answer.is_denied() {

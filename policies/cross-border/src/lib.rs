@@ -11,7 +11,7 @@
 //! larger of the year-to-date counter and this flow's own subjects.
 
 use flowgate_sdk::{
-    Action, Answer, ExportMechanism, FlowRecord, LawfulBasis, Obligation, Policy, RecipientKind, Regime, Remedy, Rule,
+    Action, Answer, ExportMechanism, FlowView, LawfulBasis, Obligation, Policy, RecipientKind, Regime, Remedy, Rule,
     StringFields, rules,
 };
 
@@ -47,22 +47,22 @@ impl Policy for CrossBorderPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let leaves = flow.action == Action::Export || flow.leaves_china();
-        if !flow.is_personal() || flow.regime != Regime::Pipl || flow.action == Action::Delete || !leaves {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        let leaves = flow.action() == Action::Export || flow.leaves_china();
+        if !flow.is_personal() || flow.regime() != Regime::Pipl || flow.action() == Action::Delete || !leaves {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        if flow.recipient.kind == RecipientKind::ForeignAuthority {
+        if flow.recipient().kind() == RecipientKind::ForeignAuthority {
             answer.deny(FOREIGN_AUTHORITY, &[]);
         }
-        if !flow.impact_assessment {
+        if !flow.impact_assessment() {
             answer.deny(EXPORT_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
-        if flow.lawful_basis == LawfulBasis::Consent && !flow.consent.is_separate() {
+        if flow.lawful_basis() == LawfulBasis::Consent && !flow.consent().is_separate() {
             answer.deny(EXPORT_SEPARATE_CONSENT, &[Remedy::ObtainSeparateConsent]);
         }
-        if !flow.export_mechanism.is_exempt() {
+        if !flow.export_mechanism().is_exempt() {
             self.check_thresholds(flow, &mut answer);
         }
         if !answer.is_denied() {
@@ -73,13 +73,13 @@ impl Policy for CrossBorderPolicy {
 }
 
 impl CrossBorderPolicy {
-    fn check_thresholds(&self, flow: &FlowRecord, answer: &mut Answer) {
+    fn check_thresholds(&self, flow: &FlowView<'_>, answer: &mut Answer) {
         let sensitive = flow.is_sensitive();
-        let this_flow = |counts: bool| if counts { flow.volume.subjects } else { 0 };
-        let n = flow.volume.ytd_export_subjects.max(this_flow(!sensitive));
-        let s = flow.volume.ytd_export_sensitive_subjects.max(this_flow(sensitive));
-        let mechanism = flow.export_mechanism;
-        let needs_security_assessment = flow.platform.ciio
+        let this_flow = |counts: bool| if counts { flow.volume().subjects() } else { 0 };
+        let n = flow.volume().ytd_export_subjects().max(this_flow(!sensitive));
+        let s = flow.volume().ytd_export_sensitive_subjects().max(this_flow(sensitive));
+        let mechanism = flow.export_mechanism();
+        let needs_security_assessment = flow.platform().ciio()
             || n >= self.security_assessment_subjects
             || s >= self.security_assessment_sensitive_subjects;
         if needs_security_assessment {

@@ -7,8 +7,8 @@
 //! export is logged to the regulator (rule `important-export-log`).
 
 use flowgate_sdk::{
-    Action, Answer, DslClass, ExportMechanism, FlowRecord, Obligation, Policy, RecipientKind, Remedy, Rule,
-    StringFields, rules,
+    Action, Answer, DslClass, ExportMechanism, FlowView, Obligation, Policy, RecipientKind, Remedy, Rule, StringFields,
+    rules,
 };
 
 rules! {
@@ -34,19 +34,19 @@ impl Policy for ImportantDataPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let class = flow.data.dsl_class;
-        let in_scope = class == DslClass::Core || (class == DslClass::Important && flow.data.important_notified);
-        if !in_scope || flow.action == Action::Delete {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        let class = flow.data().dsl_class();
+        let in_scope = class == DslClass::Core || (class == DslClass::Important && flow.data().important_notified());
+        if !in_scope || flow.action() == Action::Delete {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        let leaves = flow.action == Action::Export || flow.leaves_china();
-        let stays_with_the_state = self.core_data_recipients.contains(&flow.recipient.kind) && !flow.leaves_china();
+        let leaves = flow.action() == Action::Export || flow.leaves_china();
+        let stays_with_the_state = self.core_data_recipients.contains(&flow.recipient().kind()) && !flow.leaves_china();
         if class == DslClass::Core && !stays_with_the_state {
             answer.deny(CORE_DATA, &[]);
         }
-        if class == DslClass::Important && leaves && flow.export_mechanism != ExportMechanism::SecurityAssessment {
+        if class == DslClass::Important && leaves && flow.export_mechanism() != ExportMechanism::SecurityAssessment {
             answer.deny(IMPORTANT_EXPORT, &[Remedy::SecurityAssessmentRequired]);
         }
         if leaves && !answer.is_denied() {

@@ -5,7 +5,7 @@
 //! runs.
 
 use flowgate_sdk::{
-    Action, Answer, ConsentState, FlowRecord, LawfulBasis, Policy, Regime, Remedy, Rule, StringFields, rules,
+    Action, Answer, ConsentState, FlowView, LawfulBasis, Policy, Regime, Remedy, Rule, StringFields, rules,
 };
 
 rules! {
@@ -29,23 +29,23 @@ impl Policy for LawfulBasisPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
         if !flow.is_personal() {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        if flow.action == Action::Delete {
+        if flow.action() == Action::Delete {
             answer.fire(DELETION);
             return answer;
         }
-        match flow.lawful_basis {
+        match flow.lawful_basis() {
             LawfulBasis::None => {
                 answer.deny(NO_BASIS, &[Remedy::ObtainConsent]);
             }
-            LawfulBasis::LegitimateInterest if flow.regime == Regime::Pipl => {
+            LawfulBasis::LegitimateInterest if flow.regime() == Regime::Pipl => {
                 answer.deny(NO_LEGITIMATE_INTEREST, &[Remedy::ObtainConsent]);
             }
-            LawfulBasis::Consent if flow.consent.state != ConsentState::Given => {
+            LawfulBasis::Consent if flow.consent().state() != ConsentState::Given => {
                 answer.deny(CONSENT_NOT_IN_FORCE, &[Remedy::ObtainConsent]);
             }
             _ => {}

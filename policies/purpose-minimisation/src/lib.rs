@@ -6,7 +6,7 @@
 //! not a silent deny. `non_personal` is always allowed.
 
 use flowgate_sdk::{
-    Action, Answer, Categories, Category, FlowRecord, Obligation, Policy, Purpose, Rule, StringFields, rules,
+    Action, Answer, Categories, Category, FlowView, Obligation, Policy, Purpose, Rule, StringFields, rules,
 };
 use std::collections::BTreeMap;
 
@@ -68,17 +68,17 @@ impl Policy for PurposeMinimisationPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let in_scope = matches!(flow.action, Action::Collect | Action::Use | Action::Retain | Action::Share);
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        let in_scope = matches!(flow.action(), Action::Collect | Action::Use | Action::Retain | Action::Share);
         if !flow.is_personal() || !in_scope {
             return Answer::not_applicable();
         }
-        let limits = self.limits[usize::from(flow.purpose.code())];
+        let limits = self.limits[usize::from(flow.purpose().code())];
         let mut answer = Answer::applies();
-        if !flow.data.categories.difference(limits.categories).is_empty() {
+        if !flow.data().categories().difference(limits.categories).is_empty() {
             answer.deny(EXCESS_CATEGORIES, &[]);
         }
-        if flow.retention_days > limits.max_retention_days {
+        if flow.retention_days() > limits.max_retention_days {
             let days = limits.max_retention_days;
             answer.oblige(RETENTION_CAP, Obligation::LimitRetention { days });
         }

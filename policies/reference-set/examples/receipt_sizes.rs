@@ -54,7 +54,7 @@ fn main() {
         let (mut applied, mut reasons, mut denied) = (Vec::new(), Vec::new(), false);
         let (mut obligations, mut remedies) = (ObligationSet::EMPTY, RemedySet::EMPTY);
         for (number, (_, policy)) in policies.iter().enumerate() {
-            let answer = policy.evaluate(flow);
+            let answer = policy.answer(flow);
             if answer.effect() == SdkEffect::NotApplicable {
                 continue;
             }

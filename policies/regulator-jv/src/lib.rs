@@ -6,7 +6,7 @@
 //! `max_retention_days`, identified does not go.
 
 use flowgate_sdk::{
-    Action, Answer, Category, Deidentification, FlowRecord, Obligation, Policy, Purpose, RecipientKind, Remedy, Rule,
+    Action, Answer, Category, Deidentification, FlowView, Obligation, Policy, Purpose, RecipientKind, Remedy, Rule,
     StringFields, rules,
 };
 
@@ -36,25 +36,25 @@ impl Policy for RegulatorJvPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        if flow.recipient.kind != RecipientKind::RegulatorJv
-            || flow.data.categories.is_only(Category::NonPersonal)
-            || flow.action == Action::Delete
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        if flow.recipient().kind() != RecipientKind::RegulatorJv
+            || flow.data().categories().is_only(Category::NonPersonal)
+            || flow.action() == Action::Delete
         {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        match flow.data.deidentification {
+        match flow.data().deidentification() {
             Deidentification::Anonymised => {
                 answer.fire(ANONYMISED);
             }
-            Deidentification::Aggregated if flow.data.k < self.min_k => {
+            Deidentification::Aggregated if flow.data().k() < self.min_k => {
                 answer.oblige(AGGREGATE_K, Obligation::Aggregate { k: self.min_k });
             }
             Deidentification::Aggregated => {
                 answer.fire(AGGREGATE_K);
             }
-            Deidentification::Pseudonymised if flow.purpose == Purpose::RegulatoryReporting => {
+            Deidentification::Pseudonymised if flow.purpose() == Purpose::RegulatoryReporting => {
                 let days = self.max_retention_days;
                 answer.oblige(PSEUDONYMISED_REPORTING, Obligation::LimitRetention { days });
             }

@@ -5,8 +5,7 @@
 //! allowed flow must be encrypted in transit (rule `encrypt-in-transit`).
 
 use flowgate_sdk::{
-    Action, Answer, Category, ConsentKind, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields,
-    rules,
+    Action, Answer, Category, ConsentKind, FlowView, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields, rules,
 };
 
 rules! {
@@ -32,22 +31,25 @@ impl Policy for SensitiveConsentPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        if !flow.is_sensitive() || flow.action == Action::Delete {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        if !flow.is_sensitive() || flow.action() == Action::Delete {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        let by_consent = flow.lawful_basis == LawfulBasis::Consent;
-        if by_consent && flow.data.categories.contains(Category::Minor) && flow.consent.kind != ConsentKind::Guardian {
+        let by_consent = flow.lawful_basis() == LawfulBasis::Consent;
+        if by_consent
+            && flow.data().categories().contains(Category::Minor)
+            && flow.consent().kind() != ConsentKind::Guardian
+        {
             answer.deny(GUARDIAN_CONSENT, &[Remedy::ObtainGuardianConsent]);
         }
-        if by_consent && !flow.consent.is_separate() {
+        if by_consent && !flow.consent().is_separate() {
             answer.deny(SEPARATE_CONSENT, &[Remedy::ObtainSeparateConsent]);
         }
-        if !flow.notice_given {
+        if !flow.notice_given() {
             answer.deny(NOTICE, &[Remedy::GiveNotice]);
         }
-        if !flow.impact_assessment {
+        if !flow.impact_assessment() {
             answer.deny(IMPACT_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
         if !answer.is_denied() {

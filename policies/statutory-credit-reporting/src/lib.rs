@@ -3,7 +3,7 @@
 //! Reporting to the central bank is a statutory duty: it is allowed, logged,
 //! and flagged when it covers less than every record the law requires.
 
-use flowgate_sdk::{Action, Answer, FlowRecord, Obligation, Policy, RecipientKind, Rule, StringFields, rules};
+use flowgate_sdk::{Action, Answer, FlowView, Obligation, Policy, RecipientKind, Rule, StringFields, rules};
 
 rules! {
     STATUTORY_REPORT = "statutory-report", "PIPL Art. 13(3)",
@@ -22,14 +22,14 @@ impl Policy for StatutoryCreditReportingPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        let reports = matches!(flow.action, Action::Share | Action::Entrust | Action::Disclose);
-        if !flow.is_personal() || flow.recipient.kind != RecipientKind::CentralBank || !reports {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        let reports = matches!(flow.action(), Action::Share | Action::Entrust | Action::Disclose);
+        if !flow.is_personal() || flow.recipient().kind() != RecipientKind::CentralBank || !reports {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
         answer.oblige(STATUTORY_REPORT, Obligation::LogToRegulator);
-        if flow.report_coverage < 1.0 {
+        if flow.report_coverage() < 1.0 {
             answer.oblige(INCOMPLETE_REPORT, Obligation::FlagIncompleteReport);
         }
         answer

@@ -6,7 +6,7 @@
 //! covering any new purpose. An allowed share on consent obliges notifying
 //! the individual (rule `notify-subject`).
 
-use flowgate_sdk::{Action, Answer, FlowRecord, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields, rules};
+use flowgate_sdk::{Action, Answer, FlowView, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields, rules};
 
 rules! {
     PROVISION_ASSESSMENT = "provision-assessment", "PIPL Art. 55(3)",
@@ -29,19 +29,19 @@ impl Policy for ThirdPartyProvisionPolicy {
     // Decides on words and numbers only: the host hands it no strings.
     const READS: StringFields = StringFields::NONE;
 
-    fn evaluate(&self, flow: &FlowRecord) -> Answer {
-        if !flow.is_personal() || !matches!(flow.action, Action::Share | Action::Entrust) {
+    fn evaluate(&self, flow: &FlowView<'_>) -> Answer {
+        if !flow.is_personal() || !matches!(flow.action(), Action::Share | Action::Entrust) {
             return Answer::not_applicable();
         }
         let mut answer = Answer::applies();
-        if !flow.impact_assessment {
+        if !flow.impact_assessment() {
             answer.deny(PROVISION_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
-        if flow.action == Action::Share && flow.lawful_basis == LawfulBasis::Consent {
-            if !flow.consent.is_separate() || !flow.consent.covers_recipient {
+        if flow.action() == Action::Share && flow.lawful_basis() == LawfulBasis::Consent {
+            if !flow.consent().is_separate() || !flow.consent().covers_recipient() {
                 answer.deny(SHARE_SEPARATE_CONSENT, &[Remedy::ObtainSeparateConsent]);
             }
-            if flow.purpose != flow.original_purpose() && !flow.consent.covers_purpose {
+            if flow.purpose() != flow.original_purpose() && !flow.consent().covers_purpose() {
                 answer.deny(PURPOSE_CHANGE, &[Remedy::ObtainConsent]);
             }
             if !answer.is_denied() {

@@ -60,7 +60,7 @@ pub fn run(
     stderr: &mut (impl Write + Send),
 ) -> anyhow::Result<u8> {
     let host = Arc::new(check.builder.build().context(LOADING)?);
-    crate::options::report_recovery(&host, stderr)?;
+    crate::options::report_start(&host, stderr)?;
     let format = Format { provenance: check.provenance, explain: check.explain };
     let (input, size): (Box<dyn BufRead + Send + '_>, Option<u64>) = if check.file == Path::new("-") {
         (Box::new(stdin), None)

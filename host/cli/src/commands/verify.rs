@@ -8,14 +8,18 @@ use flowgate::{Bundle, TrustPolicy};
 
 use crate::{EXIT_INVALID, EXIT_OK};
 
-/// Prints each bundle's signers and verdict; exit 0 if all verify, 1 if not.
-pub fn run(trust: &Path, bundles: &[PathBuf], mut stdout: impl Write) -> anyhow::Result<u8> {
+/// Prints each bundle's signers and verdict; exit 0 if all verify, 1 if
+/// not. With `strict`, a trust file entry that names none of the bundles
+/// (a `[minimum]` or `required` name, a grant's pattern) is refused too.
+pub fn run(trust: &Path, bundles: &[PathBuf], strict: bool, mut stdout: impl Write) -> anyhow::Result<u8> {
     let trust = TrustPolicy::from_file(trust).context("reading the trust file")?;
     let mut refused = 0;
+    let mut names = Vec::new();
     for dir in bundles {
         let verdict = Bundle::from_dir(dir)
             .map_err(|err| flowgate::escape(&format!("{:#}", anyhow::Error::from(err)), 4096))
             .and_then(|bundle| {
+                names.push(bundle.manifest.name.clone());
                 let name = format!("{} {}", bundle.manifest.name, bundle.manifest.version);
                 trust.verify(&bundle, None).map(|signers| (name, signers)).map_err(|err| err.to_string())
             });
@@ -36,5 +40,10 @@ pub fn run(trust: &Path, bundles: &[PathBuf], mut stdout: impl Write) -> anyhow:
         }
     }
     writeln!(stdout, "{} verified, {refused} refused", bundles.len() - refused)?;
-    Ok(if refused == 0 { EXIT_OK } else { EXIT_INVALID })
+    let unmatched = trust.unmatched(names.iter().map(String::as_str));
+    for entry in &unmatched {
+        writeln!(stdout, "{} trust file: {}", if strict { "REFUSED" } else { "note   " }, entry)?;
+    }
+    let strict_refusal = strict && !unmatched.is_empty();
+    Ok(if refused == 0 && !strict_refusal { EXIT_OK } else { EXIT_INVALID })
 }

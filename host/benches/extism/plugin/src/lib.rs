@@ -41,7 +41,9 @@ fn evaluate<P: Policy>(cell: &OnceLock<P>, name: &str, flow: &FlowRecord) -> FnR
             cell.get_or_init(|| configured)
         }
     };
-    Ok(Json(policy.evaluate(flow).into()))
+    // Policies read a view over the record's binary form: `answer` encodes
+    // the parsed record and hands them that, as Flowgate's guests are handed it.
+    Ok(Json(policy.answer(flow).into()))
 }
 
 macro_rules! exports {

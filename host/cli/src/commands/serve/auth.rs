@@ -4,11 +4,21 @@
 //! Tokens are compared as SHA-256 digests, in constant time and against
 //! every token, so neither the timing nor the length of a guess says how
 //! much of it was right.
+//!
+//! The file is a secret: it must be a regular file that only its owner
+//! (the host's user, or root) can read or write, mode 0600 or stricter;
+//! it may be reached through links (Kubernetes mounts Secrets as links
+//! into a directory it swaps atomically), and the file they lead to is the
+//! one checked. While serving it is read again every second: a token
+//! removed from it is refused from the next request on. A file that can no
+//! longer be used (unreadable, no tokens, a mode others can read) is
+//! reported and the tokens in force stay, as a broken trust file leaves
+//! the trust in force.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
+use flowgate::{FileError, FileProblem};
 use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -22,29 +32,29 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Reads one token a line; blank lines and lines starting with `#` are skipped.
+    /// Reads one token a line from `path` (through links; see the module
+    /// docs); blank lines and lines starting with `#` are skipped.
     pub fn from_file(path: &Path) -> anyhow::Result<Tokens> {
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
-            .with_context(|| format!("reading the token file `{}`", path.display()))?;
-        anyhow::ensure!(
-            text.len() as u64 <= MAX_FILE_BYTES,
-            "the token file `{}` is longer than {MAX_FILE_BYTES} bytes",
-            path.display()
-        );
-        Tokens::parse(&text).with_context(|| format!("in the token file `{}`", path.display()))
+        let shown = path.display();
+        let bytes = flowgate::read_through_links(path, MAX_FILE_BYTES, true).map_err(|err| match err {
+            FileError::Refused { problem: FileProblem::Permissive { mode, .. }, .. } => anyhow::anyhow!(
+                "the token file `{shown}` has mode {mode:o}: only its owner may read or write it; run `chmod 600 {shown}`"
+            ),
+            err => anyhow::Error::from(err).context(format!("the token file `{shown}` cannot be used")),
+        })?;
+        Tokens::parse(&String::from_utf8_lossy(&bytes)).ok_or_else(|| {
+            anyhow::anyhow!("the token file `{shown}` holds no token (one a line; `#` starts a comment)")
+        })
     }
 
-    fn parse(text: &str) -> anyhow::Result<Tokens> {
+    fn parse(text: &str) -> Option<Tokens> {
         let digests: Vec<[u8; 32]> = text
             .lines()
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
             .map(|token| Sha256::digest(token.as_bytes()).into())
             .collect();
-        anyhow::ensure!(!digests.is_empty(), "no tokens");
-        Ok(Tokens { digests })
+        (!digests.is_empty()).then_some(Tokens { digests })
     }
 
     /// Whether an `Authorization` header carries one of the tokens.
@@ -59,6 +69,61 @@ impl Tokens {
         }
         admitted.into()
     }
+
+    /// Whether the two hold the same tokens.
+    fn same_as(&self, other: &Tokens) -> bool {
+        self.digests == other.digests
+    }
+}
+
+/// The token file, followed while serving.
+pub struct TokenFile {
+    path: PathBuf,
+    current: Mutex<Arc<Tokens>>,
+    /// Why the file was last refused, so it is reported once.
+    problem: Mutex<Option<String>>,
+}
+
+impl TokenFile {
+    /// Reads the tokens from `path`; the file must be usable at start.
+    pub fn open(path: &Path) -> anyhow::Result<TokenFile> {
+        let tokens = Tokens::from_file(path)?;
+        Ok(TokenFile { path: path.to_owned(), current: Mutex::new(Arc::new(tokens)), problem: Mutex::new(None) })
+    }
+
+    /// The tokens in force.
+    pub fn tokens(&self) -> Arc<Tokens> {
+        Arc::clone(&lock(&self.current))
+    }
+
+    /// Reads the file again; returns what to report, if anything: that the
+    /// tokens changed, or (once per problem) why the file was refused.
+    pub fn recheck(&self) -> Option<String> {
+        match Tokens::from_file(&self.path) {
+            Ok(tokens) => {
+                *lock(&self.problem) = None;
+                let mut current = lock(&self.current);
+                if current.same_as(&tokens) {
+                    return None;
+                }
+                *current = Arc::new(tokens);
+                Some(format!("token file `{}` changed: {} tokens in force", self.path.display(), current.digests.len()))
+            }
+            Err(err) => {
+                let reason = format!("{err:#}; the tokens in force stay");
+                let mut problem = lock(&self.problem);
+                if problem.as_ref() == Some(&reason) {
+                    return None;
+                }
+                *problem = Some(reason.clone());
+                Some(reason)
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The token of `Bearer TOKEN` (the scheme is case-insensitive).
@@ -91,6 +156,6 @@ mod tests {
 
     #[test]
     fn a_file_without_tokens_is_refused() {
-        assert!(Tokens::parse("# nothing\n\n").is_err());
+        assert!(Tokens::parse("# nothing\n\n").is_none());
     }
 }

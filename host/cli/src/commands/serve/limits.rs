@@ -2,12 +2,15 @@
 //! evaluation threads.
 //!
 //! A decision request holds a place in the queue from the moment it is
-//! admitted until it is answered: while its body arrives, while it waits
-//! for a thread, and while it is decided. With every place taken, a request
-//! is answered 503 with `Retry-After` at once, so memory stays bounded by
-//! `queue × max body` however fast requests come. Evaluation is CPU-bound
-//! and blocking: it runs on tokio's blocking pool, at most `workers` at a
-//! time, never on the threads that drive connections.
+//! admitted until its answer is taken whole: while its body arrives, while
+//! it waits for a thread, while it is decided, and while the client reads
+//! the answer. With every place taken, a request is answered 503 with
+//! `Retry-After` at once, so memory stays bounded by the queue times what
+//! one request may hold (its body, its records and a few chunks of answer;
+//! see `batch`) however fast requests come and however slowly answers are
+//! read. Evaluation is CPU-bound and blocking: it runs on tokio's blocking
+//! pool, at most `workers` at a time, never on the threads that drive
+//! connections; a batch takes a thread a part at a time.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,13 +25,15 @@ use super::metrics::Metrics;
 pub struct Bounds {
     /// The largest request body (a batch); a single record is also capped at a line's limit.
     pub max_body_bytes: usize,
-    /// Headers, a TLS handshake, and a whole body must each arrive within this.
+    /// A request head (from the accept, or from the last answer), a body
+    /// (from its head), and each piece of an answer must arrive or be taken within this.
     pub read_timeout: Duration,
     /// Decision requests admitted at once.
     pub queue: usize,
     /// Evaluation threads.
     pub workers: usize,
-    /// Open connections at once; more are closed as soon as they are accepted.
+    /// Open connections at once; a newcomer waits for a slot, or takes that
+    /// of the connection that has gone longest without progress.
     pub max_connections: usize,
     /// How long shutdown waits for the requests in flight.
     pub shutdown_timeout: Duration,

@@ -13,7 +13,9 @@
 //! - `policy_events_total{event}`: activations, rejections, removals, trust changes, deactivations;
 //! - `http_requests_total{route,status}`;
 //! - `queue_depth` (admitted, waiting for an evaluation thread),
-//!   `requests_in_flight` (admitted, not yet answered), `queue_capacity`.
+//!   `requests_in_flight` (admitted, their answer not yet taken whole), `queue_capacity`;
+//! - `connections_open`, and `connections_closed_total{reason}`: connections
+//!   the server closed, `stalled` (past their deadline) or `reclaimed` (for a newcomer).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -37,6 +39,17 @@ pub enum Endpoint {
 
 const ENDPOINTS: [&str; 2] = ["single", "batch"];
 
+/// Why the server closed a connection.
+#[derive(Clone, Copy)]
+pub enum Cut {
+    /// It went past its deadline without a step.
+    Stalled = 0,
+    /// Its slot was given to a newcomer.
+    Reclaimed = 1,
+}
+
+const CUTS: [&str; 2] = ["stalled", "reclaimed"];
+
 /// Everything counted while serving.
 pub struct Metrics {
     effects: [AtomicU64; Effect::ALL.len()],
@@ -50,6 +63,8 @@ pub struct Metrics {
     /// Admitted requests not yet answered.
     pub in_flight: AtomicI64,
     queue_capacity: usize,
+    connections_open: AtomicI64,
+    connections_cut: [AtomicU64; CUTS.len()],
 }
 
 /// What one request decided, gathered on its evaluation thread and merged once.
@@ -115,11 +130,34 @@ impl Metrics {
             queue_depth: AtomicI64::new(0),
             in_flight: AtomicI64::new(0),
             queue_capacity,
+            connections_open: AtomicI64::new(0),
+            connections_cut: std::array::from_fn(|_| AtomicU64::new(0)),
         }
+    }
+
+    /// A connection took a slot.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection gave its slot back.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The server closed a connection.
+    pub fn connection_cut(&self, cut: Cut) {
+        self.connections_cut[cut as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Adds what one request decided, and how long that took.
     pub fn decided(&self, endpoint: Endpoint, tally: Tally, elapsed: Duration) {
+        self.tally(tally);
+        self.observe(endpoint, elapsed);
+    }
+
+    /// Adds what part of a request decided.
+    pub fn tally(&self, tally: Tally) {
         for (counter, &count) in self.effects.iter().zip(&tally.effects) {
             if count > 0 {
                 counter.fetch_add(count, Ordering::Relaxed);
@@ -135,6 +173,10 @@ impl Metrics {
             *rules.entry(key).or_default() += count;
         }
         drop(rules);
+    }
+
+    /// How long one request spent on evaluation threads.
+    pub fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
         self.latency[endpoint as usize].observe(elapsed);
     }
 
@@ -237,6 +279,16 @@ impl Metrics {
         let _ = writeln!(out, "flowgate_requests_in_flight {}", self.in_flight.load(Ordering::Relaxed));
         family(&mut out, "queue_capacity", "gauge", "Decision requests admitted at once; more get 503.");
         let _ = writeln!(out, "flowgate_queue_capacity {}", self.queue_capacity);
+        family(&mut out, "connections_open", "gauge", "Connections holding a slot.");
+        let _ = writeln!(out, "flowgate_connections_open {}", self.connections_open.load(Ordering::Relaxed));
+        family(&mut out, "connections_closed_total", "counter", "Connections the server closed, by reason.");
+        for (reason, counter) in CUTS.iter().zip(&self.connections_cut) {
+            let _ = writeln!(
+                out,
+                "flowgate_connections_closed_total{{reason=\"{reason}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! The host is built exactly as `check` builds it (the same policy source,
 //! host options and cache), and its directory is watched while serving.
-//! Connections are driven by a small tokio runtime; every decision runs on
-//! an evaluation thread ([`limits`]). SIGTERM (or a [`Stop`]) stops
-//! accepting, lets every request in flight finish, and then closes the
-//! host, so whatever the host holds open is closed only after its last
-//! decision.
+//! Connections are driven by a small tokio runtime, each one held to making
+//! progress ([`connections`]); every decision runs on an evaluation thread
+//! ([`limits`]); a batch is decided and answered in chunks ([`batch`]).
+//! SIGTERM (or a [`Stop`]) stops accepting, lets every request in flight
+//! finish, and then closes the host, so whatever the host holds open is
+//! closed only after its last decision.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,13 +24,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::EXIT_OK;
 use crate::lines::Format;
 
+mod answer;
 mod auth;
+mod batch;
+mod bodies;
+mod connections;
 mod limits;
 mod metrics;
 mod policies_endpoint;
@@ -39,12 +44,15 @@ mod tls;
 
 pub use stop::Stop;
 
-use auth::Tokens;
+use auth::TokenFile;
+use connections::{Connections, Slot};
 use limits::{Admission, Bounds};
 use metrics::Metrics;
 
 /// Streams an HTTP/2 connection may have open at once.
 const MAX_STREAMS: u32 = 64;
+/// How often the token file is read again.
+const TOKEN_RECHECK: Duration = Duration::from_secs(1);
 
 /// The command line of `serve`, beside the policy source and host options it shares with `check`.
 #[derive(Debug, clap::Args)]
@@ -65,16 +73,20 @@ pub struct ServeOptions {
     /// Largest request body (a batch); larger ones get 413.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
-    /// Headers, a TLS handshake, and a whole body must each arrive within this (else 408 or close).
+    /// A request head (counted from the accept or the last answer, TLS
+    /// handshake included), a body (from its head), and each piece of an
+    /// answer must arrive or be taken within this (else 408 or close).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     read_timeout_ms: u64,
-    /// Decision requests admitted at once (reading, waiting or deciding); more get 503.
+    /// Decision requests admitted at once (reading, waiting, deciding or
+    /// being answered); more get 503.
     #[arg(long, value_name = "N", default_value_t = 256)]
     queue: usize,
     /// Evaluation threads (default: one per core).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Connections open at once; more are closed on accept.
+    /// Connections open at once; when all are taken, a new one waits, or
+    /// takes the slot of the one that has gone longest without progress.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
     /// How long shutdown waits for the requests in flight.
@@ -115,7 +127,7 @@ pub(crate) struct State {
     host: Arc<Host>,
     metrics: Arc<Metrics>,
     admission: Admission,
-    tokens: Option<Tokens>,
+    tokens: Option<TokenFile>,
     bounds: Bounds,
     format: Format,
     /// Shutting down: `/readyz` says so, so load balancers stop sending.
@@ -126,13 +138,19 @@ pub(crate) struct State {
 pub fn run(serve: Serve<'_>, stderr: &mut (impl Write + Send)) -> anyhow::Result<u8> {
     let options = serve.options;
     let bounds = options.bounds();
-    let tokens = options.token_file.as_deref().map(Tokens::from_file).transpose()?;
+    let tokens = options.token_file.as_deref().map(TokenFile::open).transpose()?;
     let tls = match (&options.tls_cert, &options.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => {
+            let (acceptor, warning) = tls::acceptor(cert, key)?;
+            if let Some(warning) = warning {
+                writeln!(stderr, "flowgate: {}", flowgate::escape(&warning, 4096))?;
+            }
+            Some(acceptor)
+        }
         _ => None,
     };
     let host = Arc::new(serve.builder.build().context("loading policies")?);
-    crate::options::report_recovery(&host, stderr)?;
+    crate::options::report_start(&host, stderr)?;
     let events = host.subscribe();
     let watcher = serve.watch.map(|dir| host.watch(dir)).transpose().context("watching policies")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,8 +181,8 @@ pub fn run(serve: Serve<'_>, stderr: &mut (impl Write + Send)) -> anyhow::Result
     let stderr = Mutex::new(stderr);
     let done = AtomicBool::new(false);
     let finished = std::thread::scope(|scope| {
-        let (stderr, done, metrics) = (&stderr, &done, &metrics);
-        scope.spawn(move || log_events(&events, metrics, stderr, done));
+        let (stderr, done, metrics, tokens) = (&stderr, &done, &metrics, state.tokens.as_ref());
+        scope.spawn(move || report(&events, metrics, tokens, stderr, done));
         let finished = runtime.block_on(accept(listener, Arc::clone(&state), tls, serve.stop));
         // Stop following the directory before the host goes.
         drop(watcher);
@@ -204,7 +222,14 @@ async fn accept(listener: TcpListener, state: Arc<State>, tls: Option<TlsAccepto
     let (shutdown, shutting_down) = watch::channel(false);
     // Each connection holds a sender; `recv` ends once every one is gone.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
-    let slots = Arc::new(Semaphore::new(state.bounds.max_connections));
+    let bounds = &state.bounds;
+    let connections = Arc::new(Connections::new(
+        bounds.max_connections,
+        bounds.read_timeout,
+        Connections::default_reclaim_after(bounds.read_timeout),
+        Arc::clone(&state.metrics),
+    ));
+    let reaper = tokio::spawn(Arc::clone(&connections).reap());
     let stopped = stop.wait();
     tokio::pin!(stopped);
     loop {
@@ -220,39 +245,48 @@ async fn accept(listener: TcpListener, state: Arc<State>, tls: Option<TlsAccepto
                 }
             },
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            continue; // over the connection cap: closed at once
+        // A free slot, or one reclaimed from the connection making the
+        // least progress; until then, the next connections wait in the backlog.
+        let slot = tokio::select! {
+            () = &mut stopped => break,
+            slot = connections.slot() => slot,
         };
         let _ = stream.set_nodelay(true);
         let connection =
-            Connection { state: Arc::clone(&state), shutdown: shutting_down.clone(), _open: open.clone(), _slot: slot };
+            Connection { state: Arc::clone(&state), shutdown: shutting_down.clone(), _open: open.clone(), slot };
         tokio::spawn(connection.run(stream, tls.clone()));
     }
     drop(listener);
     state.draining.store(true, Ordering::Relaxed);
     let _ = shutdown.send(true);
     drop(open);
-    tokio::time::timeout(state.bounds.shutdown_timeout, all_closed.recv()).await.is_ok()
+    let finished = tokio::time::timeout(state.bounds.shutdown_timeout, all_closed.recv()).await.is_ok();
+    reaper.abort();
+    finished
 }
 
 struct Connection {
     state: Arc<State>,
     shutdown: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
 impl Connection {
+    /// Serves the connection until it ends, is closed for want of progress
+    /// (or to make room), or the server shuts down.
     async fn run(mut self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let Some(acceptor) = tls else {
             return self.serve(TokioIo::new(stream)).await;
         };
-        let handshake = tokio::time::timeout(self.state.bounds.read_timeout, acceptor.accept(stream));
+        // The handshake is part of the time to the first request head.
+        let tracker = Arc::clone(self.slot.tracker());
         let stream = tokio::select! {
-            handshake = handshake => match handshake {
-                Ok(Ok(stream)) => stream,
-                _ => return,
+            handshake = acceptor.accept(stream) => match handshake {
+                Ok(stream) => stream,
+                Err(_) => return,
             },
+            () = tracker.closed() => return,
             _ = self.shutdown.changed() => return,
         };
         self.serve(TokioIo::new(stream)).await;
@@ -263,39 +297,65 @@ impl Connection {
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.state.bounds.read_timeout);
+        // Deadlines are the tracker's, for every protocol state alike: none of hyper's own.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
         builder.http2().timer(TokioTimer::new()).max_concurrent_streams(MAX_STREAMS);
-        let state = Arc::clone(&self.state);
-        let service = service_fn(move |request: hyper::Request<Incoming>| routes::handle(Arc::clone(&state), request));
+        let (state, tracker) = (Arc::clone(&self.state), Arc::clone(self.slot.tracker()));
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            // A complete request head: a step of the connection.
+            let steps = tracker.request();
+            routes::handle(Arc::clone(&state), steps, request)
+        });
         let connection = builder.serve_connection(io, service);
         tokio::pin!(connection);
+        let tracker = Arc::clone(self.slot.tracker());
         tokio::select! {
             _ = connection.as_mut() => {}
+            // Past its deadline, or reclaimed: closed at once.
+            () = tracker.closed() => {}
             _ = self.shutdown.changed() => {
                 connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
+                tokio::select! {
+                    _ = connection => {}
+                    () = tracker.closed() => {}
+                }
             }
         }
     }
 }
 
-/// Writes policy events to stderr and counts them, until `done`.
-fn log_events(
+/// Writes policy events to stderr and counts them, and follows the token
+/// file, until `done`.
+fn report(
     events: &Receiver<PolicyEvent>,
     metrics: &Metrics,
+    tokens: Option<&TokenFile>,
     stderr: &Mutex<&mut (impl Write + Send)>,
     done: &AtomicBool,
 ) {
+    let say = |line: &str| {
+        let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(stderr, "flowgate: {line}");
+    };
     let log = |event: PolicyEvent| {
         metrics.event(&event);
-        let mut stderr = stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = writeln!(stderr, "flowgate: {event}");
+        say(&event.to_string());
     };
+    let mut checked = std::time::Instant::now();
     while !done.load(Ordering::Relaxed) {
         match events.recv_timeout(Duration::from_millis(50)) {
             Ok(event) => log(event),
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) if tokens.is_none() => return,
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(50)),
+        }
+        if let Some(tokens) = tokens
+            && checked.elapsed() >= TOKEN_RECHECK
+        {
+            checked = std::time::Instant::now();
+            if let Some(news) = tokens.recheck() {
+                say(&flowgate::escape(&news, 4096));
+            }
         }
     }
     events.try_iter().for_each(log);

@@ -2,25 +2,29 @@
 //!
 //! Every error is JSON, `{"error": "..."}`; a batch answers each line in
 //! order, a decision or `{"line": N, "error": "..."}` (see `docs/openapi.yaml`).
+//! A request answered before its body was read has the body read and
+//! thrown away afterwards, within bounds ([`bodies::linger`]), so that
+//! clients that send before they read still see the answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::mpsc;
 
 use super::State;
-use super::limits::Ticket;
+use super::answer::{Answer, AnswerBody, Cut};
+use super::batch::{self, Chunk};
+use super::bodies::{self, Unread};
+use super::connections::RequestSteps;
+use super::limits::{Panicked, Ticket};
 use super::metrics::{Endpoint, Tally};
-use crate::lines::{Line, MAX_LINE_BYTES, Outcome, decide_lines, parse_line, read_chunk};
-
-/// A response with its whole body.
-pub type Answer = Response<Full<Bytes>>;
+use crate::lines::{Format, MAX_LINE_BYTES, parse_bytes};
 
 const JSON: &str = "application/json";
 const JSON_LINES: &str = "application/x-ndjson";
@@ -78,19 +82,40 @@ impl Route {
 }
 
 /// Answers one request; never fails, never panics on what the client sends.
-pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Answer, Infallible> {
+/// `steps` records the request's progress on its connection until its
+/// answer is taken.
+pub async fn handle(state: Arc<State>, steps: RequestSteps, request: Request<Incoming>) -> Result<Answer, Infallible> {
     let route = Route::of(request.uri().path());
-    let answer = answer(&state, route, request).await;
+    let expects_continue = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (parts, mut body) = request.into_parts();
+    let mut read = false;
+    let answer = answer(&state, route, &parts, &mut body, &mut read, &steps).await;
     state.metrics.request(route.label(), answer.status().as_u16());
-    Ok(answer)
+    // Answered before the body was read to its end: read and discard the
+    // rest, so the client sees the answer, unless it was too slow (408) or
+    // waits to be invited to send (`Expect: 100-continue`, not yet invited).
+    if answer.status() != StatusCode::REQUEST_TIMEOUT && !(expects_continue && !read) {
+        bodies::linger(body, state.bounds.max_body_bytes, state.bounds.read_timeout);
+    }
+    Ok(answer.map(|content| content.watched(steps)))
 }
 
-async fn answer(state: &Arc<State>, route: Route, request: Request<Incoming>) -> Answer {
+async fn answer(
+    state: &Arc<State>,
+    route: Route,
+    parts: &hyper::http::request::Parts,
+    body: &mut Incoming,
+    read: &mut bool,
+    steps: &RequestSteps,
+) -> Answer {
     if route == Route::Unknown {
         return error(StatusCode::NOT_FOUND, "no such endpoint");
     }
-    let method = request.method();
-    if method != route.method() && !(route.method() == Method::GET && method == Method::HEAD) {
+    let method = &parts.method;
+    if *method != route.method() && !(route.method() == Method::GET && method == Method::HEAD) {
         let mut answer = error(StatusCode::METHOD_NOT_ALLOWED, &format!("use {}", route.method()));
         let allow = if route.method() == Method::POST { "POST" } else { "GET, HEAD" };
         answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -98,14 +123,17 @@ async fn answer(state: &Arc<State>, route: Route, request: Request<Incoming>) ->
     }
     if route.needs_token()
         && let Some(tokens) = &state.tokens
-        && !tokens.admit(request.headers().get(header::AUTHORIZATION))
+        && !tokens.tokens().admit(parts.headers.get(header::AUTHORIZATION))
     {
         let mut answer = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
         answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return answer;
     }
     match route {
-        Route::Decision | Route::Batch => decide(state, route, request.into_body()).await,
+        Route::Decision | Route::Batch => match Options::of(parts.uri.query()) {
+            Ok(options) => decide(state, route, options, body, read, steps).await,
+            Err(problem) => error(StatusCode::BAD_REQUEST, &problem),
+        },
         Route::Policies => respond(StatusCode::OK, JSON, super::policies_endpoint::to_json(&state.host)),
         Route::Health => respond(StatusCode::OK, JSON, "{\"status\":\"alive\"}\n".to_owned()),
         Route::Ready => ready(state),
@@ -116,78 +144,75 @@ async fn answer(state: &Arc<State>, route: Route, request: Request<Incoming>) ->
     }
 }
 
-async fn decide(state: &Arc<State>, route: Route, body: Incoming) -> Answer {
+/// What the query string of a decision request asks for.
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    /// `explain`: every loaded policy's verdict beside each decision.
+    explain: bool,
+}
+
+impl Options {
+    /// `explain`, `explain=true|1` or `explain=false|0`; anything else is refused.
+    fn of(query: Option<&str>) -> Result<Options, String> {
+        let mut options = Options::default();
+        for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+            options.explain = match (name, value) {
+                ("explain", "true" | "1") => true,
+                ("explain", "false" | "0") => false,
+                ("explain", _) => return Err("`explain` is `true` or `false`".to_owned()),
+                _ => {
+                    let name = flowgate::escape(name, 64);
+                    return Err(format!("unknown query parameter `{name}`; the only one is `explain`"));
+                }
+            };
+        }
+        Ok(options)
+    }
+}
+
+async fn decide(
+    state: &Arc<State>,
+    route: Route,
+    options: Options,
+    body: &mut Incoming,
+    read: &mut bool,
+    steps: &RequestSteps,
+) -> Answer {
+    let limit = match route {
+        Route::Decision => state.bounds.max_body_bytes.min(MAX_LINE_BYTES),
+        _ => state.bounds.max_body_bytes,
+    };
+    let too_large =
+        || closing(error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than the {limit} bytes allowed")));
+    // A declared length over the limit is refused before any of it is read
+    // and before it takes a place in the queue.
+    if bodies::declared_over(body, limit) {
+        return too_large();
+    }
     let Some(ticket) = state.admission.admit() else {
         let mut answer = error(StatusCode::SERVICE_UNAVAILABLE, "overloaded: every place in the queue is taken");
         answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         return answer;
     };
-    let limit = match route {
-        Route::Decision => state.bounds.max_body_bytes.min(MAX_LINE_BYTES),
-        _ => state.bounds.max_body_bytes,
-    };
-    let body = match read_body(state, body, limit).await {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    let decided = match route {
-        Route::Decision => single(state, &ticket, body).await,
-        _ => batch(state, &ticket, body).await,
-    };
-    decided.unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-}
-
-/// The whole body, within the size limit and the read timeout.
-async fn read_body(state: &State, body: Incoming, limit: usize) -> Result<Bytes, Answer> {
-    let too_large =
-        || closing(error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than the {limit} bytes allowed")));
-    if body.size_hint().lower() > limit as u64 {
-        return Err(too_large());
-    }
+    *read = true;
     let timeout = state.bounds.read_timeout;
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(_)) => Err(closing(error(StatusCode::BAD_REQUEST, "the body could not be read"))),
-        Err(_) => Err(closing(error(
-            StatusCode::REQUEST_TIMEOUT,
-            &format!("the body did not arrive within {} ms", timeout.as_millis()),
-        ))),
-    }
-}
-
-async fn single(state: &Arc<State>, ticket: &Ticket, body: Bytes) -> Result<Answer, super::limits::Panicked> {
-    let (host, metrics, format) = (Arc::clone(&state.host), Arc::clone(&state.metrics), state.format);
-    let decided = state
-        .admission
-        .evaluate(ticket, move || {
-            let started = Instant::now();
-            let line = Line { len: body.len(), bytes: body.into() };
-            let record = match parse_line(&line) {
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    return Err(Unanswered::Invalid("the body is empty: a flow record is a JSON object".to_owned()));
-                }
-                Err(reason) => return Err(Unanswered::Invalid(reason)),
-            };
-            // A decision whose receipt cannot be written is not given.
-            let decision = host
-                .try_evaluate_batch(std::slice::from_ref(&record))
-                .map_err(|err| Unanswered::Unlogged(format!("{:#}", anyhow::Error::from(err))))?;
-            let decision = decision.into_iter().next().expect("one decision per record");
-            let mut tally = Tally::default();
-            tally.add(&decision);
-            let mut json = format.render(&decision, None);
-            json.push('\n');
-            metrics.decided(Endpoint::Single, tally, started.elapsed());
-            Ok(json)
-        })
-        .await?;
-    Ok(match decided {
-        Ok(json) => respond(StatusCode::OK, JSON, json),
-        Err(Unanswered::Invalid(reason)) => error(StatusCode::BAD_REQUEST, &reason),
-        Err(Unanswered::Unlogged(reason)) => error(StatusCode::SERVICE_UNAVAILABLE, &reason),
-    })
+    let bytes = match bodies::read(body, limit, timeout).await {
+        Ok(bytes) => bytes,
+        Err(Unread::TooLarge) => return too_large(),
+        Err(Unread::TimedOut) => {
+            let message = format!("the body did not arrive within {} ms", timeout.as_millis());
+            return closing(error(StatusCode::REQUEST_TIMEOUT, &message));
+        }
+        Err(Unread::Broken) => return closing(error(StatusCode::BAD_REQUEST, "the body could not be read")),
+    };
+    steps.deciding();
+    let format = Format { explain: options.explain, ..state.format };
+    let decided = match route {
+        Route::Decision => single(state, ticket, bytes, format).await,
+        _ => batch(state, ticket, bytes, format).await,
+    };
+    decided.unwrap_or_else(|Panicked| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
 /// Why a request got no decision.
@@ -198,46 +223,129 @@ enum Unanswered {
     Unlogged(String),
 }
 
-async fn batch(state: &Arc<State>, ticket: &Ticket, body: Bytes) -> Result<Answer, super::limits::Panicked> {
-    let (host, metrics, format) = (Arc::clone(&state.host), Arc::clone(&state.metrics), state.format);
-    let (text, invalid, unlogged) = state
+async fn single(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) -> Result<Answer, Panicked> {
+    let (host, metrics) = (Arc::clone(&state.host), Arc::clone(&state.metrics));
+    let decided = state
+        .admission
+        .evaluate(&ticket, move || {
+            let started = Instant::now();
+            let record = match parse_bytes(&body, body.len()) {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return Err(Unanswered::Invalid("the body is empty: a flow record is a JSON object".to_owned()));
+                }
+                Err(reason) => return Err(Unanswered::Invalid(reason)),
+            };
+            drop(body);
+            let mut tally = Tally::default();
+            let mut json = String::new();
+            // A decision whose receipt cannot be written is not given.
+            host.decide_pinned(&host.pin(), std::slice::from_ref(&record), format.explain, "", |decision, verdicts| {
+                tally.add(&decision);
+                json = format.render(&decision, format.explain.then_some(&verdicts[..]));
+                json.push('\n');
+            })
+            .map_err(|err| Unanswered::Unlogged(format!("{:#}", anyhow::Error::from(err))))?;
+            metrics.decided(Endpoint::Single, tally, started.elapsed());
+            Ok(json)
+        })
+        .await?;
+    Ok(match decided {
+        Ok(json) => respond(StatusCode::OK, JSON, json).map(|content| content.holding(ticket)),
+        Err(Unanswered::Invalid(reason)) => error(StatusCode::BAD_REQUEST, &reason),
+        Err(Unanswered::Unlogged(reason)) => error(StatusCode::SERVICE_UNAVAILABLE, &reason),
+    })
+}
+
+/// A batch: parsed, then decided and answered chunk by chunk (see [`batch`]).
+async fn batch(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) -> Result<Answer, Panicked> {
+    let mut busy = Duration::ZERO;
+    // Parse every line first, a part at a time: the status depends on them all.
+    let (mut chunks, mut invalid, mut from, mut line) = (Vec::new(), 0, 0, 1);
+    while from < body.len() {
+        let text = body.clone();
+        let part = state
+            .admission
+            .evaluate(&ticket, move || {
+                let started = Instant::now();
+                (batch::parse_part(&text, from, line), started.elapsed())
+            })
+            .await?;
+        let (part, took) = part;
+        busy += took;
+        chunks.extend(part.chunks);
+        invalid += part.invalid;
+        (from, line) = (part.next, part.next_line);
+    }
+    let pinned = state.host.pin();
+    let mut chunks = chunks.into_iter();
+    let first = match chunks.next() {
+        None => Ok((String::new(), Duration::ZERO)),
+        Some(chunk) => answer_chunk(state, &ticket, &pinned, &body, chunk, format).await?,
+    };
+    let (first, took) = match first {
+        Ok(first) => first,
+        // No receipt, no decision: none of the batch is given.
+        Err(reason) => return Ok(error(StatusCode::SERVICE_UNAVAILABLE, &reason)),
+    };
+    busy += took;
+    // Some lines invalid: 400, with every line still answered in order.
+    let status = if invalid == 0 { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let content = if chunks.as_slice().is_empty() {
+        state.metrics.observe(Endpoint::Batch, busy);
+        AnswerBody::full(first).holding(ticket)
+    } else {
+        let (sender, receiver) = mpsc::channel(1);
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            for chunk in chunks {
+                let answered = match answer_chunk(&state, &ticket, &pinned, &body, chunk, format).await {
+                    Ok(Ok((text, took))) => {
+                        busy += took;
+                        Ok(Bytes::from(text))
+                    }
+                    Ok(Err(reason)) => Err(Cut(reason)),
+                    Err(Panicked) => Err(Cut("internal error".to_owned())),
+                };
+                let last = answered.is_err();
+                // The client went away: stop deciding for it.
+                if sender.send(answered).await.is_err() || last {
+                    return;
+                }
+            }
+            state.metrics.observe(Endpoint::Batch, busy);
+        });
+        AnswerBody::streamed(Bytes::from(first), receiver)
+    };
+    let mut answer = Response::new(content);
+    *answer.status_mut() = status;
+    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_LINES));
+    answer.headers_mut().insert("flowgate-invalid-lines", HeaderValue::from(invalid));
+    Ok(answer)
+}
+
+/// Decides and renders one chunk on an evaluation thread; the text and the
+/// time it took, or why its receipts could not be written.
+async fn answer_chunk(
+    state: &Arc<State>,
+    ticket: &Ticket,
+    pinned: &flowgate::PinnedSet,
+    body: &Bytes,
+    chunk: Chunk,
+    format: Format,
+) -> Result<Result<(String, Duration), String>, Panicked> {
+    let (host, metrics, pinned, body) =
+        (Arc::clone(&state.host), Arc::clone(&state.metrics), pinned.clone(), body.clone());
+    state
         .admission
         .evaluate(ticket, move || {
             let started = Instant::now();
-            // Read as `check` reads a file: the same line, blank-line and length rules.
-            let lines = read_chunk(&mut &body[..], usize::MAX).unwrap_or_default();
             let mut tally = Tally::default();
-            // One evaluate_batch call for the whole request.
-            let outcomes = decide_lines(&host, &lines, format, |decision| tally.add(decision));
-            let mut text = String::with_capacity(outcomes.len() * 256);
-            let mut invalid = 0_usize;
-            for (index, outcome) in outcomes.into_iter().enumerate() {
-                match outcome {
-                    Outcome::Blank => continue,
-                    // The receipts of the batch could not be written: no decision of it is given.
-                    Outcome::Unlogged(reason) => return (String::new(), 0, Some(reason)),
-                    Outcome::Decided(json, _) => text.push_str(&json),
-                    Outcome::Invalid(reason) => {
-                        invalid += 1;
-                        // `line` first, so a reader can tell the line from its first bytes.
-                        let reason = serde_json::Value::String(reason);
-                        text.push_str(&format!("{{\"line\":{},\"error\":{reason}}}", index + 1));
-                    }
-                }
-                text.push('\n');
-            }
-            metrics.decided(Endpoint::Batch, tally, started.elapsed());
-            (text, invalid, None)
+            let text = batch::answer_chunk(&host, &pinned, &body, chunk, format, &mut tally)?;
+            metrics.tally(tally);
+            Ok((text, started.elapsed()))
         })
-        .await?;
-    if let Some(reason) = unlogged {
-        return Ok(error(StatusCode::SERVICE_UNAVAILABLE, &reason));
-    }
-    // Some lines invalid: 400, with every line still answered in order.
-    let status = if invalid == 0 { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let mut answer = respond(status, JSON_LINES, text);
-    answer.headers_mut().insert("flowgate-invalid-lines", HeaderValue::from(invalid));
-    Ok(answer)
+        .await
 }
 
 fn ready(state: &State) -> Answer {
@@ -275,7 +383,7 @@ fn ready(state: &State) -> Answer {
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::from(body)));
+    let mut answer = Response::new(AnswerBody::full(body));
     *answer.status_mut() = status;
     answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     answer
@@ -290,4 +398,20 @@ fn error(status: StatusCode, message: &str) -> Answer {
 fn closing(mut answer: Answer) -> Answer {
     answer.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_asks_for_explain_and_nothing_else() {
+        assert!(!Options::of(None).unwrap().explain);
+        assert!(Options::of(Some("explain")).unwrap().explain);
+        assert!(Options::of(Some("explain=true")).unwrap().explain);
+        assert!(Options::of(Some("explain=1&")).unwrap().explain);
+        assert!(!Options::of(Some("explain=false")).unwrap().explain);
+        assert!(Options::of(Some("explain=yes")).is_err());
+        assert!(Options::of(Some("explian")).unwrap_err().contains("unknown query parameter `explian`"));
+    }
 }
