@@ -96,7 +96,7 @@ pub use model::{
     Quarantine, Reason, RuleOutcome, Signer, VectorFailure, VectorProblem, Verdict, escape, escape_json,
 };
 pub use policy::{Isolation, LoadError, VectorReport, VectorResult, run_vectors};
-pub use sandbox::{AboveCeiling, Limits, SandboxError};
+pub use sandbox::{AboveCeiling, CompileSandbox, Limits, SandboxError, compile_child};
 
 /// The policy-facing types, re-exported so one dependency is enough.
 pub use flowgate_sdk as sdk;

@@ -112,3 +112,9 @@ fn with_view<R>(flow: &FlowRecord, f: impl FnOnce(&FlowView<'_>) -> R) -> R {
 pub fn start_fresh_instances(host: &crate::Host) -> Result<usize, crate::Fault> {
     host.start_fresh_instances()
 }
+
+/// How many of the policies `host` serves start their fresh instances from
+/// a snapshot of a configured instance (the others configure each one).
+pub fn snapshotted(host: &crate::Host) -> usize {
+    host.snapshotted()
+}

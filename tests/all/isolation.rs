@@ -285,6 +285,40 @@ fn honest_policies_pass_every_recheck() {
     }
 }
 
+/// A fresh instance starts from a snapshot of a configured one, taken at
+/// load: it answers exactly as an instance configured afresh does (the
+/// reference set, whose answers depend on their `[config]`), at every
+/// level, in single calls and in batches; and a snapshot holds nothing of
+/// any record, so a policy that remembers records still carries nothing
+/// from one fresh instance to the next.
+#[test]
+fn a_snapshot_answers_exactly_like_configuring_afresh() {
+    let sample = flowgate_reference_set::sample::flows(11, 300);
+    let natives = crate::native_reference();
+    for isolation in [Isolation::PerRecord, Isolation::PerCall, Isolation::Reuse] {
+        let snapshotted = crate::reference_builder().isolation(isolation).build().unwrap();
+        let afresh = crate::reference_builder().isolation(isolation).snapshots(false).build().unwrap();
+        assert_eq!(flowgate::testing::snapshotted(&snapshotted), 10, "every reference policy is snapshotted");
+        assert_eq!(flowgate::testing::snapshotted(&afresh), 0);
+        for chunk in sample.chunks(100) {
+            let batch = snapshotted.evaluate_batch(chunk);
+            for ((flow, from_snapshot), configured) in chunk.iter().zip(&batch).zip(afresh.evaluate_batch(chunk)) {
+                assert_eq!(from_snapshot.to_json(), configured.to_json(), "{isolation:?}");
+                assert_eq!(from_snapshot.to_json(), natives.decide(flow).to_json(), "{isolation:?}");
+            }
+        }
+        for flow in &sample[..40] {
+            assert_eq!(snapshotted.evaluate(flow).to_json(), afresh.evaluate(flow).to_json(), "{isolation:?}");
+        }
+    }
+    let host = with(STATEFUL_POLICY).isolation(Isolation::PerCall).build().unwrap();
+    assert_eq!(flowgate::testing::snapshotted(&host), 1);
+    for flow in flows("s", 20) {
+        let decision = host.evaluate(&flow);
+        assert!(decision.obligations.is_empty(), "nothing carried from an earlier call: {}", decision.to_json());
+    }
+}
+
 /// The class: work without bound. A policy that starts slowly and traps on
 /// a third of the records makes every retry start a fresh instance; the
 /// whole call (start, configuration, batch, retries, recheck) stays within

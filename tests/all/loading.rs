@@ -91,6 +91,156 @@ fn modules_shaped_to_slow_the_compiler_are_refused_before_compiling() {
     });
 }
 
+/// A module at a corner of the shape caps: `functions` functions of type
+/// `[] -> [i64]`, each declaring `locals` i64 locals, with `nesting` loops
+/// nested (each looping back) around updates of its locals (each update
+/// keeps a local live across every loop), as many updates as `bytes` per
+/// function allow. Encoded by hand: the text format cannot declare 50,000
+/// locals in a few bytes, and the binary does.
+fn corner_module(functions: u32, nesting: u32, locals: u32, bytes: usize) -> Vec<u8> {
+    fn leb(mut value: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            out.push(if value == 0 { byte } else { byte | 0x80 });
+            if value == 0 {
+                break;
+            }
+        }
+    }
+    let mut body = Vec::with_capacity(bytes);
+    if locals > 0 {
+        body.push(1);
+        leb(u64::from(locals), &mut body);
+        body.push(0x7e);
+    } else {
+        body.push(0);
+    }
+    body.extend([0x03, 0x40].repeat(nesting as usize));
+    let tail = if locals > 0 { 6 } else { 5 } * nesting as usize + 3;
+    let mut update = 0u64;
+    while body.len() + tail + 12 <= bytes {
+        if locals == 0 {
+            body.push(0x01);
+            continue;
+        }
+        let local = update % u64::from(locals);
+        body.push(0x20);
+        leb(local, &mut body);
+        body.extend([0x42, 0x01, 0x7c, 0x21]);
+        leb(local, &mut body);
+        update += 1;
+    }
+    for _ in 0..nesting {
+        body.extend(if locals > 0 {
+            &[0x20, 0x00, 0xa7, 0x0d, 0x00, 0x0b][..]
+        } else {
+            &[0x41, 0x00, 0x0d, 0x00, 0x0b]
+        });
+    }
+    body.extend(if locals > 0 { &[0x20, 0x00, 0x0b][..] } else { &[0x42, 0x00, 0x0b] });
+
+    let mut code = Vec::new();
+    leb(u64::from(functions), &mut code);
+    let mut entry = Vec::new();
+    leb(body.len() as u64, &mut entry);
+    entry.extend(&body);
+    for _ in 0..functions {
+        code.extend(&entry);
+    }
+    let mut funcs = Vec::new();
+    leb(u64::from(functions), &mut funcs);
+    funcs.extend(std::iter::repeat_n(0u8, functions as usize));
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    for (id, section) in [(1u8, vec![1, 0x60, 0, 1, 0x7e]), (3, funcs), (10, code)] {
+        wasm.push(id);
+        leb(section.len() as u64, &mut wasm);
+        wasm.extend(section);
+    }
+    wasm
+}
+
+/// The class: compile time without bound. Cranelift's time is not linear
+/// in anything the shape caps see (values live across many loops take
+/// minutes in a module of kilobytes), so a host compiling in a child
+/// process bounds it with a CPU-time limit instead: at every corner of the
+/// caps (functions × nesting × locals × size, each at its least and at its
+/// cap, a corner's other dimensions filled as far as the module cap
+/// allows), and for the module of the independent report (64 functions of
+/// 512 nested loops around 1,600 live locals, 1 MB: 216 s in-process),
+/// loading finishes within the limit: compiled (then refused, as these
+/// modules export no policy), or refused naming the limit. The kernel
+/// counts the CPU time; nothing here depends on the wall clock, so a
+/// loaded machine changes how long this takes, not what it finds.
+#[test]
+fn every_corner_of_the_shape_caps_compiles_or_is_refused_within_the_cpu_limit() {
+    let caps = flowgate::LoadLimits::default();
+    let sandbox = flowgate::CompileSandbox::new(env!("CARGO_BIN_EXE_flowgate-compile-child"))
+        .cpu_seconds(2)
+        .limit_set_by("the test");
+    let mut corners = Vec::new();
+    for functions in [1, caps.functions] {
+        for nesting in [0, caps.nesting] {
+            for locals in [0, caps.locals] {
+                for full in [false, true] {
+                    let most = ((caps.module_bytes as usize - 4096) / functions as usize)
+                        .min(caps.function_bytes as usize)
+                        - 8;
+                    // Each loop takes 8 bytes: the least is the loops and a few updates.
+                    let bytes = if full { most } else { (8 * nesting as usize + 64).min(most) };
+                    let nesting = nesting.min(((bytes - 24) / 8) as u32);
+                    corners.push((functions, nesting, locals, bytes));
+                }
+            }
+        }
+    }
+    let report = (64, 512, 1_600, 16_000);
+    corners.push(report);
+    let mut compiled = 0;
+    for (functions, nesting, locals, bytes) in corners {
+        let wasm = corner_module(functions, nesting, locals, bytes);
+        let size = wasm.len();
+        let loaded = Host::builder()
+            .compile_in_child(sandbox.clone())
+            .bundle(Bundle::from_bytes("corner", HEAD, wasm).unwrap())
+            .build();
+        let err = loaded.err().expect("no policy is exported");
+        eprintln!("{functions} functions, nesting {nesting}, {locals} locals, {size} bytes: {err}");
+        let out_of_time = match err {
+            Error::Load(LoadError::NoPolicyExported { .. }) => false,
+            Error::Load(err @ LoadError::CompileTimedOut { cpu_seconds: 2, .. }) => {
+                let message = err.to_string();
+                assert!(message.contains("2 s of CPU time") && message.contains("(set by the test)"), "{message}");
+                true
+            }
+            other => panic!("neither compiled nor out of time: {other}"),
+        };
+        compiled += usize::from(!out_of_time);
+        // Minutes of CPU time: refused, however fast or loaded the machine.
+        let corner = (functions, nesting, locals, bytes);
+        assert!(out_of_time || corner != report, "the report's module is refused");
+    }
+    assert!(compiled >= 4, "the small corners compile");
+}
+/// A compile child that never answers (here `sleep`, which reads nothing
+/// and uses no CPU time) is stopped once it has used no CPU time for four
+/// times the limit, and the module refused as the child's failure, not as
+/// slow to compile: a host never waits for a stalled child for ever.
+#[test]
+fn a_compile_child_that_stalls_is_stopped_and_named() {
+    let sandbox = flowgate::CompileSandbox::new("sleep").arg("600").cpu_seconds(1);
+    let loaded = Host::builder()
+        .compile_in_child(sandbox)
+        .bundle(Bundle::from_bytes("stalled", HEAD, shell("", "[]")).unwrap())
+        .build();
+    match loaded.err().expect("a stalled child compiles nothing") {
+        Error::Load(LoadError::CompileChild { source, .. }) => {
+            assert!(source.to_string().contains("used no CPU time for 4 s"), "{source}")
+        }
+        other => panic!("not the child's failure: {other}"),
+    }
+}
+
 /// A bundle directory with this manifest, and `policy.wasm` made by `module`.
 fn bundle_dir(root: &Path, name: &str, module: impl FnOnce(&Path)) -> std::path::PathBuf {
     let dir = root.join(name);

@@ -31,6 +31,20 @@ pub use commands::serve;
 use commands::{audit, build, check, digest, new, policies, reference, signing, test, verify};
 use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
+/// The argument that makes the `flowgate` binary a compile child
+/// ([`flowgate::compile_child`]) instead of the command line.
+pub const COMPILE_CHILD: &str = "compile-child";
+
+static COMPILE_SANDBOX: std::sync::OnceLock<flowgate::CompileSandbox> = std::sync::OnceLock::new();
+
+/// Makes `check` and `serve` compile policies in child processes of
+/// `sandbox`, under its CPU-time limit. The `flowgate` binary does, naming
+/// itself; run in-process (tests, embedders), modules compile in-process
+/// unless this is called.
+pub fn compile_in_child(sandbox: flowgate::CompileSandbox) {
+    let _ = COMPILE_SANDBOX.set(sandbox);
+}
+
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: some lines were invalid, or some test vectors failed.

@@ -122,6 +122,15 @@ pub(crate) struct HostOptions {
     /// How much a policy may carry from one record to the next.
     #[arg(long, value_enum, default_value = "reuse")]
     isolation: IsolationLevel,
+    /// The CPU time compiling one policy module may take (in a child
+    /// process); a module that takes longer is refused. At least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = flowgate::CompileSandbox::DEFAULT_CPU_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_compile_seconds: u64,
 }
 
 /// The decision log: a receipt of every decision, written before it is printed.
@@ -262,6 +271,10 @@ pub(crate) fn deciding_host(
     let mut builder = log.apply(host.apply(host_builder(source, watch, stderr)?))?;
     if let Some(dir) = &cache.cache_dir {
         builder = builder.cache_dir(dir);
+    }
+    if let Some(sandbox) = crate::COMPILE_SANDBOX.get() {
+        let sandbox = sandbox.clone().cpu_seconds(host.max_compile_seconds);
+        builder = builder.compile_in_child(sandbox.limit_set_by("`--max-compile-seconds`"));
     }
     Ok(builder)
 }

@@ -112,3 +112,73 @@ fn test_exits_0_on_the_reference_set_and_1_on_a_failing_vector() {
     assert_eq!(status(&output), 1, "{}", text(&output.stdout));
     assert!(text(&output.stdout).contains("FAIL lawful-basis 1.0.0"), "{}", text(&output.stdout));
 }
+
+/// A module of `functions` functions of type `[] -> [i64]`, each `loops`
+/// nested loops around updates of `locals` i64 locals, `bytes` long: each
+/// update keeps a local live across every loop, which makes Cranelift's
+/// register allocation take minutes at 64 × 512 × 1,600 (1 MB, inside
+/// every shape cap). Encoded by hand: the text format would be megabytes.
+fn slow_to_compile(functions: u8, loops: usize, locals: u16, bytes: usize) -> Vec<u8> {
+    fn leb(mut value: usize, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value & 0x7f) as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    let mut body = vec![1];
+    leb(usize::from(locals), &mut body);
+    body.push(0x7e);
+    body.extend([0x03, 0x40].repeat(loops));
+    let mut local = 0;
+    while body.len() + 6 * loops + 16 <= bytes {
+        // local.get n; i64.const 1; i64.add; local.set n
+        body.push(0x20);
+        leb(local, &mut body);
+        body.extend([0x42, 0x01, 0x7c, 0x21]);
+        leb(local, &mut body);
+        local = (local + 1) % usize::from(locals);
+    }
+    // Each loop goes round again while local 0 is non-zero.
+    body.extend([0x20, 0x00, 0xa7, 0x0d, 0x00, 0x0b].repeat(loops));
+    body.extend([0x20, 0x00, 0x0b]);
+    let mut code = vec![functions];
+    for _ in 0..functions {
+        leb(body.len(), &mut code);
+        code.extend(&body);
+    }
+    let funcs = [&[functions][..], &vec![0; usize::from(functions)]].concat();
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    for (id, section) in [(1u8, vec![1, 0x60, 0, 1, 0x7e]), (3, funcs), (10, code)] {
+        wasm.push(id);
+        leb(section.len(), &mut wasm);
+        wasm.extend(section);
+    }
+    wasm
+}
+
+/// The binary compiles policy modules in a child of itself under
+/// `--max-compile-seconds` of CPU time: a module that needs minutes is
+/// refused at start-up, exit 2, and the error names the module, the limit
+/// and the flag that sets it.
+#[test]
+fn a_module_too_slow_to_compile_is_refused_naming_the_limit_and_the_flag() {
+    let policies = scratch_dir("slow-compile");
+    let bundle = policies.join("slow");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let manifest = "name = \"slow\"\nversion = \"1.0.0\"\nregulator = \"nobody\"\narticles = []\n";
+    std::fs::write(bundle.join(flowgate::MANIFEST_FILE), manifest).unwrap();
+    std::fs::write(bundle.join(flowgate::MODULE_FILE), slow_to_compile(64, 512, 1_600, 16_000)).unwrap();
+    let dir = policies.to_str().unwrap();
+    let output =
+        flowgate(&["check", "--policies", dir, "--allow-unsigned", "--max-compile-seconds", "1", "-"], USE.as_bytes());
+    let stderr = text(&output.stderr);
+    assert_eq!(status(&output), 2, "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
+    assert!(stderr.contains("policy.wasm"), "names the module: {stderr}");
+    assert!(stderr.contains("1 s of CPU time"), "names the limit: {stderr}");
+    assert!(stderr.contains("`--max-compile-seconds`"), "names the flag: {stderr}");
+
+    let output = flowgate(&["check", "--max-compile-seconds", "0", "-"], USE.as_bytes());
+    assert_eq!(status(&output), 2, "no limit of 0 s: {}", text(&output.stderr));
+}

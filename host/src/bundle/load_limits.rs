@@ -1,15 +1,15 @@
 //! Caps on what loading a bundle may cost: file sizes and the shape of the
 //! module, checked before anything is compiled.
 //!
-//! Compiling WebAssembly to native code cannot be interrupted in-process,
-//! and Cranelift's time grows with a function's size and, quadratically,
-//! with how deeply its blocks nest. So instead of racing the compiler, the
-//! host refuses modules whose shape could make it slow: every load then
-//! finishes in bounded time and memory, or is refused naming the cap.
-//! (Compiling in a child process under resource limits would bound any
-//! shape, at the cost of a process per load and a second binary to ship;
-//! the caps below leave room for any real policy: the ten reference
-//! policies are 20 to 60 times under each.)
+//! The caps bound what a module can make the host read, parse and hold:
+//! its bytes, its functions, their sizes, locals and nesting. They leave
+//! room for any real policy (the ten reference policies are 20 to 60 times
+//! under each). They do not bound compile time: Cranelift cannot be
+//! interrupted in-process, and its time is not linear in anything a shape
+//! shows (a few kilobytes of loops around live locals take minutes, see
+//! docs/threat-model.md). What bounds it is a compile child under a
+//! CPU-time limit (`sandbox::child`,
+//! [`HostBuilder::compile_in_child`](crate::HostBuilder::compile_in_child)).
 
 /// Caps on a bundle's files and on its module's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use crate::decide::{PolicySet, Unmatched};
 use crate::error::Error;
 use crate::log::{Archive, DecisionLog, LogOptions};
 use crate::policy::{Isolation, PolicySettings, TrustCheck, admit};
-use crate::sandbox::{DEFAULT_STACK_BYTES, Limits, Runtime};
+use crate::sandbox::{CompileSandbox, DEFAULT_STACK_BYTES, Limits, Runtime};
 
 use super::Host;
 
@@ -22,6 +22,7 @@ pub struct HostBuilder {
     bundles: Vec<Bundle>,
     dirs: Vec<PathBuf>,
     cache_dir: Option<PathBuf>,
+    compile_sandbox: Option<CompileSandbox>,
     trust: Option<TrustPolicy>,
     trust_file: Option<PathBuf>,
     stack_bytes: usize,
@@ -38,6 +39,7 @@ impl Default for HostBuilder {
             bundles: Vec::new(),
             dirs: Vec::new(),
             cache_dir: None,
+            compile_sandbox: None,
             trust: None,
             trust_file: None,
             stack_bytes: DEFAULT_STACK_BYTES,
@@ -196,9 +198,31 @@ impl HostBuilder {
         self
     }
 
+    /// Compiles every module (at start-up and on every reload) in a child
+    /// process of `sandbox`, under its CPU-time limit: a module whose
+    /// compile takes longer is refused
+    /// ([`LoadError::CompileTimedOut`](crate::LoadError::CompileTimedOut)).
+    /// Without it modules compile in this process, bounded only by the
+    /// shape caps ([`HostBuilder::load_limits`]), which bound the size of
+    /// a module but not every compile's time (docs/threat-model.md).
+    pub fn compile_in_child(mut self, sandbox: CompileSandbox) -> Self {
+        self.compile_sandbox = Some(sandbox);
+        self
+    }
+
+    /// Whether fresh instances start from a snapshot of a configured
+    /// instance (the default), or are configured one by one: a test hook,
+    /// to check that both answer alike.
+    #[cfg(feature = "test-util")]
+    pub fn snapshots(mut self, on: bool) -> Self {
+        self.settings.snapshots = on;
+        self
+    }
+
     /// Compiles and checks every policy, then starts the host.
     pub fn build(self) -> Result<Host, Error> {
-        let runtime = Arc::new(Runtime::new(self.stack_bytes, self.cache_dir.as_deref())?);
+        let runtime = Runtime::new(self.stack_bytes, self.settings.allocation(), self.cache_dir.as_deref())?;
+        let runtime = Arc::new(runtime.compiling_in(self.compile_sandbox.clone()));
         let mut bundles = self.bundles;
         for dir in &self.dirs {
             bundles.extend(Bundle::all_in_dir(dir, &self.settings.load)?);

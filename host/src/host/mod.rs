@@ -417,6 +417,12 @@ impl Host {
         Ok(set.policies.len())
     }
 
+    /// How many active policies start fresh instances from a snapshot.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn snapshotted(&self) -> usize {
+        self.active.load().policies.iter().filter(|policy| policy.is_snapshotted()).count()
+    }
+
     /// The activation counter of the active policy set: it grows with
     /// every change, within this process.
     pub fn policy_set_version(&self) -> u64 {

@@ -23,8 +23,9 @@ use super::error::LoadError;
 /// failing vector and what came back instead.
 #[cfg(feature = "test-util")]
 pub fn check_vectors(bundle: &Bundle) -> Result<usize, LoadError> {
-    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
-    admit(&runtime, bundle, &vector_settings(), None)?;
+    let settings = vector_settings();
+    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, settings.allocation(), None)?);
+    admit(&runtime, bundle, &settings, None)?;
     Ok(bundle.manifest.tests.len())
 }
 
@@ -72,8 +73,9 @@ impl VectorReport {
 /// admission, which stops at the first error). Errors are only for
 /// a bundle that cannot be loaded at all.
 pub fn run_vectors(bundle: &Bundle) -> Result<VectorReport, LoadError> {
-    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, None)?);
-    let policy = CompiledPolicy::load(&runtime, bundle, &vector_settings(), Vec::new())?;
+    let settings = vector_settings();
+    let runtime = Arc::new(Runtime::new(DEFAULT_STACK_BYTES, settings.allocation(), None)?);
+    let policy = CompiledPolicy::load(&runtime, bundle, &settings, Vec::new())?;
     let mut fired = 0u64;
     let results = bundle
         .manifest

@@ -19,7 +19,10 @@ use flowgate_sdk::{ABI_VERSION, Answer};
 
 use crate::bundle::{Bundle, check_shape};
 use crate::model::{AnswerError, Digest, Fault, PolicyInfo, Quarantine, Scope, Signer, escape};
-use crate::sandbox::{self, EncodedRecords, GuestInstance, Limits, Runtime, StoreState, Translation, host_word};
+use crate::sandbox::{
+    self, CompileError, Configured, EncodedRecords, GuestInstance, Limits, Runtime, Snapshottable, StoreState,
+    Translation, host_word,
+};
 
 use super::PolicySettings;
 use super::budget::Budget;
@@ -39,6 +42,9 @@ pub(crate) struct CompiledPolicy {
     /// The strings it reads and how its words map to the host's.
     translation: Translation,
     pre: InstancePre<StoreState>,
+    /// Its configured instance as a module of its own, fresh instances
+    /// start configured from it; without it, each is configured.
+    configured: Option<Configured>,
     config: Vec<u8>,
     limits: Limits,
     isolation: Isolation,
@@ -73,17 +79,35 @@ impl CompiledPolicy {
             .with(bundle.manifest.limits, &settings.ceilings)
             .map_err(|source| LoadError::AboveCeiling { origin: origin.clone(), source })?;
         footprint.within(limits.memory_bytes).map_err(shape)?;
-        let module = runtime.compile(&bundle.wasm).map_err(|source| LoadError::InvalidModule {
+        let invalid = |source: wasmtime::Error| LoadError::InvalidModule {
             origin: origin.clone(),
             source: source.into_boxed_dyn_error(),
-        })?;
+        };
+        let uncompiled = |err| match err {
+            CompileError::Invalid(source) => invalid(source),
+            CompileError::TimedOut { cpu_seconds, set_by } => {
+                LoadError::CompileTimedOut { origin: origin.clone(), cpu_seconds, set_by }
+            }
+            CompileError::Child(source) => LoadError::CompileChild { origin: origin.clone(), source },
+        };
+        // What the host runs and checks: the bundle's module, instrumented
+        // so that a configured instance of it can be snapshotted (the same
+        // code and imports; its mutable globals and memory exported to the
+        // host). A module that cannot be is compiled as it came, and its
+        // fresh instances are configured one by one.
+        let snapshottable = settings.snapshots.then(|| Snapshottable::of(&bundle.wasm)).flatten();
+        let (module, snapshottable) = match snapshottable.map(|s| (runtime.compile(s.wasm()), s)) {
+            Some((Ok(module), snapshottable)) => (module, Some(snapshottable)),
+            // Out of time is out of time, whatever the instrumentation.
+            Some((Err(err @ (CompileError::TimedOut { .. } | CompileError::Child(_))), _)) => {
+                return Err(uncompiled(err));
+            }
+            _ => (runtime.compile(&bundle.wasm).map_err(uncompiled)?, None),
+        };
         check_imports(origin, &module)?;
         check_exports(origin, &module, &REQUIRED_FUNCS[..1])?;
         let linker = Linker::new(&runtime.engine);
-        let pre = linker.instantiate_pre(&module).map_err(|source| LoadError::InvalidModule {
-            origin: origin.clone(),
-            source: source.into_boxed_dyn_error(),
-        })?;
+        let pre = linker.instantiate_pre(&module).map_err(invalid)?;
 
         let start = |source| LoadError::Start { origin: origin.clone(), source };
         let version = sandbox::abi_version(&pre, limits).map_err(start)?;
@@ -101,6 +125,8 @@ impl CompiledPolicy {
             .configure(&config, limits.deadline_ms)
             .map_err(start)?
             .map_err(|message| config_refused(bundle, &message))?;
+        // Only once every check has passed: the configured state, frozen.
+        let configured = snapshottable.and_then(|s| s.freeze(runtime, &pre, &config, limits));
 
         let manifest = &bundle.manifest;
         let info = PolicyInfo {
@@ -120,6 +146,7 @@ impl CompiledPolicy {
             scope: Scope::new(&bundle.manifest.applies_to),
             translation: Translation::new(&schema),
             pre,
+            configured,
             config,
             limits,
             isolation: settings.isolation,
@@ -350,6 +377,9 @@ impl CompiledPolicy {
 
     /// A fresh, configured instance, each step within what `step` allows.
     fn fresh_instance(&self, step: &dyn Fn() -> Result<u64, Fault>) -> Result<GuestInstance, Fault> {
+        if let Some(configured) = &self.configured {
+            return configured.instance(self.limits, step()?);
+        }
         let mut instance = GuestInstance::start(&self.pre, self.limits, step()?)?;
         // The configuration was accepted at load; a refusal now is a fault.
         instance
@@ -364,6 +394,12 @@ impl CompiledPolicy {
     pub(crate) fn start_fresh(&self) -> Result<(), Fault> {
         let budget = Budget::start(self.limits.deadline_ms);
         self.fresh_instance(&|| Ok(budget.for_work())).map(drop)
+    }
+
+    /// Whether its fresh instances start from a snapshot of its configured instance.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn is_snapshotted(&self) -> bool {
+        self.configured.is_some()
     }
 
     /// Its signatures no longer meet the trust policy: from now on it

@@ -51,6 +51,32 @@ pub enum LoadError {
         source: BoxError,
     },
 
+    /// Compiling the module in a child process
+    /// ([`HostBuilder::compile_in_child`](crate::HostBuilder::compile_in_child))
+    /// took more than its CPU time.
+    #[error(
+        "`{origin}` is refused: compiling it took more than the {cpu_seconds} s of CPU time allowed (set by {set_by})"
+    )]
+    CompileTimedOut {
+        /// The module's file, or the name given to bytes.
+        origin: String,
+        /// The limit.
+        cpu_seconds: u64,
+        /// How the limit is set ([`CompileSandbox::limit_set_by`](crate::CompileSandbox::limit_set_by)):
+        /// `--max-compile-seconds` for the `flowgate` command.
+        set_by: String,
+    },
+
+    /// The compile child could not be run, or did not answer as one.
+    #[error("cannot compile `{origin}` in a child process")]
+    CompileChild {
+        /// The module's file, or the name given to bytes.
+        origin: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The module imports something; the host offers no imports (no WASI,
     /// no clock, no randomness, no network).
     #[error("`{origin}` imports `{module}::{name}`; a policy may import nothing, the host offers no imports")]

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sandbox::GuestInstance;
+use crate::sandbox::{Allocation, GuestInstance, Limits, POOL_SLOTS};
 
 /// How much a policy can carry from one record to the next.
 ///
@@ -25,9 +25,10 @@ pub enum Isolation {
     /// Every call (a batch of up to `max_batch` records of one tenant, or
     /// one record) is answered by a fresh instance: a policy sees the
     /// records of that call only. Nothing crosses from one call, or one
-    /// caller, to the next. A fresh instance (instantiated from a
-    /// copy-on-write image of the module's memory, then configured) costs
-    /// tens of microseconds per policy (BENCHMARKS.md).
+    /// caller, to the next. A fresh instance (instantiated, from a pool,
+    /// out of a snapshot of the configured instance taken at load) costs a
+    /// few microseconds per policy (BENCHMARKS.md); a batch mixing
+    /// platforms takes one per platform.
     PerCall,
     /// Instances are kept and reused across calls of the same tenant (the
     /// default): the fastest, and a policy could keep state between that
@@ -35,6 +36,19 @@ pub enum Isolation {
     /// ([`HostBuilder::recheck_every`](crate::HostBuilder::recheck_every)).
     #[default]
     Reuse,
+}
+
+impl Isolation {
+    /// Where instances get their memory at this level: from a pool where
+    /// every call starts fresh instances (few live at once), on demand
+    /// where instances are kept (as many as cores × policies × tenants,
+    /// which no fixed pool could promise to hold).
+    pub(crate) fn allocation(self, ceilings: Limits) -> Allocation {
+        match self {
+            Isolation::PerRecord | Isolation::PerCall => Allocation::Pooled { slots: POOL_SLOTS, ceilings },
+            Isolation::Reuse => Allocation::OnDemand,
+        }
+    }
 }
 
 /// Whose records a call carries: the platform that sent them and, when the

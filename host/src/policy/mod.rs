@@ -13,7 +13,7 @@ mod compiled;
 mod admit;
 
 use crate::bundle::LoadLimits;
-use crate::sandbox::Limits;
+use crate::sandbox::{Allocation, Limits};
 
 #[cfg(feature = "test-util")]
 pub use admit::check_vectors;
@@ -39,6 +39,16 @@ pub(crate) struct PolicySettings {
     /// One record in this many, picked at random, is answered again in a
     /// fresh instance; 0 never.
     pub(crate) recheck_every: u64,
+    /// Whether fresh instances start from a snapshot of a configured one
+    /// (`sandbox::snapshot`); off only to test that they answer alike.
+    pub(crate) snapshots: bool,
+}
+
+impl PolicySettings {
+    /// Where the instances of policies loaded with these settings get their memory.
+    pub(crate) fn allocation(&self) -> Allocation {
+        self.isolation.allocation(self.ceilings)
+    }
 }
 
 impl Default for PolicySettings {
@@ -50,6 +60,7 @@ impl Default for PolicySettings {
             quarantine_after: 16,
             isolation: Isolation::default(),
             recheck_every: 4096,
+            snapshots: true,
         }
     }
 }

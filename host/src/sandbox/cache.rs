@@ -62,9 +62,14 @@ impl ModuleCache {
     }
 
     /// The compiled module for `wasm`: from the cache if a sound entry is
-    /// there, otherwise compiled and stored. A cache that cannot be written
+    /// there, otherwise compiled (by `compile`) and stored. A cache that cannot be written
     /// is not an error: the module is still returned.
-    pub(crate) fn module(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Module> {
+    pub(crate) fn module<E>(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        compile: impl FnOnce() -> Result<Module, E>,
+    ) -> Result<Module, E> {
         let key = Digest::of_parts(&[self.engine_key.as_bytes(), Digest::of(wasm).as_bytes()]);
         let path = self.dir.join(format!("{}.cwasm", &key.to_string()[..32]));
         if let Ok(bytes) = fs::read_capped(&path, MAX_ENTRY_BYTES)
@@ -72,7 +77,7 @@ impl ModuleCache {
         {
             return Ok(module);
         }
-        let module = Module::new(engine, wasm)?;
+        let module = compile()?;
         if let Ok(payload) = module.serialize() {
             let _ = self.store(&path, &key, &payload);
         }

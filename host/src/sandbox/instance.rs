@@ -5,7 +5,9 @@
 //! checked before it is read: a guest can only fault, never make the host
 //! read outside its memory or panic.
 
-use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc, WasmParams, WasmResults};
+use std::time::{Duration, Instant};
+
+use wasmtime::{InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc, WasmParams, WasmResults};
 
 use flowgate_sdk::Answer;
 use flowgate_sdk::schema::MAX_SCHEMA_BYTES;
@@ -14,7 +16,7 @@ use flowgate_sdk::wire::ANSWER_BYTES;
 use crate::model::{AnswerError, Fault};
 
 use super::encoded::EncodedRecords;
-use super::limits::{Limits, MemoryLimitExceeded, StoreState, TableLimitExceeded};
+use super::limits::{Limits, MemoryLimitExceeded, StoreState, TICK, TableLimitExceeded};
 use super::translation::Translation;
 
 /// The names of the ABI's exports.
@@ -36,6 +38,7 @@ const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// A started instance with its exports looked up once.
 pub(crate) struct GuestInstance {
     store: Store<StoreState>,
+    instance: wasmtime::Instance,
     memory: Memory,
     schema: TypedFunc<(), i64>,
     buffer: TypedFunc<i32, i32>,
@@ -65,11 +68,25 @@ fn instantiate(
     deadline_ms: u64,
 ) -> Result<(Store<StoreState>, wasmtime::Instance), Fault> {
     let deadline_ms = deadline_ms.min(limits.deadline_ms);
-    let mut store = Store::new(pre.module().engine(), StoreState { limits });
-    store.limiter(|state| state);
-    store.set_epoch_deadline(Limits::ticks(deadline_ms));
-    let instance = pre.instantiate(&mut store).map_err(|err| fault(err, deadline_ms))?;
-    Ok((store, instance))
+    let started = Instant::now();
+    loop {
+        let mut store = Store::new(pre.module().engine(), StoreState { limits });
+        store.limiter(|state| state);
+        store.set_epoch_deadline(Limits::ticks(deadline_ms));
+        match pre.instantiate(&mut store) {
+            Ok(instance) => return Ok((store, instance)),
+            // Every slot of the pool is taken: each is held for one call at
+            // most, so one frees soon. Waited for within the deadline, in a
+            // new store (a failed instantiation counts against its store).
+            Err(err)
+                if err.downcast_ref::<PoolConcurrencyLimitError>().is_some()
+                    && started.elapsed() < Duration::from_millis(deadline_ms) =>
+            {
+                std::thread::sleep(TICK / 4);
+            }
+            Err(err) => return Err(fault(err, deadline_ms)),
+        }
+    }
 }
 
 impl GuestInstance {
@@ -96,9 +113,28 @@ impl GuestInstance {
             init: func!(Exports::INIT),
             evaluate: func!(Exports::EVALUATE),
             store,
+            instance,
             memory,
             input: (0, 0),
         })
+    }
+
+    /// Where the guest's input buffer is, and its size (0 before one is asked for).
+    pub(super) fn input(&self) -> (usize, usize) {
+        self.input
+    }
+
+    /// This instance, its input buffer where the instance it was
+    /// snapshotted from had it: the host asks for a buffer only when it
+    /// needs a larger one, so a snapshot's instance must know its own.
+    pub(super) fn with_input(mut self, input: (usize, usize)) -> GuestInstance {
+        self.input = input;
+        self
+    }
+
+    /// Its store and instance, for a snapshot to read.
+    pub(super) fn parts(&mut self) -> (&mut Store<StoreState>, wasmtime::Instance) {
+        (&mut self.store, self.instance)
     }
 
     /// The deadline of one call, from the instance's limits.
@@ -251,5 +287,38 @@ fn fault(err: wasmtime::Error, deadline_ms: u64) -> Fault {
         Some(Trap::UnreachableCodeReached) => Fault::Unreachable,
         Some(trap) => Fault::Trap(trap.to_string()),
         None => Fault::Trap(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::engine::Allocation;
+    use crate::sandbox::runtime::{DEFAULT_STACK_BYTES, Runtime};
+
+    #[test]
+    fn a_caller_finding_the_pool_full_waits_for_a_slot_within_its_deadline() {
+        let limits = Limits::default();
+        let pooled = Allocation::Pooled { slots: 1, ceilings: Limits::DEFAULT_CEILINGS };
+        let runtime = Runtime::new(DEFAULT_STACK_BYTES, pooled, None).unwrap();
+        let module = runtime.compile(&wat::parse_str("(module (memory 1))").unwrap()).unwrap();
+        let pre = wasmtime::Linker::new(&runtime.engine).instantiate_pre(&module).unwrap();
+        let held = instantiate(&pre, limits, 100).unwrap();
+
+        // Nobody frees the slot: the caller waits out its deadline, then faults.
+        let started = Instant::now();
+        let fault = instantiate(&pre, limits, 20).err().expect("no slot");
+        assert!(started.elapsed() >= Duration::from_millis(20), "waited {:?}: {fault:?}", started.elapsed());
+        assert!(matches!(&fault, Fault::Trap(message) if message.contains("limit")), "{fault:?}");
+
+        // The slot frees meanwhile: the caller gets it.
+        let started = Instant::now();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(held);
+        });
+        instantiate(&pre, limits, 2_000).map(drop).expect("the freed slot");
+        assert!(started.elapsed() >= Duration::from_millis(25), "it waited for the slot");
+        releaser.join().unwrap();
     }
 }

@@ -5,6 +5,9 @@
 //! a compare at function entries and loop heads. The ticker advances the
 //! epoch every [`TICK`]; a call's deadline is a number of ticks, so it is
 //! enforced to within one tick.
+//!
+//! Modules are compiled in this process, or, with a [`CompileSandbox`], in
+//! a child process under a CPU-time limit (see `child`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,11 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
-use wasmtime::{Config, Engine, Module};
+use wasmtime::{Engine, Module};
 
 use crate::model::Digest;
 
 use super::cache::ModuleCache;
+use super::child::{CompileError, CompileSandbox};
+use super::engine::{Allocation, EngineSettings};
 use super::error::SandboxError;
 use super::limits::TICK;
 
@@ -26,6 +31,9 @@ pub(crate) const DEFAULT_STACK_BYTES: usize = 256 << 10;
 /// The engine and its ticker. Dropping the last handle stops the ticker.
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
+    settings: EngineSettings,
+    /// Where modules are compiled, if not in this process.
+    sandbox: Option<CompileSandbox>,
     cache: Option<ModuleCache>,
     /// Modules in use, by the digest of their bytes: the variants of one
     /// module (the same code under other manifests, as per-sector variants
@@ -38,23 +46,28 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(stack_bytes: usize, cache_dir: Option<&Path>) -> Result<Runtime, SandboxError> {
+    pub(crate) fn new(
+        stack_bytes: usize,
+        allocation: Allocation,
+        cache_dir: Option<&Path>,
+    ) -> Result<Runtime, SandboxError> {
+        let settings = EngineSettings { stack_bytes, allocation };
         let mut runtime =
-            Runtime::start(stack_bytes).map_err(|source| SandboxError::Engine(source.into_boxed_dyn_error()))?;
+            Runtime::start(settings).map_err(|source| SandboxError::Engine(source.into_boxed_dyn_error()))?;
         if let Some(dir) = cache_dir {
             runtime.cache = Some(ModuleCache::open(dir, &runtime.engine)?);
         }
         Ok(runtime)
     }
 
-    fn start(stack_bytes: usize) -> wasmtime::Result<Runtime> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.max_wasm_stack(stack_bytes);
-        // Threads, GC and components are compiled out of wasmtime (see the
-        // workspace features): policies are plain core modules, and every
-        // proposal left off is attack surface left off.
-        let engine = Engine::new(&config)?;
+    /// This runtime, compiling in child processes of `sandbox`.
+    pub(crate) fn compiling_in(mut self, sandbox: Option<CompileSandbox>) -> Runtime {
+        self.sandbox = sandbox;
+        self
+    }
+
+    fn start(settings: EngineSettings) -> wasmtime::Result<Runtime> {
+        let engine = Engine::new(&settings.config())?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.clone();
@@ -69,21 +82,33 @@ impl Runtime {
                 })
                 .map_err(wasmtime::Error::from)?
         };
-        Ok(Runtime { engine, cache: None, compiled: Mutex::default(), stop, ticker: Some(ticker) })
+        Ok(Runtime {
+            engine,
+            settings,
+            sandbox: None,
+            cache: None,
+            compiled: Mutex::default(),
+            stop,
+            ticker: Some(ticker),
+        })
     }
 
     /// Compiles `wasm`, through the on-disk cache when there is one, or
     /// shares the module already compiled from the same bytes.
-    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Arc<Module>> {
+    pub(crate) fn compile(&self, wasm: &[u8]) -> Result<Arc<Module>, CompileError> {
         let digest = Digest::of(wasm);
         let in_use = |compiled: &HashMap<Digest, Weak<Module>>| compiled.get(&digest).and_then(Weak::upgrade);
         if let Some(module) = in_use(&self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
             return Ok(module);
         }
         // Compiled outside the lock: other loads go on meanwhile.
+        let compile = || match &self.sandbox {
+            Some(sandbox) => sandbox.compile(&self.engine, self.settings, wasm),
+            None => Module::new(&self.engine, wasm).map_err(CompileError::Invalid),
+        };
         let module = Arc::new(match &self.cache {
-            Some(cache) => cache.module(&self.engine, wasm)?,
-            None => Module::new(&self.engine, wasm)?,
+            Some(cache) => cache.module(&self.engine, wasm, compile)?,
+            None => compile()?,
         });
         let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(theirs) = in_use(&compiled) {
@@ -110,7 +135,7 @@ mod tests {
 
     #[test]
     fn modules_of_the_same_bytes_share_one_compiled_copy_while_in_use() {
-        let runtime = Runtime::new(DEFAULT_STACK_BYTES, None).unwrap();
+        let runtime = Runtime::new(DEFAULT_STACK_BYTES, Allocation::OnDemand, None).unwrap();
         let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
         let other = wat::parse_str("(module (func (export \"g\")))").unwrap();
         let first = runtime.compile(&wasm).unwrap();
