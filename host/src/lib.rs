@@ -88,8 +88,8 @@ pub use error::Error;
 pub use fs::{FileAction, FileError, FileProblem, read_through_links};
 pub use host::{Host, HostBuilder, PinnedSet, PolicyEvent, PolicyStatus, Watcher};
 pub use log::{
-    Archive, Audit, Break, BreakKind, Checkpoint, DecisionLog, Durability, LineError, LogError, LogOptions,
-    LoggedRecord, Receipt, Recovery, SegmentVerified, Stats, Verified, record_digest,
+    Archive, Audit, Break, BreakKind, Changes, DecisionLog, Durability, Head, KeptRecords, LogError, LogOptions,
+    LoggedRecord, Recovery, Stats, UnitVerified, Verified, VerifyOptions, record_digest,
 };
 pub use model::{
     AnswerError, AppliesTo, BoxError, Decision, Digest, Expected, Fault, Hint, PolicyAnswer, PolicyInfo, PolicyVerdict,
@@ -100,3 +100,8 @@ pub use sandbox::{AboveCeiling, CompileSandbox, Limits, SandboxError, compile_ch
 
 /// The policy-facing types, re-exported so one dependency is enough.
 pub use flowgate_sdk as sdk;
+
+/// The decision log's formats, proofs and checks (the `flowgate-log`
+/// crate), re-exported so one dependency is enough: what a regulator's own
+/// tool links alone.
+pub use flowgate_log as transparency;

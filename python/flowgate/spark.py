@@ -27,10 +27,12 @@ Each task decides its batches on ``spark.task.cpus`` threads (default 1):
 Spark already runs one task per core.
 
 ``audit(spark, log, key)`` verifies a decision log one unit at a time on
-the executors (today a unit is a segment, see ``docs/receipts.md``) and
-joins the small results on the driver into the verdict ``flowgate audit
-verify`` gives. The log directory must be readable at the same path on
-every executor (a shared or mounted file system; any path in local mode).
+the executors (a unit is a chunk of 65,536 entries, a perfect subtree of
+the log's Merkle tree, see ``docs/receipts.md``) and joins the small
+results on the driver into the verdict ``flowgate audit verify`` gives.
+The log directory must be readable at the same path on every executor and
+on the driver (a shared or mounted file system; any path in local mode):
+the driver reads the checkpoints and the few hashes stored above a unit.
 """
 
 import hashlib
@@ -88,10 +90,12 @@ def audit(spark, log, key, checkpoints=()):
     """Verifies the decision log in directory ``log`` against the log key
     (``key``: the path of ``ID.pub``, or its text) and collected checkpoint
     files, one unit per Spark task, and returns the verdict as a dict:
-    ``intact``, ``broken`` (the first broken place, worded as ``flowgate
-    audit verify`` words it, or None), ``receipts``, ``segments``,
-    ``checkpoints``, ``collected``, ``records``, ``erased``, ``torn``,
-    ``open``.
+    ``intact``, ``broken`` (the gravest problem, worded as ``flowgate audit
+    verify`` words it, or None), ``breaks`` (the first problems),
+    ``entries``, ``receipts``, ``policy_sets``, ``units``, ``root`` (the
+    tree's root, base64), ``checkpoint`` (the size the newest signs),
+    ``history``, ``collected``, ``records``, ``erased``, ``unsigned``,
+    ``open``, ``notes``.
     """
     key_text = _key_text(key)
     # Whole files: how a checkpoint is written is the log format's business.

@@ -1,38 +1,32 @@
-"""A decision log verified a unit at a time (today: a segment) and joined
-gives the verdict `flowgate audit verify` gives for the whole log: intact,
-or the same first broken place, worded the same, for every kind of damage;
-through Spark too."""
+"""A decision log verified a unit at a time (a chunk of 65,536 entries, a
+perfect subtree of the log's Merkle tree) and joined gives the verdict
+`flowgate audit verify` gives for the whole log: intact, or the same
+gravest problem, worded the same, for every kind of damage; through Spark
+too."""
 
-import pathlib
 import shutil
+import struct
 
 import pytest
 
 import flowgate.spark
 from flowgate import _flowgate
-from conftest import EXAMPLES, run_cli
+from conftest import run_cli, write_jsonl
+from records import generate
+
+# Three units: two full chunks and a ragged one.
+RECORDS = 140_000
+CHUNK = 65_536
 
 
 def make_log(directory):
-    """A log of several segments: six runs of a third of the examples each,
-    with small segments and kept records, so segments close by size and
-    by run (some hold receipts, some only the checkpoint of a close)."""
+    """A log of three units, with kept records: one run of `flowgate check`."""
     run_cli("key", "new", "platform-log", "--out", directory, check_status=0)
     log = directory / "log"
-    lines = EXAMPLES.read_text().splitlines(keepends=True)
-    for run in range(6):
-        part = directory / f"part-{run}.jsonl"
-        part.write_text("".join(lines[(run % 3) * 11:(run % 3) * 11 + 11]))
-        run_cli("check", "--no-progress", "--log", log, "--log-key", directory / "platform-log.key",
-                "--log-records", "--log-segment-bytes", "1024", "--durability", "buffered",
-                input_path=part, check_status=0)
+    flows = write_jsonl(directory / "flows.jsonl", generate(7, RECORDS, invalid_share=0)[0])
+    run_cli("check", "--no-progress", "--log", log, "--log-key", directory / "platform-log.key",
+            "--log-records", "--durability", "buffered", input_path=flows, check_status=0)
     return log, directory / "platform-log.pub"
-
-
-def receipt_segments(log):
-    """The segments holding at least three receipts, in order."""
-    return [path for path in sorted(log.glob("segment-*.jsonl"))
-            if sum(1 for line in path.read_bytes().split(b"\n") if line.startswith(b'{"platform"')) >= 3]
 
 
 def cli_verdict(log, key, *checkpoints):
@@ -45,10 +39,10 @@ def cli_verdict(log, key, *checkpoints):
 
 def joined(log, key, *checkpoints):
     key_text = key.read_text().strip()
-    lines = [path.read_text() for path in checkpoints]
+    texts = [path.read_text() for path in checkpoints]
     units = _flowgate.log_units(str(log))
-    parts = [_flowgate.verify_log_unit(str(log), unit, key_text, lines) for unit in reversed(units)]
-    return _flowgate.join_log_units(key_text, [part["state"] for part in parts], lines)
+    parts = [_flowgate.verify_log_unit(str(log), unit, key_text, texts) for unit in reversed(units)]
+    return _flowgate.join_log_units(key_text, [part["state"] for part in parts], texts)
 
 
 @pytest.fixture(scope="module")
@@ -64,59 +58,45 @@ def log(pristine, tmp_path):
     return copy, key
 
 
-def segment(log, n):
-    """The `n`-th segment holding receipts (0-based)."""
-    return receipt_segments(log)[n]
+def entry_offset(log, index):
+    """The byte offset of entry `index` (a multiple of 256) in `entries`."""
+    assert index % 256 == 0
+    with open(log / "entries.idx", "rb") as file:
+        file.seek(index // 256 * 8)
+        return struct.unpack(">Q", file.read(8))[0]
 
 
-def records_of(path):
-    return path.with_name(path.name.replace("segment-", "records-"))
+def flip(path, offset, bit=0x40):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= bit
+    path.write_bytes(bytes(data))
 
 
-def edit_line(path, index, change):
+def edit_first_record(path):
     lines = path.read_bytes().split(b"\n")
-    lines[index] = change(lines[index])
+    lines[0] = lines[0].replace(b'"platform":{"id":"', b'"platform":{"id":"z', 1)
     path.write_bytes(b"\n".join(lines))
 
 
 def test_an_intact_log_joins_to_the_cli_verdict(log):
     log, key = log
     units = _flowgate.log_units(str(log))
-    assert len(units) >= 6 and len(receipt_segments(log)) >= 4, units
+    assert units == ["0", "1", "2"]
     status, broken, stdout = cli_verdict(log, key)
     verdict = joined(log, key)
     assert status == 0 and broken is None and verdict["intact"] and verdict["broken"] is None
-    assert f"verified: {verdict['receipts']} receipts in {verdict['segments']} segments, " \
-           f"{verdict['checkpoints']} checkpoints" in stdout
-    assert verdict["receipts"] == 66 and verdict["records"] == 66
-
-
-def delete_line(path, index):
-    lines = path.read_bytes().split(b"\n")
-    del lines[index]
-    path.write_bytes(b"\n".join(lines))
-
-
-def swap_lines(path, i, j):
-    lines = path.read_bytes().split(b"\n")
-    lines[i], lines[j] = lines[j], lines[i]
-    path.write_bytes(b"\n".join(lines))
+    assert f"verified: {verdict['entries']} entries ({verdict['receipts']} receipts, " \
+           f"{verdict['policy_sets']} policy sets)" in stdout
+    assert f"tree root {verdict['root']}" in stdout
+    assert verdict["receipts"] == RECORDS and verdict["records"] == RECORDS and verdict["units"] == 3
 
 
 DAMAGE = {
-    "a byte of a receipt in a middle segment": lambda log: edit_line(
-        segment(log, 2), 2, lambda line: line.replace(b'"flow":"', b'"flow":"x', 1)),
-    "a receipt deleted": lambda log: delete_line(segment(log, 1), 1),
-    "a whole middle segment deleted": lambda log: (records_of(segment(log, 2)).unlink(missing_ok=True),
-                                                   segment(log, 2).unlink()),
-    "a closing checkpoint cut": lambda log: delete_line(segment(log, 1), -2),
-    "the first receipt of a segment edited": lambda log: edit_line(
-        segment(log, 3), 0, lambda line: line.replace(b'"flow":"', b'"flow":"y', 1)),
-    "the last receipt of a segment edited": lambda log: edit_line(
-        segment(log, 1), -3, lambda line: line.replace(b'"flow":"', b'"flow":"y', 1)),
-    "two receipts swapped": lambda log: swap_lines(segment(log, 2), 0, 1),
-    "a kept record edited": lambda log: edit_line(
-        records_of(segment(log, 1)), 0, lambda line: line.replace(b'"platform":{"id":"', b'"platform":{"id":"z', 1)),
+    "a byte of an entry in the second unit": lambda log: flip(log / "entries", entry_offset(log, 99_840) + 5),
+    "a byte of an entry in the first unit": lambda log: flip(log / "entries", entry_offset(log, 256) + 5),
+    "a stored leaf hash": lambda log: flip(log / "tree" / "level-00", 32 * 70_000 + 3),
+    "the index's offset of the third unit": lambda log: flip(log / "entries.idx", 2 * CHUNK // 256 * 8 + 7, 1),
+    "a kept record in the second unit": lambda log: edit_first_record(log / "records" / "records-1"),
 }
 
 
@@ -131,38 +111,60 @@ def test_damage_is_found_where_the_cli_finds_it(log, damage):
     assert verdict["broken"] == broken, damage
 
 
+def test_a_unit_alone_names_its_own_damage(log):
+    log, key = log
+    DAMAGE["a byte of an entry in the second unit"](log)
+    key_text = key.read_text().strip()
+    assert _flowgate.verify_log_unit(str(log), "0", key_text)["broken"] is None
+    assert ": edited: " in _flowgate.verify_log_unit(str(log), "1", key_text)["broken"]
+    assert _flowgate.verify_log_unit(str(log), "2", key_text)["broken"] is None
+
+
 def test_collected_checkpoints_are_checked_across_units(log, tmp_path):
     log, key = log
-    _, checkpoint, _ = run_cli("audit", "checkpoint", log, check_status=0)
-    collected = tmp_path / "checkpoint.json"
+    _, checkpoint, _ = run_cli("audit", "checkpoint", log, "--key", key, check_status=0)
+    collected = tmp_path / "checkpoint"
     collected.write_text(checkpoint)
     assert joined(log, key, collected)["collected"] == 1
-    # The log cut below what the regulator holds: its last receipts removed.
-    last = receipt_segments(log)[-1]
-    for path in sorted(log.glob("segment-*.jsonl")):
-        if path.name >= last.name:
-            path.unlink()
+    # The log cut below what the regulator holds: its newest entries gone,
+    # and a checkpoint of what is left put in place of its own.
+    offset = entry_offset(log, 2 * CHUNK)
+    with open(log / "entries", "r+b") as file:
+        file.truncate(offset)
     status, broken, _ = cli_verdict(log, key, collected)
-    assert status == 1
+    assert status == 1 and broken
     assert joined(log, key, collected)["broken"] == broken
 
 
-def test_a_checkpoint_signed_by_another_key_is_forged(log, tmp_path):
+def test_a_checkpoint_signed_by_another_key_is_named(log, tmp_path):
     log, key = log
     run_cli("key", "new", "other", "--out", tmp_path, check_status=0)
     status, broken, _ = cli_verdict(log, tmp_path / "other.pub")
-    assert status == 1 and "forged checkpoint" in broken
+    assert status == 1 and "wrong key" in broken
     assert joined(log, tmp_path / "other.pub")["broken"] == broken
+
+
+def test_states_of_another_log_or_garbage_are_refused(log, pristine):
+    log, key = log
+    key_text = key.read_text().strip()
+    ours = _flowgate.verify_log_unit(str(log), "0", key_text)["state"]
+    theirs = _flowgate.verify_log_unit(str(pristine[0]), "1", key_text)["state"]
+    with pytest.raises(ValueError, match="two logs"):
+        _flowgate.join_log_units(key_text, [ours, theirs])
+    with pytest.raises(ValueError, match="not the state"):
+        _flowgate.join_log_units(key_text, ['{"dir": "x", "unit": {}}'])
+    with pytest.raises(ValueError, match="not a unit"):
+        _flowgate.verify_log_unit(str(log), "first", key_text)
 
 
 def test_spark_verifies_a_log_across_executors(spark, log, tmp_path):
     log, key = log
-    _, checkpoint, _ = run_cli("audit", "checkpoint", log, check_status=0)
-    collected = tmp_path / "checkpoint.json"
+    _, checkpoint, _ = run_cli("audit", "checkpoint", log, "--key", key, check_status=0)
+    collected = tmp_path / "checkpoint"
     collected.write_text(checkpoint)
     verdict = flowgate.spark.audit(spark, str(log), str(key), checkpoints=[str(collected)])
-    assert verdict["intact"] and verdict["receipts"] == 66 and verdict["collected"] == 1
-    DAMAGE["a byte of a receipt in a middle segment"](log)
+    assert verdict["intact"] and verdict["receipts"] == RECORDS and verdict["collected"] == 1
+    DAMAGE["a byte of an entry in the second unit"](log)
     _, broken, _ = cli_verdict(log, key)
     verdict = flowgate.spark.audit(spark, str(log), key.read_text())
     assert not verdict["intact"] and verdict["broken"] == broken

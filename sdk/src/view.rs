@@ -219,7 +219,11 @@ impl<'a> FlowView<'a> {
         FlowRecord {
             id: self.id().to_owned(),
             regime: self.regime(),
-            platform: crate::Platform { id: platform.id().to_owned(), sector: platform.sector(), ciio: platform.ciio() },
+            platform: crate::Platform {
+                id: platform.id().to_owned(),
+                sector: platform.sector(),
+                ciio: platform.ciio(),
+            },
             action: self.action(),
             data: crate::Data {
                 categories: data.categories(),

@@ -159,7 +159,8 @@ pub fn encode_record(record: &FlowRecord, out: &mut Vec<u8>) {
     fixed[at::RETENTION_DAYS..at::RETENTION_DAYS + 4].copy_from_slice(&record.retention_days.to_le_bytes());
     let volume = &record.volume;
     fixed[at::SUBJECTS..at::SUBJECTS + 8].copy_from_slice(&volume.subjects.to_le_bytes());
-    fixed[at::YTD_EXPORT_SUBJECTS..at::YTD_EXPORT_SUBJECTS + 8].copy_from_slice(&volume.ytd_export_subjects.to_le_bytes());
+    fixed[at::YTD_EXPORT_SUBJECTS..at::YTD_EXPORT_SUBJECTS + 8]
+        .copy_from_slice(&volume.ytd_export_subjects.to_le_bytes());
     fixed[at::YTD_EXPORT_SENSITIVE_SUBJECTS..at::YTD_EXPORT_SENSITIVE_SUBJECTS + 8]
         .copy_from_slice(&volume.ytd_export_sensitive_subjects.to_le_bytes());
     fixed[at::REPORT_COVERAGE..].copy_from_slice(&record.report_coverage.to_le_bytes());
@@ -422,10 +423,15 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[at::CATEGORIES], bytes[at::CATEGORIES + 1]]), flow.data.categories.bits());
         assert_eq!(bytes[at::K], 7);
         assert_eq!(bytes[at::RETENTION_DAYS], 30);
-        assert_eq!((bytes[at::SUBJECTS], bytes[at::YTD_EXPORT_SUBJECTS], bytes[at::YTD_EXPORT_SENSITIVE_SUBJECTS]), (1, 2, 3));
+        assert_eq!(
+            (bytes[at::SUBJECTS], bytes[at::YTD_EXPORT_SUBJECTS], bytes[at::YTD_EXPORT_SENSITIVE_SUBJECTS]),
+            (1, 2, 3)
+        );
         assert_eq!(&bytes[at::REPORT_COVERAGE..FIXED_BYTES], &0.5f64.to_le_bytes());
         assert_eq!(&bytes[FIXED_BYTES..FIXED_BYTES + 5], &[1, 0, 0, 0, b'f']);
-        let same = record(r#"{"id":"f","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#);
+        let same = record(
+            r#"{"id":"f","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#,
+        );
         assert_eq!(encoded(&same)[at::ORIGINAL_PURPOSE], SAME_PURPOSE);
     }
 

@@ -269,9 +269,15 @@ fn another_abi_version_is_refused_at_load() {
 fn a_module_of_an_older_abi_is_told_to_rebuild_not_which_export_it_lacks() {
     for (fixture, found) in [("abi-1", 1), ("abi-2", 2)] {
         let err = host_with(fixture, wat_module(fixture)).err().expect("refused");
-        assert!(matches!(err, Error::Load(LoadError::AbiVersion { found: f, expected: 3, .. }) if f == found), "{err:?}");
+        assert!(
+            matches!(err, Error::Load(LoadError::AbiVersion { found: f, expected: 3, .. }) if f == found),
+            "{err:?}"
+        );
         let message = err.to_string();
-        assert!(message.contains(&format!("speaks Flowgate ABI version {found}; this host speaks version 3")), "{message}");
+        assert!(
+            message.contains(&format!("speaks Flowgate ABI version {found}; this host speaks version 3")),
+            "{message}"
+        );
         assert!(
             message.contains("rebuild the policy against flowgate-sdk") && message.contains("flowgate build"),
             "{message}"

@@ -8,7 +8,10 @@
 //!   regulator's key pair, and signatures of bundles;
 //! - `flowgate verify [--strict] --trust FILE BUNDLE...`: each bundle's signers and verdict;
 //! - `flowgate policies [--policies DIR --trust FILE]`: the policy set and its policies;
-//! - `flowgate audit verify|checkpoint|stats|replay DIR`: a decision log read back.
+//! - `flowgate audit verify|checkpoint|prove|consistency|stats|replay LOG`: a decision
+//!   log read back and proved from; `flowgate audit check PROOF`: a proof checked
+//!   offline; `flowgate audit witness`: a checkpoint cosigned by a regulator;
+//! - `flowgate digest RECORD.json`: the digest a receipt gives a record.
 //! - `flowgate serve [--policies DIR --trust FILE] --listen ADDR`: the host as an
 //!   HTTP service (see [`serve`]).
 //!
@@ -25,7 +28,7 @@ mod lines;
 mod options;
 
 pub use commands::serve;
-use commands::{audit, build, check, new, policies, reference, signing, test, verify};
+use commands::{audit, build, check, digest, new, policies, reference, signing, test, verify};
 use options::{CacheArgs, HostOptions, LogArgs, PolicySource, deciding_host};
 
 /// The argument that makes the `flowgate` binary a compile child
@@ -186,45 +189,141 @@ enum Command {
         #[command(flatten)]
         host: HostOptions,
     },
-    /// Read a decision log back: verify it, collect a checkpoint, count, replay.
+    /// Read a decision log back: verify it, collect a checkpoint, prove a
+    /// decision, check a proof, witness, count, replay.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print the digest a receipt gives a record (SHA-256 of its binary
+    /// encoding): one line per record of a JSON file or JSON Lines file.
+    Digest {
+        /// The record(s), or `-` for stdin.
+        file: PathBuf,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check every hash link, sequence number, segment, checkpoint signature
-    /// and kept record; exit 1 naming the first broken place.
+    /// Check every entry, the tree, every checkpoint (and those collected),
+    /// kept records and cosignatures; exit 1 naming what is broken.
     Verify {
         /// The log's directory.
-        dir: PathBuf,
-        /// The log key's public half (`ID.pub`).
-        #[arg(long, value_name = "ID.pub")]
+        log: PathBuf,
+        /// The log key's public half (`ID.pub`, or a verifier key).
+        #[arg(long, value_name = "LOG.pub")]
         key: PathBuf,
-        /// Checkpoints collected earlier (`flowgate audit checkpoint`): the
-        /// log must still contain each of them.
+        /// Checkpoints collected earlier (`audit checkpoint`, `audit
+        /// witness`): the log must still hold every tree they signed.
         #[arg(long, value_name = "FILE", num_args = 1..)]
         checkpoints: Vec<PathBuf>,
+        /// A witness whose cosignature a collected checkpoint must carry.
+        #[arg(long, value_name = "W.pub")]
+        witness: Vec<PathBuf>,
     },
-    /// Print the newest signed checkpoint, one line, for a regulator to keep.
+    /// Print the newest checkpoint, once checked (signed by the key, held
+    /// by the log's tree), for a regulator to keep.
     Checkpoint {
         /// The log's directory.
-        dir: PathBuf,
+        log: PathBuf,
+        /// The log key's public half.
+        #[arg(long, value_name = "LOG.pub")]
+        key: PathBuf,
+    },
+    /// Print the inclusion proof of one entry (or of a flow's receipts), as
+    /// JSON: receipt, index, tree_size, proof, checkpoint.
+    Prove {
+        /// The log's directory.
+        log: PathBuf,
+        /// The entry's index (a receipt's sequence number).
+        #[arg(long, value_name = "N", required_unless_present = "flow", conflicts_with = "flow")]
+        seq: Option<u64>,
+        /// The flow's id: every receipt of it (found by reading every entry).
+        #[arg(long, value_name = "ID")]
+        flow: Option<String>,
+        /// With `--flow`: only the receipts of this platform.
+        #[arg(long, value_name = "ID", requires = "flow")]
+        platform: Option<String>,
+        /// Prove against this checkpoint (a witnessed one, say) instead of
+        /// the log's newest.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Check the checkpoint's signature with this key before printing.
+        #[arg(long, value_name = "LOG.pub")]
+        key: Option<PathBuf>,
+    },
+    /// Check a proof (`audit prove` or `audit consistency` output) offline,
+    /// with the log's public key; exit 1 if it does not prove what it says.
+    Check {
+        /// The proof document.
+        proof: PathBuf,
+        /// The log key's public half.
+        #[arg(long, value_name = "LOG.pub")]
+        key: PathBuf,
+        /// A witness whose cosignature the checkpoint must carry.
+        #[arg(long, value_name = "W.pub")]
+        witness: Vec<PathBuf>,
+        /// For a consistency proof: the older checkpoint it starts from.
+        #[arg(long, value_name = "OLD")]
+        from: Option<PathBuf>,
+        /// For an inclusion proof: a record that must be the one the receipt decided.
+        #[arg(long, value_name = "RECORD.json")]
+        record: Option<PathBuf>,
+    },
+    /// Print the proof that the log's newest checkpoint extends an older
+    /// one, as JSON: old_size, new_size, proof, checkpoint.
+    Consistency {
+        /// The log's directory.
+        log: PathBuf,
+        /// The older checkpoint (default: the empty tree).
+        #[arg(long, value_name = "OLD")]
+        from: Option<PathBuf>,
+        /// Prove to this checkpoint instead of the log's newest.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Check the checkpoints' signatures with this key first.
+        #[arg(long, value_name = "LOG.pub")]
+        key: Option<PathBuf>,
+    },
+    /// Cosign a checkpoint as a witness, if it is consistent with the last
+    /// one cosigned for its log; print it with the cosignature added.
+    Witness {
+        /// The witness's secret key (`audit witness-key`).
+        #[arg(long, value_name = "W.key")]
+        key: PathBuf,
+        /// The log key's public half.
+        #[arg(long, value_name = "LOG.pub")]
+        log_key: PathBuf,
+        /// Where the witness keeps the last checkpoint it cosigned per log.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The consistency proof (`audit consistency --from` the last one cosigned).
+        proof: PathBuf,
+    },
+    /// Write a witness key pair: `ID.key` (secret, mode 0600) and `ID.pub`
+    /// (its verifier key, for `--witness`).
+    WitnessKey {
+        /// The files' name.
+        id: String,
+        /// The witness's name in cosignatures (`regulator.example/witness`).
+        #[arg(long)]
+        name: String,
+        /// Where to write the two files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
     /// Count decisions per effect, policy, rule, platform and day.
     Stats {
         /// The log's directory.
-        dir: PathBuf,
+        log: PathBuf,
     },
     /// Decide every kept record (`--log-records`) again, with the policies
     /// given (the embedded reference set by default) or with the exact set
-    /// each receipt names (`--archive`), and report per rule the decisions
-    /// that differ; exit 1 if any does.
+    /// each receipt names (`--archive`), and report what changed; exit 1 if
+    /// any decision differs, or there is nothing to replay.
     Replay {
         /// The log's directory.
-        dir: PathBuf,
+        log: PathBuf,
         /// The archive the deciding host kept (`check --archive`): replay
         /// each record with the policy set its receipt names.
         #[arg(long, value_name = "DIR", conflicts_with = "policies")]
@@ -343,19 +442,8 @@ pub fn run_until(
                 policies::run(host.apply(builder), vectors.as_deref(), stdout)
             })
         }
-        Command::Audit { command } => match command {
-            AuditCommand::Verify { dir, key, checkpoints } => audit::verify(&dir, &key, &checkpoints, stdout),
-            AuditCommand::Checkpoint { dir } => audit::checkpoint(&dir, stdout),
-            AuditCommand::Stats { dir } => audit::stats(&dir, stdout),
-            AuditCommand::Replay { dir, archive: Some(archive), host, .. } => {
-                let deciders = audit::Deciders::Archived(archive, host.apply(flowgate::Host::builder()));
-                audit::replay(&dir, deciders, stdout)
-            }
-            AuditCommand::Replay { dir, archive: None, source, host } => {
-                options::host_builder(&source, false, &mut stderr)
-                    .and_then(|builder| audit::replay(&dir, audit::Deciders::Candidate(host.apply(builder)), stdout))
-            }
-        },
+        Command::Audit { command } => run_audit(command, stdout, &mut stderr),
+        Command::Digest { file } => digest::run(&file, stdin, stdout, &mut stderr),
     };
     match result {
         Ok(status) => status,
@@ -363,6 +451,44 @@ pub fn run_until(
             // Errors can carry paths and policy text from outside: escaped.
             let _ = writeln!(stderr, "error: {}", error_message(&err));
             EXIT_ERROR
+        }
+    }
+}
+
+/// Runs an `audit` command.
+fn run_audit(command: AuditCommand, stdout: impl Write, stderr: &mut (impl Write + Send)) -> anyhow::Result<u8> {
+    use audit::{prove, replay, verify, witness};
+    match command {
+        AuditCommand::Verify { log, key, checkpoints, witness } => {
+            verify::verify(&log, &key, &checkpoints, &witness, stdout)
+        }
+        AuditCommand::Checkpoint { log, key } => verify::checkpoint(&log, &key, stdout, stderr),
+        AuditCommand::Prove { log, seq, flow, platform, checkpoint, key } => {
+            let which = match (&flow, seq) {
+                (Some(flow), _) => prove::Which::Flow { flow, platform: platform.as_deref() },
+                (None, Some(seq)) => prove::Which::Seq(seq),
+                (None, None) => anyhow::bail!("give `--seq N` or `--flow ID`"),
+            };
+            prove::prove(&log, which, checkpoint.as_deref(), key.as_deref(), stdout, stderr)
+        }
+        AuditCommand::Check { proof, key, witness, from, record } => {
+            prove::check(&proof, &key, &witness, from.as_deref(), record.as_deref(), stdout)
+        }
+        AuditCommand::Consistency { log, from, checkpoint, key } => {
+            prove::consistency(&log, from.as_deref(), checkpoint.as_deref(), key.as_deref(), stdout, stderr)
+        }
+        AuditCommand::Witness { key, log_key, state, proof } => {
+            witness::witness(&key, &log_key, &state, &proof, stdout, stderr)
+        }
+        AuditCommand::WitnessKey { id, name, out } => witness::new_key(&id, &name, &out, stderr),
+        AuditCommand::Stats { log } => replay::stats(&log, stdout),
+        AuditCommand::Replay { log, archive: Some(archive), host, .. } => {
+            let deciders = replay::Deciders::Archived(archive, host.apply(flowgate::Host::builder()));
+            replay::replay(&log, deciders, stdout)
+        }
+        AuditCommand::Replay { log, archive: None, source, host } => {
+            let builder = options::host_builder(&source, false, stderr)?;
+            replay::replay(&log, replay::Deciders::Candidate(host.apply(builder)), stdout)
         }
     }
 }

@@ -143,7 +143,7 @@ pub(crate) struct LogArgs {
     /// The key that signs the log's checkpoints (`ID.key`, from `flowgate key new`).
     #[arg(long, value_name = "ID.key", requires = "log")]
     log_key: Option<PathBuf>,
-    /// Also keep each record beside the chain (which holds only its
+    /// Also keep each record beside its receipt (which holds only its
     /// digest), for `flowgate audit replay`. Off by default: the log should
     /// not become a second copy of personal data.
     #[arg(long, requires = "log")]
@@ -152,9 +152,11 @@ pub(crate) struct LogArgs {
     /// operating system (`buffered`: survives a crash of flowgate, not of the machine).
     #[arg(long, value_enum, default_value = "fsync", requires = "log")]
     durability: DurabilityLevel,
-    /// Close a segment, with a signed checkpoint, once it reaches BYTES.
-    #[arg(long, value_name = "BYTES", default_value_t = flowgate::LogOptions::default().segment_bytes, requires = "log")]
-    log_segment_bytes: u64,
+    /// The log's name in its checkpoints (their origin line), such as
+    /// `platform.example/decisions`; default: the name the log has, or for
+    /// a new log one derived from its key (`flowgate.local/<16 hex digits>`).
+    #[arg(long, value_name = "NAME", requires = "log")]
+    log_origin: Option<String>,
     /// Keep every bundle activated, and every policy set that decided, in
     /// DIR, so `flowgate audit replay --archive DIR` can find them again.
     #[arg(long, value_name = "DIR")]
@@ -179,14 +181,22 @@ pub(crate) fn report_start(host: &flowgate::Host, stderr: &mut impl Write) -> st
 fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::Result<()> {
     let Some(log) = host.decision_log() else { return Ok(()) };
     let recovery = log.recovery();
-    if let Some((segment, bytes)) = recovery.cut {
+    if recovery.created {
+        writeln!(stderr, "flowgate: decision log: created, origin `{}`", flowgate::escape(&recovery.origin, 256))?;
+    }
+    if recovery.cut > 0 {
         writeln!(
             stderr,
-            "flowgate: decision log: cut a torn receipt of {bytes} bytes at the end of segment {segment} (a crash mid-write)"
+            "flowgate: decision log: cut {} entries after its last checkpoint (a crash mid-write: never acknowledged, never signed)",
+            recovery.cut
         )?;
     }
-    if let Some(segment) = recovery.closed {
-        writeln!(stderr, "flowgate: decision log: closed segment {segment}, left open by a crash, with a checkpoint")?;
+    if recovery.tree_rebuilt > 0 || recovery.index_rebuilt > 0 {
+        writeln!(
+            stderr,
+            "flowgate: decision log: rebuilt {} tree hashes and {} index offsets from its entries (they lagged after a crash)",
+            recovery.tree_rebuilt, recovery.index_rebuilt
+        )?;
     }
     Ok(())
 }
@@ -196,7 +206,7 @@ fn report_recovery(host: &flowgate::Host, stderr: &mut impl Write) -> std::io::R
 enum DurabilityLevel {
     /// `fsync` every group of receipts before answering.
     Fsync,
-    /// `write` every group before answering; `fsync` at checkpoints.
+    /// `write` every group before answering; `fsync` once a minute.
     Buffered,
 }
 
@@ -212,8 +222,8 @@ impl LogArgs {
                 DurabilityLevel::Fsync => flowgate::Durability::Fsync,
                 DurabilityLevel::Buffered => flowgate::Durability::Buffered,
             },
-            segment_bytes: self.log_segment_bytes,
             keep_records: self.log_records,
+            origin: self.log_origin.clone(),
             ..flowgate::LogOptions::default()
         };
         Ok(builder.decision_log(dir, key, options))

@@ -81,6 +81,11 @@ impl PolicySet {
         PolicySet::new(self.policies.clone(), self.unmatched).expect("the same names are unique")
     }
 
+    /// The text its content id is the digest of.
+    pub(crate) fn content_text(&self) -> String {
+        content_text(&self.policies, self.unmatched)
+    }
+
     /// The policy `name`, if it is active.
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<CompiledPolicy>> {
         self.policies.iter().find(|p| p.info.name == name)
@@ -89,6 +94,12 @@ impl PolicySet {
 
 /// The content id: a digest over what decides, in name order.
 fn content_id(policies: &[Arc<CompiledPolicy>], unmatched: Unmatched) -> Digest {
+    Digest::of(content_text(policies, unmatched).as_bytes())
+}
+
+/// The text the content id digests: one line per policy, after the host's
+/// handling of unmatched flows (what the archive keeps, to be checked).
+fn content_text(policies: &[Arc<CompiledPolicy>], unmatched: Unmatched) -> String {
     let mut text = String::from("flowgate policy set v1\n");
     text.push_str(match unmatched {
         Unmatched::Deny => "unmatched deny\n",
@@ -99,5 +110,5 @@ fn content_id(policies: &[Arc<CompiledPolicy>], unmatched: Unmatched) -> Digest 
         let state = if policy.quarantine() == Some(Quarantine::Untrusted) { "deactivated" } else { "active" };
         text.push_str(&format!("policy {} {} {} {state}\n", info.name, info.version, info.content_digest));
     }
-    Digest::of(text.as_bytes())
+    text
 }

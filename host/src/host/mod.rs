@@ -14,7 +14,7 @@ use flowgate_sdk::{Effect, FlowRecord};
 use crate::bundle::{Bundle, LoadLimits, TrustPolicy};
 use crate::decide::{PolicySet, evaluate};
 use crate::error::Error;
-use crate::log::{Archive, DecisionLog, Unsealed};
+use crate::log::{Archive, Batch, DecisionLog};
 use crate::model::{Decision, Digest, PolicyInfo, PolicyVerdict, Quarantine, Reason};
 use crate::policy::{PolicySettings, TrustCheck, admit};
 use crate::sandbox::{Limits, Runtime};
@@ -236,14 +236,21 @@ impl Host {
         };
         // With a log, nothing is handed over before its receipt is written.
         let keep_records = log.options().keep_records;
-        let mut receipts = Vec::with_capacity(flows.len());
+        let numbering = log.numbering(set)?;
+        let mut batch = Batch::with_capacity(flows.len());
         let mut decided = Vec::with_capacity(flows.len());
+        let mut unloggable = None;
         evaluate(set, flows, self.max_batch, explain, tenant, |flow, decision, verdicts, record| {
-            let receipt = Unsealed::new(&decision, &flow.platform.id, &Digest::of(record));
-            receipts.push((receipt, keep_records.then(|| flow.to_json())));
+            let kept = keep_records.then(|| flow.to_json());
+            if let Err(problem) = numbering.push(&mut batch, &decision, &flow.platform.id, Digest::of(record), kept) {
+                unloggable = unloggable.take().or(Some(problem));
+            }
             decided.push((decision, verdicts));
         });
-        log.append(receipts)?;
+        if let Some(problem) = unloggable {
+            return Err(log.unloggable(problem).into());
+        }
+        log.append(&numbering, batch)?;
         decided.into_iter().for_each(|(decision, verdicts)| keep(decision, verdicts));
         Ok(())
     }
@@ -436,7 +443,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The fail-closed decision when a receipt cannot be written.
 fn receipt_not_written(flow: &FlowRecord, err: &Error, policy_set: Digest, activation: u64) -> Decision {
-    let message = format!("the decision's receipt could not be written, so the flow is denied: {err}");
+    let message = format!("the decision's receipt could not be written, so the flow is denied: {}", error_chain(err));
     Decision {
         id: flow.id.clone(),
         effect: Effect::Deny,

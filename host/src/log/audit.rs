@@ -1,148 +1,54 @@
-//! Reading a decision log back: verification, statistics and the logged
+//! Reading a decision log back: verification, statistics and the kept
 //! records, for a regulator (`flowgate audit`) as much as for the platform.
 //!
-//! Verification walks every segment in order and checks each receipt's
-//! hash, its link to the one before, its sequence number, each checkpoint's
-//! signature and what it claims, each kept record's digest, and the
-//! checkpoints a regulator collected earlier. It stops at the first broken
-//! place and names it, with what most likely happened there ([`BreakKind`]),
-//! judged from the receipts around it.
-//!
-//! A day of a large platform's receipts is more than one core hashes in
-//! hours, so a log can also be verified a segment at a time, anywhere
-//! ([`Audit::verify_segment`], e.g. on the executors of a Spark cluster),
-//! and the parts joined ([`Audit::join`]) into the verdict `verify` gives.
-//! Each part starts from the last receipt of the segment before it, read
-//! from that segment's tail: when that segment is intact (its own part
-//! says so), this is exactly where a walk through it would stand.
+//! Verification is the log crate's ([`flowgate_log::store::verify`]: every
+//! entry, the tree, every checkpoint, on every core), with each kept record
+//! checked against its receipt's digest here, where the record's encoding
+//! is known. Statistics and replay read the entries in order and show each
+//! receipt in words through the policy-set entry it names
+//! ([`Receipt::explain`](flowgate_log::receipt::Receipt::explain)); a log
+//! read this way is not trusted more than its verification says.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use flowgate_log::entry::Entry;
+use flowgate_log::policy_set::PolicySet as SetEntry;
+use flowgate_log::receipt::{Effect as LogEffect, Explained};
+use flowgate_log::store::{CHUNK, RecordLines, Stored, UnitVerified, Verified, VerifyOptions};
 use flowgate_sdk::{Effect, FlowRecord};
 
 use crate::bundle::PublicKey;
-use crate::fs::{FileAction, FileError};
-use crate::model::Digest;
+use crate::model::{Decision, Digest};
 
-use super::checkpoint::Checkpoint;
 use super::error::LogError;
-use super::receipt::{GENESIS, Receipt, record_digest};
-use super::segments::{self, Line, Lines};
+use super::receipt::record_digest;
 
-/// How far past a broken place verification reads to tell what happened.
-const LOOKAHEAD: usize = 1024;
+/// Policy-set entries kept at hand while reading: receipts name the newest.
+const SETS_AT_HAND: usize = 16;
+
+/// Distinct keys a statistics table counts apart; the rest are `(others)`.
+const MAX_KEYS: usize = 10_000;
 
 /// A decision log, opened for reading. Reading never changes it.
 #[derive(Debug)]
 pub struct Audit {
-    dir: PathBuf,
-    segments: Vec<(u64, PathBuf)>,
-}
-
-/// What happened at the first broken place of a log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakKind {
-    /// A receipt (or a kept record) was changed.
-    Edited,
-    /// Receipts are missing from the middle of the chain.
-    Deleted,
-    /// A line that is not part of the chain was added.
-    Inserted,
-    /// Receipts are out of order.
-    Reordered,
-    /// The log ends before what it, or a collected checkpoint, says it holds.
-    Truncated,
-    /// A checkpoint whose signature is not the log key's.
-    ForgedCheckpoint,
-}
-
-impl fmt::Display for BreakKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BreakKind::Edited => "edited",
-            BreakKind::Deleted => "deleted",
-            BreakKind::Inserted => "inserted",
-            BreakKind::Reordered => "reordered",
-            BreakKind::Truncated => "truncated",
-            BreakKind::ForgedCheckpoint => "forged checkpoint",
-        })
-    }
-}
-
-/// The first broken place of a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Break {
-    /// What most likely happened.
-    pub kind: BreakKind,
-    /// The segment.
-    pub segment: u64,
-    /// The line in it (1-based; 0 for the segment as a whole).
-    pub line: u64,
-    /// The receipt concerned, where one is.
-    pub seq: Option<u64>,
-    /// What was found.
-    pub detail: String,
-}
-
-impl fmt::Display for Break {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "segment {}", self.segment)?;
-        if self.line > 0 {
-            write!(f, " line {}", self.line)?;
-        }
-        if let Some(seq) = self.seq {
-            write!(f, " (receipt {seq})")?;
-        }
-        write!(f, ": {}: {}", self.kind, self.detail)
-    }
-}
-
-/// What verification found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Verified {
-    /// Receipts checked.
-    pub receipts: u64,
-    /// Segments read.
-    pub segments: u64,
-    /// Checkpoints in the log whose signature and claims were checked.
-    pub checkpoints: u64,
-    /// Collected checkpoints found in the log.
-    pub collected: u64,
-    /// Kept records checked against their receipts' digests.
-    pub records: u64,
-    /// Receipts whose kept record was erased (their segment keeps records).
-    pub erased: u64,
-    /// A torn last line (a crash mid-write; the next start cuts it): its
-    /// segment and length. Not a break: its decisions were never returned.
-    pub torn: Option<(u64, u64)>,
-    /// Whether the last segment is still open (a host writes it, or crashed):
-    /// receipts after its last checkpoint are covered by no signature yet.
-    pub open: bool,
-    /// The first broken place, if any.
-    pub broken: Option<Break>,
-}
-
-/// What verifying one segment alone found ([`Audit::verify_segment`]), to be
-/// joined with the other segments' ([`Audit::join`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SegmentVerified {
-    /// The segment's number.
-    pub segment: u64,
-    /// What was checked in it (`segments` is 1), and its first broken place.
-    pub verified: Verified,
-    /// The counts of the collected checkpoints whose receipt it holds and matches.
-    pub collected: Vec<u64>,
-    /// The `seq` of the last receipt the chain reached (where the next segment goes on).
-    pub head: u64,
+    stored: Stored,
 }
 
 /// Counts of what a log decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Receipts read.
+    /// Entries read.
+    pub entries: u64,
+    /// Receipts among them.
     pub receipts: u64,
+    /// Policy sets among them.
+    pub policy_sets: u64,
+    /// Entries that could not be read, or receipts whose policy set could
+    /// not be found or does not fit them (verify the log to know why).
+    pub unreadable: u64,
     /// Decisions by effect.
     pub effects: BTreeMap<Effect, u64>,
     /// Decisions each policy applied to.
@@ -158,574 +64,350 @@ pub struct Stats {
 /// A receipt with the record it decided, as kept with `--log-records`.
 #[derive(Debug, Clone)]
 pub struct LoggedRecord {
-    /// The receipt.
-    pub receipt: Receipt,
+    /// The receipt's index in the log.
+    pub index: u64,
+    /// The receipt, in words.
+    pub receipt: Explained,
+    /// The content id of the policy set that decided.
+    pub policy_set: Digest,
     /// The record, already checked against the receipt's digest.
     pub record: FlowRecord,
 }
 
-/// The records kept beside one segment, by receipt: what was made of each
-/// record, or why it could not be read.
-type Kept<T> = HashMap<u64, Result<T, String>>;
-
-/// One line of a segment, read.
-enum Entry {
-    Receipt { receipt: Box<Receipt>, intact: bool },
-    Checkpoint(Checkpoint),
-    Unreadable(String),
+/// What reading the kept records found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptRecords {
+    /// Whether the log keeps records at all.
+    pub kept: bool,
+    /// Records handed over, each matching its receipt.
+    pub records: u64,
+    /// Receipts without a kept record (erased, or never kept).
+    pub without: u64,
+    /// Kept records that could not be used: unreadable, not their
+    /// receipt's, or of a receipt that cannot be read (verify the log).
+    pub unusable: u64,
 }
 
-struct Read {
-    line: u64,
-    complete: bool,
-    len: u64,
-    entry: Entry,
-}
-
-fn read_entry(line: &Line, number: u64) -> Read {
-    let entry = if line.too_long() {
-        Entry::Unreadable(format!("a line of {} bytes, longer than any receipt", line.len))
-    } else if Checkpoint::is_checkpoint_line(&line.bytes) {
-        Checkpoint::parse(&line.bytes).map_or_else(|err| Entry::Unreadable(err.to_string()), Entry::Checkpoint)
-    } else {
-        match Receipt::parse(&line.bytes) {
-            Ok((receipt, intact)) => Entry::Receipt { receipt: Box::new(receipt), intact },
-            Err(problem) => Entry::Unreadable(problem.to_string()),
-        }
-    };
-    Read { line: number, complete: line.complete, len: line.len, entry }
-}
-
-/// A segment's lines, with room to look ahead.
-struct Segment {
-    lines: Lines,
-    ahead: VecDeque<Read>,
-    read: u64,
-}
-
-impl Segment {
-    fn open(path: &Path) -> Result<Segment, LogError> {
-        Ok(Segment { lines: Lines::open(path)?, ahead: VecDeque::new(), read: 0 })
-    }
-
-    fn fill(&mut self, wanted: usize) -> Result<(), LogError> {
-        while self.ahead.len() < wanted {
-            let Some(line) = self.lines.next_line()? else { break };
-            self.read += 1;
-            self.ahead.push_back(read_entry(&line, self.read));
-        }
-        Ok(())
-    }
-
-    fn next(&mut self) -> Result<Option<Read>, LogError> {
-        self.fill(1)?;
-        Ok(self.ahead.pop_front())
-    }
-
-    /// The receipts among the next [`LOOKAHEAD`] lines.
-    fn receipts_ahead(&mut self) -> Result<Vec<&Receipt>, LogError> {
-        self.fill(LOOKAHEAD)?;
-        Ok(self
-            .ahead
-            .iter()
-            .filter_map(|read| match &read.entry {
-                Entry::Receipt { receipt, .. } => Some(&**receipt),
-                _ => None,
-            })
-            .collect())
-    }
-}
-
-/// The chain as verified so far.
-#[derive(Default)]
-struct Chain {
-    /// The last two receipts: (seq, hash, prev).
-    last: Option<(u64, Digest, Digest)>,
-    before_last: Option<(u64, Digest)>,
-}
-
-impl Chain {
-    fn expected_seq(&self) -> u64 {
-        self.last.map_or(1, |(seq, _, _)| seq + 1)
-    }
-
-    fn head(&self) -> (u64, Digest) {
-        self.last.map_or((0, GENESIS), |(seq, hash, _)| (seq, hash))
-    }
+/// How a decision made again differs from its receipt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The effect then and now, if it changed.
+    pub effect: Option<(String, String)>,
+    /// Rules (`policy/rule`) that fire now and did not, and the reverse.
+    pub rules: (Vec<String>, Vec<String>),
+    /// Obligations (`kind` or `kind(k=5)`) added and dropped.
+    pub obligations: (Vec<String>, Vec<String>),
+    /// Remedies added and dropped.
+    pub remedies: (Vec<String>, Vec<String>),
 }
 
 impl Audit {
     /// Opens the log in `dir` for reading.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Audit, LogError> {
-        let dir = dir.into();
-        let segments = segments::list(&dir)?;
-        Ok(Audit { dir, segments })
+    pub fn open(dir: impl AsRef<Path>) -> Result<Audit, LogError> {
+        let dir = dir.as_ref();
+        let stored = Stored::open(dir).map_err(|source| LogError::Store { dir: dir.to_owned(), source })?;
+        Ok(Audit { stored })
     }
 
     /// Its directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.stored.dir()
     }
 
-    /// Verifies the whole log against the log's public key and the
-    /// checkpoints collected from it earlier. A broken log is a result
+    /// The log crate's reader: entries, stored hashes, proofs.
+    pub fn stored(&self) -> &Stored {
+        &self.stored
+    }
+
+    /// Verifies the whole log against its public key and checkpoints
+    /// collected from it earlier (signed notes, as `flowgate audit
+    /// checkpoint` prints them). A broken log is a result
     /// ([`Verified::broken`]), not an error; errors are for logs that
     /// cannot be read at all.
-    pub fn verify(&self, key: &PublicKey, collected: &[Checkpoint]) -> Result<Verified, LogError> {
-        let mut verified = Verified { segments: self.segments.len() as u64, ..Verified::default() };
-        verified.broken = self.walk(key, collected, &mut verified)?;
-        Ok(verified)
+    pub fn verify(&self, key: &PublicKey, collected: &[String]) -> Result<Verified, LogError> {
+        let mut options = VerifyOptions::new(*key);
+        options.collected = collected.iter().map(|note| note.as_bytes().to_vec()).collect();
+        self.verify_with(options)
     }
 
-    fn walk(
-        &self,
-        key: &PublicKey,
-        collected: &[Checkpoint],
-        verified: &mut Verified,
-    ) -> Result<Option<Break>, LogError> {
-        if let Some(forged) = forged(key, collected) {
-            return Ok(Some(forged));
-        }
-        let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
-        let mut chain = Chain::default();
-        for index in 0..self.segments.len() {
-            if let Some(broken) = self.walk_segment(index, key, &mut wanted, &mut chain, verified)? {
-                return Ok(Some(broken));
-            }
-        }
-        verified.collected = (collected.len() - wanted.len()) as u64;
-        let last = self.segments.last().map_or(0, |(n, _)| *n);
-        Ok(unmet(&wanted, chain.head().0, last))
+    /// Verifies the whole log as `options` say (witnesses, workers), each
+    /// kept record checked against its receipt's digest.
+    pub fn verify_with(&self, options: VerifyOptions<'_>) -> Result<Verified, LogError> {
+        let check = record_check;
+        let options = VerifyOptions { records: Some(&check), ..options };
+        flowgate_log::store::verify(self.dir(), &options)
+            .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
     }
 
-    /// Verifies segment `number` alone, from where the segment before it
-    /// ends, against the log key and the collected checkpoints (those whose
-    /// receipt it holds). [`Audit::join`] joins the parts of a whole log
-    /// into the verdict [`Audit::verify`] gives, so segments can be verified
-    /// in parallel, on as many machines as there are segments.
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let key = flowgate::SecretKey::generate()?;
-    /// # let public = key.public();
-    /// # let mut builder = flowgate::Host::builder().decision_log(dir.path(), key, flowgate::LogOptions::default());
-    /// # for (name, manifest, wasm) in flowgate_reference_set::bundles() {
-    /// #     builder = builder.bundle(flowgate::Bundle::from_bytes(name, manifest, wasm.to_vec())?);
-    /// # }
-    /// # let host = builder.build()?;
-    /// # host.evaluate(&flowgate::sdk::FlowRecord::from_json(br#"{"id":"f-1","platform":{"id":"p"},"action":"use","data":{"categories":["contact"]},"purpose":"service"}"#)?);
-    /// # drop(host);
-    /// use flowgate::Audit;
-    ///
-    /// let audit = Audit::open(dir.path())?;
-    /// let parts = audit
-    ///     .segments()
-    ///     .map(|segment| audit.verify_segment(segment, &public, &[]))
-    ///     .collect::<Result<Vec<_>, _>>()?;
-    /// assert_eq!(Audit::join(&public, &[], parts), audit.verify(&public, &[])?);
-    /// # Ok(()) }
-    /// ```
-    pub fn verify_segment(
-        &self,
-        number: u64,
-        key: &PublicKey,
-        collected: &[Checkpoint],
-    ) -> Result<SegmentVerified, LogError> {
-        let Some(index) = self.segments.iter().position(|(n, _)| *n == number) else {
-            let path = segments::segment_path(&self.dir, number);
-            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such segment");
-            return Err(FileError::io(FileAction::Read, path, missing).into());
-        };
-        let mut chain = Chain::default();
-        for (_, path) in self.segments[..index].iter().rev() {
-            if let Some(last) = last_receipt(path)? {
-                chain.last = Some((last.seq, last.hash, last.prev));
-                chain.before_last = (last.seq > 1).then_some((last.seq - 1, last.prev));
-                break;
-            }
-        }
-        let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
-        let mut verified = Verified { segments: 1, ..Verified::default() };
-        verified.broken = self.walk_segment(index, key, &mut wanted, &mut chain, &mut verified)?;
-        let found = collected.iter().map(|c| c.count).filter(|count| !wanted.contains_key(count)).collect();
-        Ok(SegmentVerified { segment: number, verified, collected: found, head: chain.head().0 })
+    /// The units the log is verified in apart ([`Audit::verify_unit`]),
+    /// in order: its chunks of 65,536 entries.
+    pub fn units(&self) -> Result<Vec<u64>, LogError> {
+        flowgate_log::store::units(self.dir()).map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
     }
 
-    /// The numbers of the log's segments, in order: the parts
-    /// [`Audit::verify_segment`] verifies.
-    pub fn segments(&self) -> impl Iterator<Item = u64> + '_ {
-        self.segments.iter().map(|(n, _)| *n)
+    /// Verifies one unit alone, kept records checked, so that units can be
+    /// spread over machines that read the same directory (Spark's
+    /// `flowgate.spark.audit`) and joined with [`Audit::verify_joined`].
+    pub fn verify_unit(&self, options: VerifyOptions<'_>, unit: u64) -> Result<UnitVerified, LogError> {
+        let check = record_check;
+        let options = VerifyOptions { records: Some(&check), ..options };
+        flowgate_log::store::verify_unit(self.dir(), &options, unit)
+            .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
     }
 
-    /// Joins the verifications of every segment of a log (in any order)
-    /// into what [`Audit::verify`] finds for the whole log: the counts
-    /// added up, and the first broken place in log order.
-    pub fn join(key: &PublicKey, collected: &[Checkpoint], mut parts: Vec<SegmentVerified>) -> Verified {
-        let mut verified = Verified { segments: parts.len() as u64, ..Verified::default() };
-        if let Some(forged) = forged(key, collected) {
-            verified.broken = Some(forged);
-            return verified;
-        }
-        parts.sort_by_key(|part| part.segment);
-        let mut wanted: BTreeMap<u64, &Checkpoint> = collected.iter().map(|c| (c.count, c)).collect();
-        let (mut head, mut last) = (0, 0);
-        for part in parts {
-            let found = &part.verified;
-            verified.receipts += found.receipts;
-            verified.checkpoints += found.checkpoints;
-            verified.records += found.records;
-            verified.erased += found.erased;
-            (verified.torn, verified.open) = (found.torn, found.open);
-            if found.broken.is_some() {
-                verified.broken = found.broken.clone();
-                return verified;
-            }
-            for count in &part.collected {
-                wanted.remove(count);
-            }
-            (head, last) = (part.head, part.segment);
-        }
-        verified.collected = (collected.len() - wanted.len()) as u64;
-        verified.broken = unmet(&wanted, head, last);
-        verified
+    /// The verdict [`Audit::verify_with`] gives, from units verified
+    /// elsewhere: each unit that fits its place is taken as it is, the
+    /// rest (and everything that crosses units: the tree, the checkpoints,
+    /// time order, policy-set references) is checked here.
+    pub fn verify_joined(&self, options: VerifyOptions<'_>, units: Vec<UnitVerified>) -> Result<Verified, LogError> {
+        let check = record_check;
+        let options = VerifyOptions { records: Some(&check), ..options };
+        flowgate_log::store::verify_joined(self.dir(), &options, units)
+            .map_err(|source| LogError::Store { dir: self.dir().to_owned(), source })
     }
 
-    /// Walks the segment at `index` on from `chain`.
-    fn walk_segment(
-        &self,
-        index: usize,
-        key: &PublicKey,
-        wanted: &mut BTreeMap<u64, &Checkpoint>,
-        chain: &mut Chain,
-        verified: &mut Verified,
-    ) -> Result<Option<Break>, LogError> {
-        let (number, path) = &self.segments[index];
-        let number = *number;
-        let last_segment = index + 1 == self.segments.len();
-        let at = |line: u64, seq: Option<u64>, kind: BreakKind, detail: String| {
-            Some(Break { kind, segment: number, line, seq, detail })
-        };
-        let records = self.kept_records(number)?;
-        let mut closed = false;
-        let first = chain.expected_seq();
-        let mut segment = Segment::open(path)?;
-        while let Some(read) = segment.next()? {
-            closed = false;
-            if !read.complete {
-                if last_segment && segment.next()?.is_none() {
-                    verified.torn = Some((number, read.len));
-                    break;
-                }
-                return Ok(at(read.line, None, BreakKind::Edited, "a line without its newline".into()));
-            }
-            match read.entry {
-                Entry::Unreadable(problem) => return Ok(at(read.line, None, BreakKind::Edited, problem)),
-                Entry::Checkpoint(checkpoint) => {
-                    if !checkpoint.signed_by(key) {
-                        let detail = format!("checkpoint of receipt {} is not signed by {key}", checkpoint.count);
-                        return Ok(at(read.line, None, BreakKind::ForgedCheckpoint, detail));
-                    }
-                    let (seq, head) = chain.head();
-                    if checkpoint.count > seq {
-                        let detail = format!(
-                            "the checkpoint covers receipts up to {}, but the chain before it ends at {seq}",
-                            checkpoint.count
-                        );
-                        return Ok(at(read.line, Some(seq + 1), BreakKind::Deleted, detail));
-                    }
-                    if checkpoint.count < seq {
-                        let detail = format!(
-                            "the checkpoint covers receipts up to {}, but {seq} come before it",
-                            checkpoint.count
-                        );
-                        return Ok(at(read.line, Some(checkpoint.count + 1), BreakKind::Inserted, detail));
-                    }
-                    if checkpoint.head != head {
-                        let detail =
-                            "the chain's head is not the one the checkpoint signed: receipts were rewritten".into();
-                        return Ok(at(read.line, Some(seq), BreakKind::Edited, detail));
-                    }
-                    verified.checkpoints += 1;
-                    closed = true;
-                }
-                Entry::Receipt { receipt, intact } => {
-                    let expected_seq = chain.expected_seq();
-                    let (_, expected_prev) = chain.head();
-                    if !intact || receipt.seq != expected_seq || receipt.prev != expected_prev {
-                        let ahead = segment.receipts_ahead()?;
-                        let (kind, seq, detail) = classify(&chain, &receipt, intact, &ahead);
-                        return Ok(at(read.line, Some(seq), kind, detail));
-                    }
-                    if let Some(checkpoint) = wanted.remove(&receipt.seq)
-                        && checkpoint.head != receipt.hash
-                    {
-                        let detail = format!(
-                            "receipt {} is not the one a collected checkpoint signed: the log was rewritten",
-                            receipt.seq
-                        );
-                        return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                    }
-                    if let Some(kept) = &records {
-                        match kept.get(&receipt.seq) {
-                            None => verified.erased += 1,
-                            Some(Err(problem)) => {
-                                let detail = format!("its kept record cannot be read: {problem}");
-                                return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                            }
-                            Some(Ok(digest)) if *digest != receipt.record => {
-                                let detail = "its kept record is not the record it decided".into();
-                                return Ok(at(read.line, Some(receipt.seq), BreakKind::Edited, detail));
-                            }
-                            Some(Ok(_)) => verified.records += 1,
-                        }
-                    }
-                    chain.before_last = chain.last.map(|(seq, hash, _)| (seq, hash));
-                    chain.last = Some((receipt.seq, receipt.hash, receipt.prev));
-                    verified.receipts += 1;
-                }
-            }
-        }
-        if !closed && !last_segment {
-            let detail = "it ends without its closing checkpoint: its end was cut".into();
-            return Ok(at(0, Some(chain.expected_seq()), BreakKind::Truncated, detail));
-        }
-        if let Some(kept) = &records {
-            let (last, _) = chain.head();
-            if let Some(extra) = kept.keys().copied().filter(|seq| !(first..=last).contains(seq)).min() {
-                let (kind, detail) = if extra > last {
-                    (BreakKind::Deleted, format!("receipt {extra} is gone, but its kept record remains"))
-                } else {
-                    (
-                        BreakKind::Inserted,
-                        format!("a kept record names receipt {extra}, which this segment does not hold"),
-                    )
-                };
-                return Ok(at(0, Some(extra), kind, detail));
-            }
-        }
-        verified.open = last_segment && !closed;
-        Ok(None)
-    }
-
-    /// The records kept beside segment `number`, by receipt: each one's
-    /// digest, or why it cannot be read. `None` if the segment keeps none.
-    fn kept_records(&self, number: u64) -> Result<Option<Kept<Digest>>, LogError> {
-        self.read_records(number, |record| record_digest(&record))
-    }
-
-    fn read_records<T>(&self, number: u64, mut keep: impl FnMut(FlowRecord) -> T) -> Result<Option<Kept<T>>, LogError> {
-        let path = segments::records_path(&self.dir, number);
-        if std::fs::symlink_metadata(&path).is_err() {
-            return Ok(None);
-        }
-        // Held in memory while its segment is read: no more records than the
-        // segment can hold receipts (no receipt line is shorter than 64 bytes).
-        let segment = segments::segment_path(&self.dir, number);
-        let most = std::fs::symlink_metadata(&segment).map_or(0, |m| m.len() / 64) as usize;
-        let mut kept = HashMap::new();
-        let mut lines = Lines::open(&path)?;
-        while let Some(line) = lines.next_line()? {
-            if kept.len() > most {
-                let problem = format!("more kept records than segment {number} can hold receipts");
-                return Err(LogError::Broken { path, line: kept.len() as u64 + 1, problem });
-            }
-            // A line with no readable seq belongs to no receipt: it cannot
-            // stand in for a record, so it is skipped (and counts as erased).
-            let Some((seq, record)) = split_kept(&line.bytes) else { continue };
-            let record = FlowRecord::from_json(record).map(&mut keep).map_err(|e| e.to_string());
-            kept.insert(seq, record);
-        }
-        Ok(Some(kept))
-    }
-
-    /// The newest checkpoint in the log, as a regulator collects it.
-    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LogError> {
-        for (_, path) in self.segments.iter().rev() {
-            let mut lines = Lines::open(path)?;
-            let mut latest = None;
-            while let Some(line) = lines.next_line()? {
-                if line.complete && Checkpoint::is_checkpoint_line(&line.bytes) {
-                    latest = Checkpoint::parse(&line.bytes).ok();
-                }
-            }
-            if latest.is_some() {
-                return Ok(latest);
-            }
-        }
-        Ok(None)
-    }
-
-    /// Counts what the log decided. Unreadable lines are skipped: verify
-    /// first to know the counts are of an intact log.
+    /// Counts what the log decided. Unreadable entries are counted apart:
+    /// verify first to know the counts are of an intact log.
     pub fn stats(&self) -> Result<Stats, LogError> {
         let mut stats = Stats::default();
-        self.for_each_receipt(|receipt| {
-            stats.receipts += 1;
-            let effect = receipt.effect;
-            *stats.effects.entry(effect).or_default() += 1;
-            for (policy, _, _) in &receipt.policies {
-                *stats.policies.entry(policy.clone()).or_default() += 1;
-            }
-            for (policy, rule) in &receipt.reasons {
-                *stats.rules.entry((policy.clone(), rule.clone())).or_default() += 1;
-            }
-            *stats.platforms.entry(receipt.platform.clone()).or_default().entry(effect).or_default() += 1;
-            *stats.days.entry(utc_day(receipt.time_ms)).or_default() += 1;
-        })?;
+        let (mut entries, mut sets) = (0, 0);
+        self.each_receipt(
+            |_, explained| {
+                let Some(explained) = explained else {
+                    stats.unreadable += 1;
+                    return Ok(());
+                };
+                stats.receipts += 1;
+                let effect = sdk_effect(explained.effect);
+                *stats.effects.entry(effect).or_default() += 1;
+                for (policy, _, _) in &explained.policies {
+                    bump(&mut stats.policies, policy.clone(), "(others)".into());
+                }
+                for (policy, rule) in &explained.reasons {
+                    bump(&mut stats.rules, (policy.clone(), rule.clone()), ("(others)".into(), String::new()));
+                }
+                let platforms = stats.platforms.len();
+                let platform = match stats.platforms.contains_key(&explained.platform) || platforms < MAX_KEYS {
+                    true => explained.platform.clone(),
+                    false => "(others)".into(),
+                };
+                *stats.platforms.entry(platform).or_default().entry(effect).or_default() += 1;
+                bump(&mut stats.days, utc_day(explained.time_ms), "(others)".into());
+                Ok(())
+            },
+            &mut entries,
+            &mut sets,
+        )?;
+        stats.entries = entries;
+        stats.policy_sets = sets;
         Ok(stats)
     }
 
-    fn for_each_receipt(&self, mut each: impl FnMut(&Receipt)) -> Result<(), LogError> {
-        for (_, path) in &self.segments {
-            let mut lines = Lines::open(path)?;
-            while let Some(line) = lines.next_line()? {
-                if let Entry::Receipt { receipt, .. } = read_entry(&line, 0).entry {
-                    each(&receipt);
+    /// Reads every entry in order, handing each receipt (in words, if its
+    /// policy set is at hand and fits it) and its index to `each`.
+    fn each_receipt(
+        &self,
+        mut each: impl FnMut(u64, Option<&Explained>) -> Result<(), LogError>,
+        entries: &mut u64,
+        sets: &mut u64,
+    ) -> Result<(), LogError> {
+        let store = |source| LogError::Store { dir: self.dir().to_owned(), source };
+        let mut at_hand: Vec<SetEntry> = Vec::new();
+        for read in self.stored.entries().map_err(store)? {
+            let (index, bytes) = read.map_err(store)?;
+            *entries += 1;
+            match Entry::decode(&bytes) {
+                Ok(Entry::PolicySet(set)) => {
+                    *sets += 1;
+                    if at_hand.len() == SETS_AT_HAND {
+                        at_hand.remove(0);
+                    }
+                    at_hand.push(set);
                 }
+                Ok(Entry::Receipt(receipt)) => {
+                    let set = at_hand.iter().rev().find(|set| set.index == receipt.policy_set);
+                    let explained = set.and_then(|set| receipt.explain(set).ok());
+                    each(index, explained.as_ref())?;
+                }
+                Err(_) => each(index, None)?,
             }
         }
         Ok(())
     }
 
     /// Calls `each` with every receipt whose record was kept (and matches
-    /// its digest), in log order; returns how many receipts had none.
-    pub fn for_each_record(&self, mut each: impl FnMut(LoggedRecord)) -> Result<u64, LogError> {
-        let mut without = 0;
-        for (number, path) in &self.segments {
-            let mut kept = self.read_records(*number, |record| record)?.unwrap_or_default();
-            let mut lines = Lines::open(path)?;
-            while let Some(line) = lines.next_line()? {
-                let Entry::Receipt { receipt, intact: true } = read_entry(&line, 0).entry else { continue };
-                match kept.remove(&receipt.seq) {
-                    Some(Ok(record)) if record_digest(&record) == receipt.record => {
-                        each(LoggedRecord { receipt: *receipt, record });
-                    }
-                    _ => without += 1,
+    /// its digest), in log order.
+    pub fn for_each_record(&self, mut each: impl FnMut(LoggedRecord)) -> Result<KeptRecords, LogError> {
+        let store = |source| LogError::Store { dir: self.dir().to_owned(), source };
+        let mut kept = KeptRecords { kept: self.stored.keeps_records().map_err(store)?, ..KeptRecords::default() };
+        if !kept.kept {
+            return Ok(kept);
+        }
+        let mut file: Option<(u64, Option<RecordLines>)> = None;
+        let mut pending: Option<flowgate_log::store::KeptRecord> = None;
+        let (mut entries, mut sets) = (0, 0);
+        self.each_receipt(
+            |index, explained| {
+                let chunk = index / CHUNK;
+                if file.as_ref().is_none_or(|(open, _)| *open != chunk) {
+                    kept.unusable += u64::from(pending.take().is_some());
+                    file = Some((chunk, self.stored.records(chunk).map_err(store)?));
                 }
+                let lines = file.as_mut().and_then(|(_, lines)| lines.as_mut());
+                let record = next_record(lines, &mut pending, index, &mut kept.unusable)?;
+                let (Some(record), Some(explained)) = (record, explained) else {
+                    kept.without += 1;
+                    return Ok(());
+                };
+                let Some(policy_set) = Digest::from_hex(&explained.policy_set) else {
+                    kept.unusable += 1;
+                    return Ok(());
+                };
+                match FlowRecord::from_json(&record) {
+                    Ok(flow) if record_digest(&flow).to_string() == explained.record => {
+                        kept.records += 1;
+                        each(LoggedRecord { index, receipt: explained.clone(), policy_set, record: flow });
+                    }
+                    _ => kept.unusable += 1,
+                }
+                Ok(())
+            },
+            &mut entries,
+            &mut sets,
+        )?;
+        Ok(kept)
+    }
+}
+
+/// The kept record of entry `index`, if its file has one: lines before it
+/// (of entries that are not receipts, or out of order) are skipped and
+/// counted as unusable.
+/// A kept record's digest, from its JSON.
+fn record_check(json: &[u8]) -> Result<Digest, String> {
+    FlowRecord::from_json(json).map(|r| record_digest(&r)).map_err(|e| e.to_string())
+}
+
+fn next_record(
+    lines: Option<&mut RecordLines>,
+    pending: &mut Option<flowgate_log::store::KeptRecord>,
+    index: u64,
+    unusable: &mut u64,
+) -> Result<Option<Vec<u8>>, LogError> {
+    let Some(lines) = lines else { return Ok(None) };
+    loop {
+        if pending.is_none() {
+            match lines.next_record()? {
+                None => return Ok(None),
+                Some(Err(_)) => {
+                    *unusable += 1;
+                    continue;
+                }
+                Some(Ok(record)) => *pending = Some(record),
             }
         }
-        Ok(without)
-    }
-}
-
-/// The first collected checkpoint not signed by `key`, as a break.
-fn forged(key: &PublicKey, collected: &[Checkpoint]) -> Option<Break> {
-    let checkpoint = collected.iter().find(|checkpoint| !checkpoint.signed_by(key))?;
-    let detail = format!("a collected checkpoint (receipt {}) is not signed by {key}", checkpoint.count);
-    Some(Break { kind: BreakKind::ForgedCheckpoint, segment: checkpoint.segment, line: 0, seq: None, detail })
-}
-
-/// The break a log ending at receipt `seq`, in segment `last`, is for the
-/// collected checkpoints it did not hold (`wanted`), if any.
-fn unmet(wanted: &BTreeMap<u64, &Checkpoint>, seq: u64, last: u64) -> Option<Break> {
-    if let Some(checkpoint) = wanted.values().find(|c| c.count > seq) {
-        let detail =
-            format!("the log ends at receipt {seq}, but a collected checkpoint covers {} receipts", checkpoint.count);
-        return Some(Break { kind: BreakKind::Truncated, segment: last, line: 0, seq: Some(seq + 1), detail });
-    }
-    let checkpoint = wanted.values().next()?;
-    let detail = format!("a collected checkpoint covers receipt {}, which the log does not hold", checkpoint.count);
-    Some(Break { kind: BreakKind::Deleted, segment: checkpoint.segment, line: 0, seq: Some(checkpoint.count), detail })
-}
-
-/// The last intact receipt of the segment at `path`, read from its tail
-/// (a growing window from the end, so a segment is not read whole).
-fn last_receipt(path: &Path) -> Result<Option<Receipt>, LogError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = crate::fs::open_regular(path)?;
-    let len = file.metadata().map_err(|e| FileError::io(FileAction::Read, path, e))?.len();
-    let mut window = 1 << 16;
-    loop {
-        let from = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(from)).map_err(|e| FileError::io(FileAction::Read, path, e))?;
-        let mut tail = Vec::new();
-        file.by_ref().take(len - from).read_to_end(&mut tail).map_err(|e| FileError::io(FileAction::Read, path, e))?;
-        // The first line of a window that does not start the file may be cut.
-        let whole = if from == 0 {
-            &tail[..]
-        } else {
-            tail.split(|&b| b == b'\n').next().map_or(&[][..], |cut| &tail[cut.len()..])
-        };
-        let receipt = whole.split(|&b| b == b'\n').rev().find_map(|line| match Receipt::parse(line) {
-            Ok((receipt, true)) => Some(receipt),
-            _ => None,
-        });
-        if receipt.is_some() || from == 0 {
-            return Ok(receipt);
+        let record = pending.as_ref().expect("read above");
+        if record.index > index {
+            return Ok(None);
         }
-        window = window.saturating_mul(4);
+        let record = pending.take().expect("read above");
+        if record.index == index {
+            return Ok(Some(record.record));
+        }
+        *unusable += 1;
     }
 }
 
-/// A kept record's line, `{"seq":N,"record":{...}}`, as its seq and the
-/// record's bytes.
-fn split_kept(line: &[u8]) -> Option<(u64, &[u8])> {
-    let rest = line.strip_prefix(b"{\"seq\":")?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let seq = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-    let record = rest[digits..].strip_prefix(b",\"record\":")?.strip_suffix(b"}")?;
-    Some((seq, record))
+impl LoggedRecord {
+    /// How `decision`, the record decided again, differs from the receipt.
+    pub fn changes(&self, decision: &Decision) -> Changes {
+        let then = &self.receipt;
+        let mut changes = Changes::default();
+        let now_effect = decision.effect.to_string();
+        if now_effect != then.effect.word() {
+            changes.effect = Some((then.effect.word().to_owned(), now_effect));
+        }
+        let rules_then: Vec<String> = then.reasons.iter().map(|(p, r)| format!("{p}/{r}")).collect();
+        let rules_now: Vec<String> = decision.reasons.iter().map(|r| format!("{}/{}", r.policy(), r.rule())).collect();
+        changes.rules = differ(&rules_then, &rules_now);
+        let obligations_then: Vec<String> = then
+            .obligations
+            .iter()
+            .map(|o| match &o.parameter {
+                Some((name, value)) => format!("{}({name}={value})", o.kind),
+                None => o.kind.clone(),
+            })
+            .collect();
+        let obligations_now: Vec<String> = decision
+            .obligations
+            .iter()
+            .map(|o| {
+                let value = serde_json::to_value(o).unwrap_or_default();
+                let parameter = value.as_object().and_then(|m| m.iter().find(|(k, _)| *k != "kind"));
+                match parameter {
+                    Some((name, value)) => format!("{}({name}={value})", o.kind()),
+                    None => o.kind().to_string(),
+                }
+            })
+            .collect();
+        changes.obligations = differ(&obligations_then, &obligations_now);
+        let remedies_now: Vec<String> = decision.remedies.iter().map(ToString::to_string).collect();
+        changes.remedies = differ(&then.remedies, &remedies_now);
+        changes
+    }
 }
 
-/// Tells what most likely happened where the chain breaks at `receipt`,
-/// from the receipts before it and the next ones in its segment.
-fn classify(chain: &Chain, receipt: &Receipt, intact: bool, ahead: &[&Receipt]) -> (BreakKind, u64, String) {
-    let expected = chain.expected_seq();
-    let (_, head) = chain.head();
-    // A later receipt comes first, and the one expected is just ahead.
-    if receipt.seq > expected && ahead.iter().any(|r| r.seq == expected) {
-        return (
-            BreakKind::Reordered,
-            receipt.seq,
-            format!("receipt {} comes where receipt {expected} belongs", receipt.seq),
-        );
+impl Changes {
+    /// Whether the decision is the same as logged.
+    pub fn is_empty(&self) -> bool {
+        self.effect.is_none()
+            && [&self.rules, &self.obligations, &self.remedies]
+                .iter()
+                .all(|(added, dropped)| added.is_empty() && dropped.is_empty())
     }
-    // The next receipt carries on the chain as if this one were not there.
-    if ahead.first().is_some_and(|next| next.seq == expected && next.prev == head) {
-        return (
-            BreakKind::Inserted,
-            expected,
-            format!("a receipt that is not part of the chain comes before receipt {expected}"),
-        );
+}
+
+impl fmt::Display for Changes {
+    /// `effect deny → allow; rules +p/r -p/s; obligations +encrypt_in_transit; remedies -obtain_consent`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some((then, now)) = &self.effect {
+            parts.push(format!("effect {then} → {now}"));
+        }
+        for (name, (added, dropped)) in
+            [("rules", &self.rules), ("obligations", &self.obligations), ("remedies", &self.remedies)]
+        {
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            let listed: Vec<String> =
+                added.iter().map(|a| format!("+{a}")).chain(dropped.iter().map(|d| format!("-{d}"))).collect();
+            parts.push(format!("{name} {}", listed.join(" ")));
+        }
+        f.write_str(&parts.join("; "))
     }
-    // This one carries on from the receipt before the last: the last was added.
-    if let (Some((seq, _, _)), Some((_, hash))) = (chain.last, chain.before_last)
-        && receipt.prev == hash
-        && receipt.seq == seq
-    {
-        return (
-            BreakKind::Inserted,
-            seq,
-            format!("receipt {seq} appears twice: one of them is not part of the chain"),
-        );
+}
+
+/// What `now` has that `then` has not, and the reverse.
+fn differ(then: &[String], now: &[String]) -> (Vec<String>, Vec<String>) {
+    let added = now.iter().filter(|x| !then.contains(x)).cloned().collect();
+    let dropped = then.iter().filter(|x| !now.contains(x)).cloned().collect();
+    (added, dropped)
+}
+
+/// The SDK's effect for the log's.
+fn sdk_effect(effect: LogEffect) -> Effect {
+    match effect {
+        LogEffect::Allow => Effect::Allow,
+        LogEffect::AllowWithObligations => Effect::AllowWithObligations,
+        LogEffect::Deny => Effect::Deny,
+        LogEffect::NotApplicable => Effect::NotApplicable,
     }
-    if !intact {
-        return (BreakKind::Edited, receipt.seq, "its hash does not match its bytes".into());
-    }
-    if receipt.seq == expected {
-        let changed = expected - 1;
-        return (
-            BreakKind::Edited,
-            changed,
-            format!(
-                "receipt {expected} records another hash for receipt {changed}: receipt {changed} was changed and its hash recomputed"
-            ),
-        );
-    }
-    if receipt.seq < expected {
-        return (
-            BreakKind::Reordered,
-            receipt.seq,
-            format!("receipt {} comes where receipt {expected} belongs", receipt.seq),
-        );
-    }
-    let detail = if receipt.seq == expected + 1 {
-        format!("receipt {expected} is missing")
-    } else {
-        format!("receipts {expected} to {} are missing", receipt.seq - 1)
-    };
-    (BreakKind::Deleted, expected, detail)
+}
+
+/// Counts `key`, or `others` once the table is full.
+fn bump<K: Ord>(table: &mut BTreeMap<K, u64>, key: K, others: K) {
+    let key = if table.contains_key(&key) || table.len() < MAX_KEYS { key } else { others };
+    *table.entry(key).or_default() += 1;
 }
 
 /// `YYYY-MM-DD` of a time in ms since the Unix epoch, in UTC.
@@ -746,6 +428,10 @@ fn utc_day(time_ms: u64) -> String {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "receipts: {}", self.receipts)?;
+        writeln!(f, "entries: {} ({} policy sets)", self.entries, self.policy_sets)?;
+        if self.unreadable > 0 {
+            writeln!(f, "unreadable: {} (run `flowgate audit verify`)", self.unreadable)?;
+        }
         writeln!(f, "by effect:")?;
         for effect in Effect::ALL {
             let name = effect.to_string();
@@ -753,16 +439,16 @@ impl fmt::Display for Stats {
         }
         writeln!(f, "by policy (decisions it applied to):")?;
         for (policy, count) in &self.policies {
-            writeln!(f, "  {policy:<40} {count}")?;
+            writeln!(f, "  {:<40} {count}", crate::model::escape(policy, 256))?;
         }
         writeln!(f, "by rule (decisions it fired in):")?;
         for ((policy, rule), count) in &self.rules {
-            writeln!(f, "  {:<40} {count}", format!("{policy}/{rule}"))?;
+            writeln!(f, "  {:<40} {count}", crate::model::escape(&format!("{policy}/{rule}"), 512))?;
         }
         writeln!(f, "by platform:")?;
         for (platform, effects) in &self.platforms {
             let counts: Vec<String> = effects.iter().map(|(effect, n)| format!("{effect} {n}")).collect();
-            writeln!(f, "  {platform:<24} {}", counts.join(", "))?;
+            writeln!(f, "  {:<24} {}", crate::model::escape(platform, 256), counts.join(", "))?;
         }
         writeln!(f, "by day (UTC):")?;
         for (day, count) in &self.days {
@@ -782,5 +468,15 @@ mod tests {
         assert_eq!(utc_day(951_782_400_000), "2000-02-29");
         assert_eq!(utc_day(1_795_996_800_000 - 1), "2026-11-29");
         assert_eq!(utc_day(1_795_996_800_000), "2026-11-30");
+    }
+
+    #[test]
+    fn tables_stay_bounded() {
+        let mut table = BTreeMap::new();
+        for n in 0..MAX_KEYS + 5 {
+            bump(&mut table, format!("k{n}"), "(others)".into());
+        }
+        assert_eq!(table.len(), MAX_KEYS + 1);
+        assert_eq!(table["(others)"], 5);
     }
 }

@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
+use flowgate_log::store::StoreError;
+
 use crate::fs::FileError;
 use crate::model::Digest;
 
 /// A decision log or archive that cannot be used: its files, a log that
-/// refuses receipts (decisions then fail closed), damage a crash cannot
-/// explain, or an archive entry that is not what its name says.
+/// refuses receipts (decisions then fail closed), a log found damaged, or
+/// an archive entry that is not what its name says.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogError {
@@ -15,24 +17,33 @@ pub enum LogError {
     #[error(transparent)]
     File(#[from] FileError),
 
-    /// The decision log cannot take receipts: decisions fail closed.
+    /// The log cannot be opened or read: damaged, another log, in use.
+    #[error("decision log `{dir}`")]
+    Store {
+        /// The log's directory.
+        dir: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: StoreError,
+    },
+
+    /// A group of receipts could not be written (and was cut back): its
+    /// decisions fail closed.
+    #[error("decision log `{dir}`: the receipts were not written")]
+    NotWritten {
+        /// The log's directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+
+    /// The decision log takes no receipts: decisions fail closed.
     #[error("decision log `{dir}`: {problem}")]
     Refused {
         /// The log's directory.
         dir: PathBuf,
         /// What went wrong.
-        problem: String,
-    },
-
-    /// A decision log is damaged in a way a crash cannot explain; the log
-    /// is not written over (run `flowgate audit verify` to see what happened).
-    #[error("decision log `{path}` line {line}: {problem}; run `flowgate audit verify` on it")]
-    Broken {
-        /// The segment.
-        path: PathBuf,
-        /// The damaged line (1-based).
-        line: u64,
-        /// What is wrong with it.
         problem: String,
     },
 
@@ -45,15 +56,13 @@ pub enum LogError {
         found: Digest,
     },
 
-    /// An archived policy set's list cannot be read as one.
-    #[error("archived policy set `{path}` line {line}: {problem}")]
+    /// An archived policy set's list is not that set.
+    #[error("archived policy set `{path}`: {problem}")]
     ArchiveSet {
         /// The set's file.
         path: PathBuf,
-        /// The line (1-based; 0 for the file as a whole).
-        line: usize,
         /// What is wrong.
-        problem: &'static str,
+        problem: String,
     },
 
     /// An archived bundle could not be read back as a bundle.
@@ -65,21 +74,4 @@ pub enum LogError {
         #[source]
         source: crate::bundle::BundleError,
     },
-}
-
-/// Why one line of a log is not a receipt or checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LineError {
-    /// The line is not the JSON of a receipt (or of a checkpoint).
-    #[error("not a {kind}: {message}")]
-    Malformed {
-        /// `receipt` or `checkpoint`.
-        kind: &'static str,
-        /// What the JSON parser said.
-        message: String,
-    },
-    /// A receipt's `hash` member is not the last one, exactly as written.
-    #[error("its `hash` is not its last member")]
-    HashNotLast,
 }

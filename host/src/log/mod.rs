@@ -1,20 +1,20 @@
-//! The decision log: a receipt of every decision, chained and written
-//! before the decision is returned, signed checkpoints, the files they
-//! live in, reading it all back for an audit, and the archive of the
-//! bundles and policy sets that decided.
+//! The decision log: a receipt of every decision, written before the
+//! decision is returned, into a transparency log (the `flowgate-log`
+//! crate: an RFC 9162 Merkle tree, C2SP signed checkpoints, proofs); the
+//! host's decisions as its compact entries, the group commit that writes
+//! them, reading a log back for an audit, and the archive of the bundles
+//! and policy sets that decided.
 
 mod error;
 mod receipt;
-mod checkpoint;
-mod segments;
 mod writer;
 mod audit;
 mod archive;
 
 pub use archive::Archive;
-pub use audit::{Audit, Break, BreakKind, LoggedRecord, SegmentVerified, Stats, Verified};
-pub use checkpoint::Checkpoint;
-pub use error::{LineError, LogError};
-pub(crate) use receipt::Unsealed;
-pub use receipt::{Receipt, record_digest};
-pub use writer::{DecisionLog, Durability, LogOptions, Recovery};
+pub use audit::{Audit, Changes, KeptRecords, LoggedRecord, Stats};
+pub use error::LogError;
+pub use flowgate_log::store::{Break, BreakKind, Durability, Head, Recovery, UnitVerified, Verified, VerifyOptions};
+pub(crate) use receipt::Batch;
+pub use receipt::record_digest;
+pub use writer::{DecisionLog, LogOptions};

@@ -1,42 +1,35 @@
-//! A receipt: the evidence one decision leaves in the decision log.
+//! A decision as the log's compact receipt, and the active policy set as
+//! the log's policy-set entry that receipts name by number.
 //!
-//! A receipt is one line of JSON. Its members come in a fixed order, the
-//! decision first and its place in the chain last:
-//!
-//! ```text
-//! {"platform":"alipay","flow":"f-7","record":"<64 hex>","effect":"deny",
-//!  "obligations":[],"remedies":["obtain_separate_consent"],
-//!  "reasons":[["sensitive-consent","separate-consent"]],
-//!  "policy_set":"<64 hex>","policies":[["sensitive-consent","1.0.0","<64 hex>"]],
-//!  "seq":12,"time_ms":1796000000000,"prev":"<64 hex>","hash":"<64 hex>"}
-//! ```
-//!
-//! `hash` is the SHA-256 of the line's own bytes before `,"hash":`, so it
-//! covers the decision, the sequence number, the time and the previous
-//! receipt's hash; the first receipt's `prev` is 64 zeros. A verifier in
-//! any language needs no canonical JSON: it hashes the bytes as written.
-//! `docs/receipts.md` specifies every member.
+//! The log crate defines both entries (`host/log/FORMAT.md`); this is where
+//! the host's values become them. Per policy set, once, a [`Numbering`]
+//! numbers its policies (from 1, in name order, as the set holds them),
+//! each policy's rules (from 1, in its rule table's order), and the host's
+//! vocabulary of obligation kinds and remedies (from 0, in the SDK's
+//! order, written out as words in the entry, so a reader needs no SDK).
+//! A decision then becomes a receipt with a few hash-map lookups.
 //!
 //! `record` is the SHA-256 of the record's binary encoding (the encoding
 //! policies read, `flowgate_sdk::wire`), not of its JSON: the log proves
 //! which record was decided without holding a copy of its personal data.
-//! Reasons are named by policy and rule only; their article and message
-//! follow from the policy's version and digest, listed in `policies`.
 
-use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
-use flowgate_sdk::{Effect, FlowRecord, Obligation, Remedy, wire};
+use flowgate_log::policy_set::{MAX_NAME_BYTES, ObligationWord, PolicyEntry, PolicySet as SetEntry};
+use flowgate_log::receipt::{Decided, Effect as LogEffect, MAX_ID_BYTES, ObligationRef, ReasonRef, RuleRef};
+use flowgate_sdk::{Effect, FlowRecord, Obligation, ObligationKind, Remedy, wire};
 
-use crate::model::{Decision, Digest, hex};
+use crate::decide::PolicySet;
+use crate::model::{Decision, Digest, PolicyInfo};
 
-use super::error::LineError;
+/// The host's own rules, numbered from 1 in every policy-set entry (the
+/// policy `flowgate`, number 0). `receipt-not-written` never reaches a log.
+const HOST_RULES: &[&str] = &["no-policy-applied"];
 
-/// The `prev` of the first receipt of a log.
-pub(crate) const GENESIS: Digest = Digest::from_bytes([0; 32]);
-
-/// What a receipt's hash covers ends here, before its own hash.
-const HASH_MEMBER: &[u8] = b",\"hash\":\"";
+/// The name reasons give the host itself.
+const HOST: &str = "flowgate";
 
 /// The digest a receipt gives for a record: SHA-256 of its binary encoding.
 ///
@@ -53,217 +46,255 @@ pub fn record_digest(flow: &FlowRecord) -> Digest {
     Digest::of(&bytes)
 }
 
-/// A receipt before it joins the chain: its decision members, and the
-/// hash state after them, so that sealing it hashes only its last members.
-pub(crate) struct Unsealed {
-    json: Vec<u8>,
-    hasher: Sha256,
+/// A decision that cannot become a receipt (its decision then fails closed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unloggable {
+    /// An id longer than a receipt holds.
+    #[error("the {field} of flow `{flow}` is {len} bytes, more than the {MAX_ID_BYTES} a receipt holds")]
+    TooLong {
+        /// `platform id` or `id`.
+        field: &'static str,
+        /// The flow, cut for the message.
+        flow: String,
+        /// Its length.
+        len: usize,
+    },
+    /// A name of the policy set longer than its entry holds.
+    #[error("`{0}` is longer than the {MAX_NAME_BYTES} bytes a policy-set entry holds")]
+    LongName(String),
+    /// A reason of a policy the set does not hold.
+    #[error("a reason names policy `{0}`, which is not in the policy set")]
+    UnknownPolicy(String),
 }
 
-impl Unsealed {
-    /// The decision members of `decision`'s receipt.
-    pub(crate) fn new(decision: &Decision, platform: &str, record: &Digest) -> Unsealed {
-        let mut json = Vec::with_capacity(512);
-        json.extend_from_slice(b"{\"platform\":");
-        push_json(&mut json, platform);
-        json.extend_from_slice(b",\"flow\":");
-        push_json(&mut json, &decision.id);
-        json.extend_from_slice(b",\"record\":\"");
-        push_hex(&mut json, record);
-        json.extend_from_slice(b"\",\"effect\":");
-        push_json(&mut json, &decision.effect);
-        json.extend_from_slice(b",\"obligations\":");
-        push_json(&mut json, &decision.obligations);
-        json.extend_from_slice(b",\"remedies\":");
-        push_json(&mut json, &decision.remedies);
-        json.extend_from_slice(b",\"reasons\":");
-        push_list(&mut json, &decision.reasons, |out, reason| push_json(out, &(reason.policy(), reason.rule())));
-        json.extend_from_slice(b",\"policy_set\":\"");
-        push_hex(&mut json, &decision.policy_set);
-        json.extend_from_slice(b"\",\"policies\":");
-        push_list(&mut json, &decision.answers, |out, answer| {
-            out.push(b'[');
-            push_json(out, &answer.policy.name);
-            out.push(b',');
-            push_json(out, &answer.policy.version);
-            out.extend_from_slice(b",\"");
-            push_hex(out, &answer.policy.digest);
-            out.extend_from_slice(b"\"]");
-        });
-        let mut hasher = Sha256::new();
-        hasher.update(&json);
-        Unsealed { json, hasher }
+/// FNV-1a: the names looked up per receipt are short and come from the
+/// host's own policy set, so a fast hash beats SipHash's resistance to
+/// chosen keys, which this table does not need.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
     }
 
-    /// Appends the receipt, with its place in the chain, as one line to
-    /// `out`; returns its hash.
-    pub(crate) fn seal(self, seq: u64, time_ms: u64, prev: &Digest, out: &mut Vec<u8>) -> Digest {
-        let mut tail = Vec::with_capacity(128);
-        tail.extend_from_slice(format!(",\"seq\":{seq},\"time_ms\":{time_ms},\"prev\":\"").as_bytes());
-        push_hex(&mut tail, prev);
-        tail.push(b'"');
-        let mut hasher = self.hasher;
-        hasher.update(&tail);
-        let hash = Digest::from_bytes(hasher.finalize().into());
-        out.extend_from_slice(&self.json);
-        out.extend_from_slice(&tail);
-        out.extend_from_slice(HASH_MEMBER);
-        push_hex(out, &hash);
-        out.extend_from_slice(b"\"}\n");
-        hash
-    }
-}
-
-fn push_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
-    serde_json::to_writer(out, value).expect("receipt members always serialise");
-}
-
-/// `items` as a JSON array, each written by `push`.
-fn push_list<'a, T>(out: &mut Vec<u8>, items: &'a [T], mut push: impl FnMut(&mut Vec<u8>, &'a T)) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
         }
-        push(out, item);
+        self.0 = hash;
     }
-    out.push(b']');
 }
 
-fn push_hex(out: &mut Vec<u8>, digest: &Digest) {
-    hex::push(out, digest.as_bytes());
+type Names<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+
+/// One policy's number in the set, and its rules' numbers.
+#[derive(Debug)]
+struct Numbers {
+    number: u32,
+    rules: Names<u32>,
 }
 
-/// A receipt read back from the log.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receipt {
-    /// The platform that proposed the flow (`platform.id` of the record).
-    pub platform: String,
-    /// The flow's id (`id` of the record).
-    pub flow: String,
-    /// SHA-256 of the record's binary encoding ([`record_digest`]).
-    #[serde(with = "hex_digest")]
-    pub record: Digest,
-    /// The decision's effect.
-    pub effect: Effect,
-    /// Its obligations.
-    pub obligations: Vec<Obligation>,
-    /// Its remedies.
-    pub remedies: Vec<Remedy>,
-    /// Its reasons, as (policy, rule).
-    pub reasons: Vec<(String, String)>,
-    /// The content id of the policy set that decided.
-    #[serde(with = "hex_digest")]
-    pub policy_set: Digest,
-    /// Each policy that applied (or faulted): name, version, module digest.
-    pub policies: Vec<(String, String, String)>,
-    /// Its number in the log, from 1, without gaps.
-    pub seq: u64,
-    /// When it joined the chain, in milliseconds since the Unix epoch (UTC).
-    pub time_ms: u64,
-    /// The previous receipt's hash.
-    #[serde(with = "hex_digest")]
-    pub prev: Digest,
-    /// Its own hash.
-    #[serde(with = "hex_digest")]
-    pub hash: Digest,
+/// A batch's receipts, their fields encoded (see [`Decided`]) and not yet
+/// placed in the log, with their records; and the lists reused from one
+/// receipt to the next, so that a receipt allocates nothing of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Each receipt's fields, one after another.
+    pub(crate) fields: Vec<u8>,
+    /// Where each receipt's fields end.
+    pub(crate) ends: Vec<usize>,
+    /// The records kept, by position in the batch.
+    pub(crate) records: Vec<(usize, String)>,
+    applied: Vec<u32>,
+    reasons: Vec<ReasonRef>,
+    obligations: Vec<ObligationRef>,
+    remedies: Vec<u32>,
 }
 
-impl Receipt {
-    /// Reads one receipt line (without its newline). Returns the receipt and
-    /// whether its stated hash is the hash of its bytes.
-    pub(crate) fn parse(line: &[u8]) -> Result<(Receipt, bool), LineError> {
-        let receipt: Receipt = serde_json::from_slice(line)
-            .map_err(|err| LineError::Malformed { kind: "receipt", message: err.to_string() })?;
-        // The hash member must be the last one, exactly as written: the
-        // bytes before it are what the hash covers.
-        let covered = line
-            .len()
-            .checked_sub(HASH_MEMBER.len() + 64 + 2)
-            .filter(|&at| line[at..].starts_with(HASH_MEMBER) && line.ends_with(b"\"}"));
-        let Some(covered) = covered else {
-            return Err(LineError::HashNotLast);
+impl Batch {
+    /// Room for `receipts`.
+    pub(crate) fn with_capacity(receipts: usize) -> Batch {
+        Batch { fields: Vec::with_capacity(receipts * 96), ends: Vec::with_capacity(receipts), ..Batch::default() }
+    }
+
+    /// The receipts, each with its fields and record.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// A policy set's numbering, and its entry (index and time left to fill).
+#[derive(Debug)]
+pub(crate) struct Numbering {
+    /// The set's content id.
+    pub(crate) id: Digest,
+    entry: SetEntry,
+    policies: Names<Numbers>,
+    /// Each policy's shared identity, in number order: in a small set an
+    /// answer's policy is found by pointer, without hashing its name (held
+    /// here, so no other policy can take its address).
+    by_identity: Vec<Arc<PolicyInfo>>,
+}
+
+impl Numbering {
+    /// Numbers `set`.
+    pub(crate) fn of(set: &PolicySet) -> Result<Numbering, Unloggable> {
+        let long = |name: &str| (name.len() > MAX_NAME_BYTES).then(|| Unloggable::LongName(cut(name)));
+        let mut policies = Names::with_capacity_and_hasher(set.policies.len(), BuildHasherDefault::default());
+        let mut entries = Vec::with_capacity(set.policies.len());
+        for (position, policy) in set.policies.iter().enumerate() {
+            let info = &policy.info;
+            let rules: Vec<String> = info.rule_names().map(str::to_owned).collect();
+            if let Some(err) = [&info.name, &info.version].into_iter().chain(&rules).find_map(|name| long(name)) {
+                return Err(err);
+            }
+            let numbers = rules.iter().enumerate().map(|(i, rule)| (rule.clone(), i as u32 + 1)).collect();
+            policies.insert(info.name.clone(), Numbers { number: position as u32 + 1, rules: numbers });
+            entries.push(PolicyEntry {
+                name: info.name.clone(),
+                version: info.version.clone(),
+                digest: info.digest,
+                rules,
+            });
+        }
+        let obligations = ObligationKind::ALL
+            .iter()
+            .map(|kind| ObligationWord { word: kind.as_str().to_owned(), parameter: parameter_name(*kind) })
+            .collect();
+        let entry = SetEntry {
+            index: 0,
+            time_ms: 0,
+            id: set.id,
+            host_version: env!("CARGO_PKG_VERSION").to_owned(),
+            host_rules: HOST_RULES.iter().map(|rule| (*rule).to_owned()).collect(),
+            policies: entries,
+            obligations,
+            remedies: Remedy::ALL.iter().map(|remedy| remedy.as_str().to_owned()).collect(),
         };
-        let intact = Digest::of(&line[..covered]) == receipt.hash;
-        Ok((receipt, intact))
+        let by_identity = set.policies.iter().map(|policy| Arc::clone(&policy.info)).collect();
+        Ok(Numbering { id: set.id, entry, policies, by_identity })
+    }
+
+    /// The set's entry at `index`, dated `time_ms`.
+    pub(crate) fn entry(&self, index: u64, time_ms: u64) -> Vec<u8> {
+        SetEntry { index, time_ms, ..self.entry.clone() }.encode()
+    }
+
+    /// Adds `decision`'s receipt to `batch`, its place (index, time, set)
+    /// left to fill, with `record` (its JSON) if it is kept.
+    pub(crate) fn push(
+        &self,
+        batch: &mut Batch,
+        decision: &Decision,
+        platform: &str,
+        digest: Digest,
+        record: Option<String>,
+    ) -> Result<(), Unloggable> {
+        for (field, value) in [("platform id", platform), ("id", decision.id.as_str())] {
+            if value.len() > MAX_ID_BYTES {
+                return Err(Unloggable::TooLong { field, flow: cut(&decision.id), len: value.len() });
+            }
+        }
+        let Batch { applied, reasons, obligations, remedies, .. } = batch;
+        applied.clear();
+        for answer in &decision.answers {
+            let small = self.by_identity.len() <= 32;
+            let found = small.then(|| self.by_identity.iter().position(|p| Arc::ptr_eq(p, &answer.policy))).flatten();
+            let number = match found {
+                Some(position) => position as u32 + 1,
+                None => self.policy(&answer.policy.name)?.number,
+            };
+            applied.push(number);
+        }
+        applied.sort_unstable();
+        applied.dedup();
+        reasons.clear();
+        for reason in &decision.reasons {
+            let (policy, rule) = if reason.policy() == HOST {
+                let rule = HOST_RULES.iter().position(|r| *r == reason.rule()).map(|i| i as u32 + 1);
+                (0, rule)
+            } else {
+                let numbers = self.policy(reason.policy())?;
+                (numbers.number, numbers.rules.get(reason.rule()).copied())
+            };
+            let rule = match rule {
+                Some(number) => RuleRef::Numbered(number),
+                // A rule the set does not number (a fault's `policy-fault`).
+                None if reason.rule().len() <= MAX_NAME_BYTES => RuleRef::Named(reason.rule().to_owned()),
+                None => return Err(Unloggable::LongName(cut(reason.rule()))),
+            };
+            reasons.push(ReasonRef { policy, rule });
+        }
+        obligations.clear();
+        obligations.extend(
+            decision
+                .obligations
+                .iter()
+                .map(|o| ObligationRef { kind: u32::from(o.kind().code()), parameter: u64::from(o.parameter()) }),
+        );
+        obligations.sort_unstable();
+        obligations.dedup_by_key(|o| o.kind);
+        remedies.clear();
+        remedies.extend(decision.remedies.iter().map(|r| u32::from(r.code())));
+        remedies.sort_unstable();
+        remedies.dedup();
+        let decided = Decided {
+            platform,
+            flow: &decision.id,
+            record: digest,
+            effect: log_effect(decision.effect),
+            applied,
+            reasons,
+            obligations,
+            remedies,
+        };
+        decided.encode_into(&mut batch.fields);
+        batch.ends.push(batch.fields.len());
+        if let Some(record) = record {
+            batch.records.push((batch.ends.len() - 1, record));
+        }
+        Ok(())
+    }
+
+    fn policy(&self, name: &str) -> Result<&Numbers, Unloggable> {
+        self.policies.get(name).ok_or_else(|| Unloggable::UnknownPolicy(cut(name)))
     }
 }
 
-/// Digests as 64 lower-case hex digits.
-pub(crate) mod hex_digest {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::model::{Digest, hex};
-
-    pub(crate) fn serialize<S: Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&digest.to_string())
+/// The log's effect for the SDK's.
+pub(crate) fn log_effect(effect: Effect) -> LogEffect {
+    match effect {
+        Effect::Allow => LogEffect::Allow,
+        Effect::AllowWithObligations => LogEffect::AllowWithObligations,
+        Effect::Deny => LogEffect::Deny,
+        Effect::NotApplicable => LogEffect::NotApplicable,
     }
+}
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let lower = text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        hex::decode::<32>(&text)
-            .filter(|_| lower)
-            .map(Digest::from_bytes)
-            .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
-    }
+/// The name of an obligation kind's parameter (`k`, `days`), empty for a
+/// kind without one: read from the SDK's own JSON form of the obligation,
+/// so the two cannot drift.
+fn parameter_name(kind: ObligationKind) -> String {
+    let value = serde_json::to_value(Obligation::new(kind, 0)).unwrap_or_default();
+    let members = value.as_object().map(|m| m.keys().filter(|k| *k != "kind").cloned().collect::<Vec<_>>());
+    members.and_then(|m| m.into_iter().next()).unwrap_or_default()
+}
+
+/// A name from outside, cut short and escaped for a message.
+fn cut(text: &str) -> String {
+    crate::model::escape(text, 128)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sealed(seq: u64, prev: &Digest) -> (Vec<u8>, Digest) {
-        let decision = Decision {
-            id: "f-\"1\"".into(),
-            effect: Effect::Deny,
-            obligations: Vec::new(),
-            remedies: vec![Remedy::ObtainSeparateConsent],
-            reasons: vec![crate::model::Reason::new("p", "1.0.0", "r", "Art. 1", "m")],
-            answers: Vec::new(),
-            policy_set: Digest::of(b"set"),
-            activation: 1,
-        };
-        let mut line = Vec::new();
-        let hash = Unsealed::new(&decision, "plat", &Digest::of(b"record")).seal(seq, 1_000, prev, &mut line);
-        (line, hash)
-    }
-
     #[test]
-    fn a_sealed_receipt_reads_back_intact() {
-        let (line, hash) = sealed(7, &GENESIS);
-        assert_eq!(line.last(), Some(&b'\n'));
-        let (receipt, intact) = Receipt::parse(&line[..line.len() - 1]).unwrap();
-        assert!(intact);
-        assert_eq!((receipt.seq, receipt.time_ms, receipt.hash, receipt.prev), (7, 1_000, hash, GENESIS));
-        assert_eq!(receipt.flow, "f-\"1\"");
-        assert_eq!(receipt.reasons, vec![("p".to_owned(), "r".to_owned())]);
-    }
-
-    #[test]
-    fn the_hash_covers_every_byte_before_it() {
-        let (line, _) = sealed(7, &GENESIS);
-        let line = &line[..line.len() - 1];
-        let hash_at = line.len() - (HASH_MEMBER.len() + 64 + 2);
-        let mut flipped = 0;
-        for at in 0..hash_at {
-            let mut edited = line.to_vec();
-            edited[at] = if edited[at] == b'1' { b'2' } else { b'1' };
-            if let Ok((_, intact)) = Receipt::parse(&edited) {
-                assert!(!intact, "byte {at} changed unnoticed");
-                flipped += 1;
-            }
-        }
-        assert!(flipped > 100, "the edits must reach the hash check ({flipped})");
-    }
-
-    #[test]
-    fn a_receipt_with_members_after_its_hash_is_refused() {
-        let (line, _) = sealed(7, &GENESIS);
-        let text = String::from_utf8(line).unwrap();
-        let moved =
-            text.trim_end().replacen("{\"platform\":\"plat\",", "{", 1).replace("\"}", "\",\"platform\":\"plat\"}");
-        assert!(Receipt::parse(moved.as_bytes()).is_err(), "{moved}");
+    fn obligation_parameters_are_named_as_in_json() {
+        assert_eq!(parameter_name(ObligationKind::Aggregate), "k");
+        assert_eq!(parameter_name(ObligationKind::LimitRetention), "days");
+        assert_eq!(parameter_name(ObligationKind::Anonymise), "");
     }
 }

@@ -1,97 +1,73 @@
-//! The decision log: every decision's receipt, chained, written before the
-//! decision is returned.
+//! The decision log: every decision's receipt, written before the decision
+//! is returned, into a transparency log ([`flowgate_log::store`]).
 //!
-//! Threads append receipts to one in-memory chain (a short critical section:
-//! each receipt's last members are hashed there, its decision members were
-//! hashed before), then one of them writes everything pending with one
-//! `write` and, under [`Durability::Fsync`], one `fsync`: group commit. A
-//! thread returns once a write that holds its receipts has finished.
+//! Threads hand their receipts to one queue under a short lock, where each
+//! gets its index and time (never earlier than the entry before it, so the
+//! log's times never go back, even when the clock does) and is encoded;
+//! a policy-set entry goes first whenever the deciding set is not the one
+//! the log names last (and at the first receipt after each start). Then
+//! one of the threads writes everything queued, with one `write` per file,
+//! one signed checkpoint and, under [`Durability::Fsync`], `fdatasync`s:
+//! group commit. A thread returns once a group that holds its receipts is
+//! written and signed.
 //!
-//! A write that fails (a full disk, a file-size limit) is cut back to the
-//! last whole receipt and the chain rolls back to it: the receipts of that
-//! group are never written, and their decisions fail closed. The log then
-//! carries on when writes succeed again. A failed `fsync` is different: the
-//! kernel may have dropped the pages, so the log refuses every later
-//! receipt until it is opened again (which recovers it).
-//!
-//! Opening a log recovers it: a torn last receipt (a crash mid-write) is cut
-//! and reported, a segment left open by a crash is closed with a
-//! checkpoint, and a new segment continues the chain.
+//! A group that fails (a full disk, a file-size limit) is cut back from
+//! every file: its receipts are never written and their decisions fail
+//! closed; the log carries on when writes succeed again. A failed sync is
+//! fatal: the log refuses every later receipt until it is opened again,
+//! which checks it (see [`flowgate_log::store::Appender::open`]).
 
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flowgate_log::receipt::push_placed;
+use flowgate_log::store::{AppendOptions, Appender, Durability, Group, Head, Recovery, push_frame};
 
 use crate::bundle::SecretKey;
-use crate::fs::{self, FileAction, FileError};
+use crate::decide::PolicySet;
 use crate::model::Digest;
 
-use super::checkpoint::Checkpoint;
 use super::error::LogError;
-use super::receipt::{GENESIS, Receipt, Unsealed};
-use super::segments::{self, Lines};
-
-/// When a receipt counts as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// On disk: every group of receipts is `fsync`ed before its decisions
-    /// are returned. Survives a power cut.
-    #[default]
-    Fsync,
-    /// Handed to the operating system (`write`) before the decisions are
-    /// returned, `fsync`ed at checkpoints. Survives the process being
-    /// killed, not a power cut.
-    Buffered,
-}
+use super::receipt::{Batch, Numbering, Unloggable};
 
 /// How a decision log is written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogOptions {
     /// When a receipt counts as written.
     pub durability: Durability,
-    /// A segment is closed, with a checkpoint, once it reaches this size.
-    pub segment_bytes: u64,
-    /// Also write each record, beside the chain (which holds only its digest).
+    /// Also keep each record, beside its receipt (which holds only its digest).
     pub keep_records: bool,
-    /// Write a checkpoint at least this often while receipts arrive.
+    /// Keep a checkpoint in the log's history, and sync its tree, at least
+    /// this often while receipts arrive.
     pub checkpoint_every: Duration,
+    /// The log's name in its checkpoints. `None`: the one the log has, or,
+    /// for a new log, one derived from its key (`flowgate.local/` and 16 hex
+    /// digits). A log keeps its origin: another one is refused.
+    pub origin: Option<String>,
 }
 
 impl Default for LogOptions {
-    /// `fsync`, 64 MiB segments, no records, a checkpoint a minute.
+    /// `fsync`, no records, a checkpoint kept every minute, the key's origin.
     fn default() -> LogOptions {
         LogOptions {
             durability: Durability::Fsync,
-            segment_bytes: 64 << 20,
             keep_records: false,
             checkpoint_every: Duration::from_secs(60),
+            origin: None,
         }
     }
-}
-
-/// What opening a log found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Receipts already in the log.
-    pub receipts: u64,
-    /// A torn last line that was cut: its segment and length in bytes.
-    pub cut: Option<(u64, u64)>,
-    /// A segment a crash left open, closed now with a checkpoint.
-    pub closed: Option<u64>,
 }
 
 /// A decision log being written. See the module docs.
 pub struct DecisionLog {
     dir: PathBuf,
-    key: SecretKey,
     options: LogOptions,
-    chain: Mutex<Chain>,
+    queue: Mutex<Queue>,
     writer: Mutex<Writer>,
     recovery: Recovery,
-    /// Held for the life of the log: one writer per directory.
-    _lock: File,
+    /// The numbering of the set that decided last.
+    numbering: Mutex<Option<Arc<Numbering>>>,
 }
 
 impl std::fmt::Debug for DecisionLog {
@@ -100,109 +76,76 @@ impl std::fmt::Debug for DecisionLog {
     }
 }
 
-/// The chain in memory: what threads append to.
-struct Chain {
-    /// Bumped when pending receipts are dropped after a failed write.
+/// What threads append to.
+struct Queue {
+    /// Bumped when queued entries are dropped after a failed write.
     generation: u64,
-    seq: u64,
-    head: Digest,
+    /// The index the next entry gets.
+    next: u64,
+    last_time: u64,
+    /// The set the newest queued (or written) entries name: id and index.
+    set: Option<(Digest, u64)>,
+    /// Queued entries, framed.
     pending: Vec<u8>,
-    pending_records: Vec<u8>,
-    /// Times of the first and last pending receipt.
-    pending_times: Option<(u64, u64)>,
+    records: Vec<(u64, String)>,
     /// Set when the log can take no more receipts.
     refused: Option<String>,
 }
 
 /// The files: what one thread at a time writes.
 struct Writer {
+    appender: Appender,
+    /// A buffer to swap with the queue's.
+    spare: Vec<u8>,
     generation: u64,
-    /// For each earlier generation, the last receipt that reached the file.
+    /// For each earlier generation, the size the log had when it ended.
     survived: Vec<u64>,
-    segment: u64,
-    file: File,
-    records: Option<File>,
-    bytes: u64,
-    records_bytes: u64,
-    /// The last receipt written, and its hash.
-    written: u64,
-    head: Digest,
-    /// Times of this segment's first and last receipt.
-    times: Option<(u64, u64)>,
-    last_checkpoint: Instant,
+    /// The set the log names last, as written.
+    set: Option<(Digest, u64)>,
     last_error: String,
     closed: bool,
 }
 
 impl DecisionLog {
-    /// Opens (or creates) the log in `dir`, recovering it after a crash;
-    /// checkpoints are signed with `key`. See [`DecisionLog::recovery`].
+    /// Opens (or creates) the log in `dir`, checking it first: the stored
+    /// tree against the last checkpoint; entries no checkpoint signed are
+    /// cut (see [`DecisionLog::recovery`]); a damaged log is refused.
+    /// Checkpoints are signed with `key`.
     pub fn open(dir: impl Into<PathBuf>, key: SecretKey, options: LogOptions) -> Result<DecisionLog, LogError> {
         let dir = dir.into();
-        fs::create_private_dir(&dir, 0o750)?;
-        let lock = lock_dir(&dir)?;
-        let found = segments::list(&dir)?;
-        let mut recovery = Recovery::default();
-        let mut newest = None;
-        let mut last = None;
-        // The newest segment that holds a receipt gives the chain's head;
-        // only the newest of all may end in a torn line.
-        for (i, (number, path)) in found.iter().enumerate().rev() {
-            let is_newest = i + 1 == found.len();
-            let tail = scan(path, is_newest)?;
-            if is_newest {
-                if let Some(len) = tail.torn {
-                    cut_to(path, tail.good_end)?;
-                    cut_records(&segments::records_path(&dir, *number))?;
-                    recovery.cut = Some((*number, len));
-                }
-                newest = Some((*number, path, tail.closed, tail.times.unwrap_or((0, 0))));
-            }
-            if tail.last.is_some() {
-                last = tail.last;
-                break;
-            }
-        }
-        let (seq, head) = last.unwrap_or((0, GENESIS));
-        recovery.receipts = seq;
-        if let Some((number, path, false, (from, to))) = newest {
-            append_checkpoint(path, &Checkpoint::sign(&key, number, seq, head, from, to))?;
-            recovery.closed = Some(number);
-        }
-        let segment = found.last().map_or(1, |(n, _)| n + 1);
-        let (file, records) = create_segment(&dir, segment, options.keep_records)?;
+        let append_options = AppendOptions {
+            origin: options.origin.clone(),
+            durability: options.durability,
+            keep_records: options.keep_records,
+            checkpoint_every: options.checkpoint_every,
+        };
+        let (appender, recovery) =
+            Appender::open(&dir, key, append_options).map_err(|source| LogError::Store { dir: dir.clone(), source })?;
+        let queue = Queue {
+            generation: 0,
+            next: appender.size(),
+            last_time: appender.last_time(),
+            set: None,
+            pending: Vec::new(),
+            records: Vec::new(),
+            refused: None,
+        };
         let writer = Writer {
+            appender,
+            spare: Vec::new(),
             generation: 0,
             survived: Vec::new(),
-            segment,
-            file,
-            records,
-            bytes: 0,
-            records_bytes: 0,
-            written: seq,
-            head,
-            times: None,
-            last_checkpoint: Instant::now(),
+            set: None,
             last_error: String::new(),
             closed: false,
         };
-        let chain = Chain {
-            generation: 0,
-            seq,
-            head,
-            pending: Vec::new(),
-            pending_records: Vec::new(),
-            pending_times: None,
-            refused: None,
-        };
         Ok(DecisionLog {
             dir,
-            key,
             options,
-            chain: Mutex::new(chain),
+            queue: Mutex::new(queue),
             writer: Mutex::new(writer),
             recovery,
-            _lock: lock,
+            numbering: Mutex::new(None),
         })
     }
 
@@ -216,178 +159,165 @@ impl DecisionLog {
         &self.dir
     }
 
+    /// Its origin: the name its checkpoints give it.
+    pub fn origin(&self) -> String {
+        lock(&self.writer).appender.origin().to_owned()
+    }
+
     /// How it is written.
     pub fn options(&self) -> &LogOptions {
         &self.options
     }
 
-    /// Receipts chained so far.
-    pub fn count(&self) -> u64 {
-        lock(&self.chain).seq
+    /// Entries in the log, queued ones included: receipts and policy sets.
+    pub fn size(&self) -> u64 {
+        lock(&self.queue).next
     }
 
-    /// Chains `receipts` (with their records' JSON, when records are kept)
-    /// and returns once they are written as [`LogOptions::durability`] says.
-    pub(crate) fn append(&self, receipts: Vec<(Unsealed, Option<String>)>) -> Result<(), LogError> {
-        if receipts.is_empty() {
+    /// The newest signed checkpoint.
+    pub fn head(&self) -> Head {
+        lock(&self.writer).appender.head().clone()
+    }
+
+    /// The numbering of `set`, made once per set.
+    pub(crate) fn numbering(&self, set: &PolicySet) -> Result<Arc<Numbering>, LogError> {
+        let mut cached = lock(&self.numbering);
+        if let Some(numbering) = cached.as_ref().filter(|n| n.id == set.id) {
+            return Ok(Arc::clone(numbering));
+        }
+        let numbering = Arc::new(Numbering::of(set).map_err(|problem| self.unloggable(problem))?);
+        *cached = Some(Arc::clone(&numbering));
+        Ok(numbering)
+    }
+
+    pub(crate) fn unloggable(&self, problem: Unloggable) -> LogError {
+        LogError::Refused { dir: self.dir.clone(), problem: problem.to_string() }
+    }
+
+    /// Appends the receipts of `batch` (decided by the set `numbering`
+    /// numbers) and returns once they are written as
+    /// [`LogOptions::durability`] says.
+    pub(crate) fn append(&self, numbering: &Numbering, batch: Batch) -> Result<(), LogError> {
+        if batch.len() == 0 {
             return Ok(());
         }
         let (generation, last) = {
-            let mut chain = lock(&self.chain);
-            if let Some(problem) = &chain.refused {
-                return Err(self.error(problem.clone()));
+            let mut queue = lock(&self.queue);
+            if let Some(problem) = &queue.refused {
+                return Err(self.refused(problem.clone()));
             }
-            let now = now_ms();
-            for (receipt, record) in receipts {
-                let seq = chain.seq + 1;
-                if let Some(record) = record {
-                    let line = format!("{{\"seq\":{seq},\"record\":{record}}}\n");
-                    chain.pending_records.extend_from_slice(line.as_bytes());
+            let now = now_ms().max(queue.last_time);
+            queue.last_time = now;
+            let set = match queue.set {
+                Some((id, index)) if id == numbering.id => index,
+                _ => {
+                    let index = queue.next;
+                    let entry = numbering.entry(index, now);
+                    push_frame(&mut queue.pending, &entry);
+                    queue.set = Some((numbering.id, index));
+                    queue.next += 1;
+                    index
                 }
-                let Chain { pending, head, .. } = &mut *chain;
-                *head = receipt.seal(seq, now, head, pending);
-                chain.seq = seq;
+            };
+            let first = queue.next;
+            let Queue { pending, records, .. } = &mut *queue;
+            let mut start = 0;
+            for (at, &end) in batch.ends.iter().enumerate() {
+                push_placed(pending, first + at as u64, now, set, &batch.fields[start..end]);
+                start = end;
             }
-            chain.pending_times = Some(chain.pending_times.map_or((now, now), |(first, _)| (first, now)));
-            (chain.generation, chain.seq)
+            records.extend(batch.records.into_iter().map(|(at, record)| (first + at as u64, record)));
+            queue.next += batch.ends.len() as u64;
+            (queue.generation, queue.next)
         };
         self.write_through(generation, last)
     }
 
-    /// Writes every pending receipt, unless a write already holds receipt
-    /// `last` of `generation`.
-    fn write_through(&self, generation: u64, last: u64) -> Result<(), LogError> {
+    /// Writes everything queued, unless a group already holds the entries
+    /// of `generation` up to (not including) `end`.
+    fn write_through(&self, generation: u64, end: u64) -> Result<(), LogError> {
         let mut writer = lock(&self.writer);
         if generation < writer.generation {
-            return if last <= writer.survived[generation as usize] {
+            return if end <= writer.survived[generation as usize] {
                 Ok(())
             } else {
-                Err(self.error(format!("the receipts were not written: {}", writer.last_error)))
+                Err(self.refused(format!("the receipts were not written: {}", writer.last_error)))
             };
         }
-        if writer.written >= last {
+        if writer.appender.size() >= end {
             return Ok(());
         }
         if writer.closed {
-            return Err(self.error("the log is closed".into()));
+            return Err(self.refused("the log is closed".into()));
         }
-        let (bytes, records, seq, head, times) = {
-            let mut chain = lock(&self.chain);
-            (
-                std::mem::take(&mut chain.pending),
-                std::mem::take(&mut chain.pending_records),
-                chain.seq,
-                chain.head,
-                chain.pending_times.take(),
-            )
+        // The queue gets the writer's spare buffer, emptied: its capacity
+        // is reused, group after group.
+        let mut entries = std::mem::take(&mut writer.spare);
+        entries.clear();
+        let (records, set) = {
+            let mut queue = lock(&self.queue);
+            std::mem::swap(&mut entries, &mut queue.pending);
+            (std::mem::take(&mut queue.records), queue.set)
         };
-        match self.write_group(&mut writer, &bytes, &records) {
-            Ok(()) => {
-                writer.written = seq;
-                writer.head = head;
-                if let Some((first, last)) = times {
-                    writer.times = Some(writer.times.map_or((first, last), |(from, _)| (from, last)));
-                }
-                self.checkpoint_if_due(&mut writer).map_err(|err| self.refuse(&mut writer, err))
+        let appended = writer.appender.append(&Group { entries: &entries, records: &records }).map(|_| ());
+        writer.spare = entries;
+        match appended {
+            Ok(_) => {
+                writer.set = set;
+                Ok(())
             }
-            Err(WriteError { problem, recoverable }) => {
-                // The group never happened: cut the files back, and roll the
-                // chain back to the last receipt on disk.
-                let cut = writer.file.set_len(writer.bytes).and_then(|()| writer.file.seek(SeekFrom::End(0)));
-                let records_bytes = writer.records_bytes;
-                let cut_records = match writer.records.as_mut() {
-                    Some(file) => file.set_len(records_bytes).and_then(|()| file.seek(SeekFrom::End(0))),
-                    None => Ok(0),
-                };
-                let survived = writer.written;
-                writer.survived.push(survived);
+            Err(failure) => {
+                // The group never happened: the files are cut back; the
+                // queue goes back to the log as written.
+                let size = writer.appender.size();
+                writer.survived.push(size);
                 writer.generation += 1;
-                writer.last_error = problem.clone();
-                let mut chain = lock(&self.chain);
-                chain.generation = writer.generation;
-                chain.seq = writer.written;
-                chain.head = writer.head;
-                chain.pending.clear();
-                chain.pending_records.clear();
-                chain.pending_times = None;
-                if !recoverable || cut.is_err() || cut_records.is_err() {
-                    chain.refused = Some(format!("{problem}; the log takes no more receipts until it is opened again"));
+                writer.last_error = failure.error.to_string();
+                let mut queue = lock(&self.queue);
+                queue.generation = writer.generation;
+                queue.next = size;
+                queue.set = writer.set;
+                queue.pending.clear();
+                queue.records.clear();
+                if failure.fatal {
+                    queue.refused =
+                        Some(format!("{}; the log takes no more receipts until it is opened again", failure.error));
                 }
-                Err(self.error(format!("the receipts were not written: {problem}")))
+                Err(LogError::NotWritten { dir: self.dir.clone(), source: failure.error })
             }
         }
     }
 
-    fn write_group(&self, writer: &mut Writer, bytes: &[u8], records: &[u8]) -> Result<(), WriteError> {
-        if let Some(file) = writer.records.as_mut().filter(|_| !records.is_empty()) {
-            file.write_all(records).map_err(WriteError::recoverable)?;
-        }
-        writer.file.write_all(bytes).map_err(WriteError::recoverable)?;
-        if self.options.durability == Durability::Fsync {
-            sync(writer).map_err(WriteError::fatal)?;
-        }
-        writer.bytes += bytes.len() as u64;
-        writer.records_bytes += records.len() as u64;
-        Ok(())
-    }
-
-    /// Writes a checkpoint when the segment is full (then starts the next)
-    /// or the interval has passed.
-    fn checkpoint_if_due(&self, writer: &mut Writer) -> Result<(), String> {
-        let full = writer.bytes >= self.options.segment_bytes;
-        if full || writer.last_checkpoint.elapsed() >= self.options.checkpoint_every {
-            self.write_checkpoint(writer)?;
-        }
-        if full {
-            let next = writer.segment + 1;
-            let (file, records) =
-                create_segment(&self.dir, next, self.options.keep_records).map_err(|e| e.to_string())?;
-            writer.segment = next;
-            writer.file = file;
-            writer.records = records;
-            writer.bytes = 0;
-            writer.records_bytes = 0;
-            writer.times = None;
-        }
-        Ok(())
-    }
-
-    fn write_checkpoint(&self, writer: &mut Writer) -> Result<Checkpoint, String> {
-        let (from, to) = writer.times.unwrap_or((0, 0));
-        let checkpoint = Checkpoint::sign(&self.key, writer.segment, writer.written, writer.head, from, to);
-        let line = format!("{}\n", checkpoint.to_line());
-        let written = writer.file.write_all(line.as_bytes()).and_then(|()| sync(writer));
-        written.map_err(|err| format!("cannot write a checkpoint to segment {}: {err}", writer.segment))?;
-        writer.bytes += line.len() as u64;
-        writer.last_checkpoint = Instant::now();
-        Ok(checkpoint)
-    }
-
-    /// Writes a checkpoint of everything written so far, and returns it.
-    pub fn checkpoint(&self) -> Result<Checkpoint, LogError> {
+    /// Keeps the newest checkpoint in the log's history, syncs every
+    /// file, and returns the checkpoint.
+    pub fn checkpoint(&self) -> Result<Head, LogError> {
         let mut writer = lock(&self.writer);
-        self.write_checkpoint(&mut writer).map_err(|problem| self.refuse(&mut writer, problem))
-    }
-
-    /// Closes the current segment with a checkpoint; later receipts are refused.
-    /// Dropping the log does the same, without reporting a failure.
-    pub fn close(&self) -> Result<Checkpoint, LogError> {
-        let mut writer = lock(&self.writer);
-        if writer.closed {
-            return Err(self.error("the log is closed".into()));
+        match writer.appender.checkpoint() {
+            Ok(head) => Ok(head.clone()),
+            Err(source) => {
+                lock(&self.queue).refused =
+                    Some(format!("{source}; the log takes no more receipts until it is opened again"));
+                Err(LogError::Store { dir: self.dir.clone(), source })
+            }
         }
-        writer.closed = true;
-        lock(&self.chain).refused = Some("the log is closed".into());
-        self.write_checkpoint(&mut writer).map_err(|problem| self.error(problem))
     }
 
-    fn refuse(&self, writer: &mut Writer, problem: String) -> LogError {
-        writer.last_error = problem.clone();
-        lock(&self.chain).refused = Some(format!("{problem}; the log takes no more receipts until it is opened again"));
-        self.error(problem)
+    /// Closes the log: its newest checkpoint is kept in its history and
+    /// every file synced; later receipts are refused. Dropping the log does
+    /// the same, without reporting a failure.
+    pub fn close(&self) -> Result<Head, LogError> {
+        {
+            let mut writer = lock(&self.writer);
+            if writer.closed {
+                return Err(self.refused("the log is closed".into()));
+            }
+            writer.closed = true;
+        }
+        lock(&self.queue).refused = Some("the log is closed".into());
+        self.checkpoint()
     }
 
-    fn error(&self, problem: String) -> LogError {
+    fn refused(&self, problem: String) -> LogError {
         LogError::Refused { dir: self.dir.clone(), problem }
     }
 }
@@ -401,150 +331,12 @@ impl Drop for DecisionLog {
     }
 }
 
-struct WriteError {
-    problem: String,
-    /// Whether the log can go on once writes succeed again.
-    recoverable: bool,
-}
-
-impl WriteError {
-    fn recoverable(err: std::io::Error) -> WriteError {
-        WriteError { problem: format!("cannot write: {err}"), recoverable: true }
-    }
-
-    fn fatal(err: std::io::Error) -> WriteError {
-        WriteError { problem: format!("cannot fsync: {err}"), recoverable: false }
-    }
-}
-
-fn sync(writer: &mut Writer) -> std::io::Result<()> {
-    if let Some(records) = &writer.records {
-        records.sync_data()?;
-    }
-    writer.file.sync_data()
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic cannot leave the chain half-updated in a way that matters
+    // A panic cannot leave the queue half-updated in a way that matters
     // more than refusing to log: carry on with the data as it is.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// What the end of a segment holds.
-#[derive(Default)]
-struct Tail {
-    /// The last receipt: its number and hash.
-    last: Option<(u64, Digest)>,
-    /// Times of the segment's first and last receipt.
-    times: Option<(u64, u64)>,
-    /// Where the last whole line ends.
-    good_end: u64,
-    /// The length of a torn last line.
-    torn: Option<u64>,
-    /// Whether its last line is a checkpoint.
-    closed: bool,
-}
-
-/// Reads a segment through, checking each line and each link within it.
-/// Only a torn last line of the newest segment (a crash mid-write: its
-/// decisions were never returned) is tolerated: anything else is damage for
-/// `flowgate audit verify` to find and name, not for the log to write over.
-fn scan(path: &Path, newest: bool) -> Result<Tail, LogError> {
-    let broken = |line: u64, problem: String| LogError::Broken { path: path.to_owned(), line, problem };
-    let mut tail = Tail::default();
-    let mut lines = Lines::open(path)?;
-    let mut number = 0;
-    while let Some(line) = lines.next_line()? {
-        number += 1;
-        if !line.complete {
-            if !newest {
-                return Err(broken(number, "a torn line, though a newer segment follows".into()));
-            }
-            tail.torn = Some(line.len);
-            break;
-        }
-        let problem = if line.too_long() {
-            Some("the line is too long".to_owned())
-        } else if Checkpoint::is_checkpoint_line(&line.bytes) {
-            Checkpoint::parse(&line.bytes).err().map(|err| err.to_string())
-        } else {
-            match Receipt::parse(&line.bytes) {
-                Err(problem) => Some(problem.to_string()),
-                Ok((_, false)) => Some("its hash does not match its bytes".into()),
-                Ok((receipt, true)) => match tail.last {
-                    Some((seq, hash)) if receipt.seq != seq + 1 || receipt.prev != hash => {
-                        Some(format!("receipt {} does not follow receipt {seq}", receipt.seq))
-                    }
-                    _ => {
-                        tail.last = Some((receipt.seq, receipt.hash));
-                        let time = receipt.time_ms;
-                        tail.times = Some(tail.times.map_or((time, time), |(first, _)| (first, time)));
-                        None
-                    }
-                },
-            }
-        };
-        if let Some(problem) = problem {
-            return Err(broken(number, problem));
-        }
-        tail.good_end = line.end();
-        tail.closed = Checkpoint::is_checkpoint_line(&line.bytes);
-    }
-    Ok(tail)
-}
-
-/// Cuts a segment back to its last whole line.
-fn cut_to(path: &Path, len: u64) -> Result<(), LogError> {
-    let file = fs::open_for_writing(path, false)?;
-    file.set_len(len).and_then(|()| file.sync_all()).map_err(|e| FileError::io(FileAction::Write, path, e))?;
-    Ok(())
-}
-
-/// Cuts a torn last line from a records file (its receipt may be gone).
-fn cut_records(path: &Path) -> Result<(), LogError> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(());
-    }
-    let mut lines = Lines::open(path)?;
-    let mut good_end = 0;
-    while let Some(line) = lines.next_line()? {
-        if line.complete {
-            good_end = line.end();
-        }
-    }
-    cut_to(path, good_end)
-}
-
-fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), LogError> {
-    let mut file = fs::open_for_writing(path, true)?;
-    file.write_all(format!("{}\n", checkpoint.to_line()).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| FileError::io(FileAction::Write, path, e))?;
-    Ok(())
-}
-
-fn create_segment(dir: &Path, number: u64, keep_records: bool) -> Result<(File, Option<File>), FileError> {
-    let file = fs::create_new(&segments::segment_path(dir, number), 0o640, true)?;
-    let records =
-        keep_records.then(|| fs::create_new(&segments::records_path(dir, number), 0o640, true)).transpose()?;
-    // The new names must survive a crash as well as what is written to them.
-    fs::sync_dir(dir)?;
-    Ok((file, records))
-}
-
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
-    let path = dir.join("lock");
-    let file = fs::open_or_create(&path, 0o640)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Refused {
-            dir: dir.to_owned(),
-            problem: "is being written by another process: one log has one writer".into(),
-        }),
-        Err(std::fs::TryLockError::Error(err)) => Err(FileError::io(FileAction::Lock, &path, err).into()),
-    }
 }

@@ -43,7 +43,10 @@ impl Policy for AutomatedDecisionsPolicy {
         if flow.price_differentiated() {
             answer.deny(PRICE_DISCRIMINATION, &[]);
         }
-        if flow.automated_decision() && self.major_impact_purposes.contains(&flow.purpose()) && !flow.impact_assessment() {
+        if flow.automated_decision()
+            && self.major_impact_purposes.contains(&flow.purpose())
+            && !flow.impact_assessment()
+        {
             answer.deny(MAJOR_IMPACT_ASSESSMENT, &[Remedy::ConductImpactAssessment]);
         }
         if flow.automated_decision() && self.opt_out_purposes.contains(&flow.purpose()) {

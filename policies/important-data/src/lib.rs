@@ -7,8 +7,8 @@
 //! export is logged to the regulator (rule `important-export-log`).
 
 use flowgate_sdk::{
-    Action, Answer, DslClass, ExportMechanism, FlowView, Obligation, Policy, RecipientKind, Remedy, Rule,
-    StringFields, rules,
+    Action, Answer, DslClass, ExportMechanism, FlowView, Obligation, Policy, RecipientKind, Remedy, Rule, StringFields,
+    rules,
 };
 
 rules! {

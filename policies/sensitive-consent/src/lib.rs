@@ -5,8 +5,7 @@
 //! allowed flow must be encrypted in transit (rule `encrypt-in-transit`).
 
 use flowgate_sdk::{
-    Action, Answer, Category, ConsentKind, FlowView, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields,
-    rules,
+    Action, Answer, Category, ConsentKind, FlowView, LawfulBasis, Obligation, Policy, Remedy, Rule, StringFields, rules,
 };
 
 rules! {
@@ -38,7 +37,10 @@ impl Policy for SensitiveConsentPolicy {
         }
         let mut answer = Answer::applies();
         let by_consent = flow.lawful_basis() == LawfulBasis::Consent;
-        if by_consent && flow.data().categories().contains(Category::Minor) && flow.consent().kind() != ConsentKind::Guardian {
+        if by_consent
+            && flow.data().categories().contains(Category::Minor)
+            && flow.consent().kind() != ConsentKind::Guardian
+        {
             answer.deny(GUARDIAN_CONSENT, &[Remedy::ObtainGuardianConsent]);
         }
         if by_consent && !flow.consent().is_separate() {

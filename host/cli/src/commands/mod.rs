@@ -1,7 +1,7 @@
 //! The `flowgate` commands, one module each, named for what they do: the
 //! deciding commands (`check`, `serve`, `policies`), the author's
 //! (`new`, `build`, `test`, `reference`), the regulator's (`key new`, `sign`, `verify`)
-//! and the auditor's (`audit ...`).
+//! and the auditor's (`audit ...`, `digest`).
 
 pub(crate) mod check;
 pub mod serve;
@@ -13,3 +13,4 @@ pub(crate) mod test;
 pub(crate) mod signing;
 pub(crate) mod verify;
 pub(crate) mod audit;
+pub(crate) mod digest;

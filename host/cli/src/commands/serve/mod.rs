@@ -200,7 +200,7 @@ pub fn run(serve: Serve<'_>, stderr: &mut (impl Write + Send)) -> anyhow::Result
     // timeout then fails closed (its decision is not given).
     if let Some(log) = host.decision_log() {
         match log.close() {
-            Ok(checkpoint) => writeln!(stderr, "flowgate: decision log closed at receipt {}", checkpoint.count)?,
+            Ok(head) => writeln!(stderr, "flowgate: decision log closed at tree size {}", head.size)?,
             Err(err) => writeln!(stderr, "flowgate: {}", flowgate::escape(&err.to_string(), 4096))?,
         }
     }
