@@ -224,7 +224,7 @@ pub fn read_through_links(path: &Path, cap: u64, secret: bool) -> Result<Vec<u8>
     if !metadata.is_file() {
         return Err(FileError::refused(path, FileProblem::NotRegular));
     }
-    check_owned_by_host_or_root(path, &metadata, secret)?;
+    check_owner_and_mode(path, &metadata, secret, Owners::HostOrRoot)?;
     if metadata.len() > cap {
         return Err(FileError::refused(path, FileProblem::TooLarge { size: metadata.len(), cap }));
     }
@@ -246,29 +246,6 @@ fn open_following(path: &Path) -> Result<File, FileError> {
         options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     options.open(path).map_err(|e| FileError::io(FileAction::Read, path, e))
-}
-
-/// Refuses a file that neither the host's user nor root owns, or that
-/// others may write (or, for a `secret`, use at all).
-fn check_owned_by_host_or_root(path: &Path, metadata: &Metadata, secret: bool) -> Result<(), FileError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        #[allow(unsafe_code)]
-        let me = unsafe { libc::geteuid() };
-        if metadata.uid() != me && metadata.uid() != 0 {
-            return Err(FileError::refused(path, FileProblem::UntrustedOwner { owner: metadata.uid(), me }));
-        }
-        let mode = metadata.permissions().mode() & 0o777;
-        let forbidden = if secret { 0o077 } else { 0o022 };
-        if mode & forbidden != 0 {
-            return Err(FileError::refused(path, FileProblem::Permissive { mode, secret }));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, metadata, secret);
-    Ok(())
 }
 
 #[cfg(unix)]
@@ -483,14 +460,37 @@ pub fn metadata(path: &Path) -> Result<Metadata, FileError> {
 /// Refuses what another user owns, or what others could change (any
 /// write by group or others) or, for a `secret`, read.
 pub fn check_private(path: &Path, metadata: &Metadata, secret: bool) -> Result<(), FileError> {
+    check_owner_and_mode(path, metadata, secret, Owners::Host)
+}
+
+/// Who may own a file the host trusts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owners {
+    /// The host's own files (its log, keys, cache): the user it runs as.
+    Host,
+    /// Configuration an operator installs (the trust file): the host's
+    /// user or root.
+    HostOrRoot,
+}
+
+/// Refuses a file whose owner is not among `owners`, or whose mode lets
+/// others write it (or, for a `secret`, use it at all).
+fn check_owner_and_mode(path: &Path, metadata: &Metadata, secret: bool, owners: Owners) -> Result<(), FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         // SAFETY: geteuid has no preconditions and cannot fail.
         #[allow(unsafe_code)]
         let me = unsafe { libc::geteuid() };
-        if metadata.uid() != me {
-            return Err(FileError::refused(path, FileProblem::ForeignOwner { owner: metadata.uid(), me }));
+        let owner = metadata.uid();
+        match owners {
+            Owners::Host if owner != me => {
+                return Err(FileError::refused(path, FileProblem::ForeignOwner { owner, me }));
+            }
+            Owners::HostOrRoot if owner != me && owner != 0 => {
+                return Err(FileError::refused(path, FileProblem::UntrustedOwner { owner, me }));
+            }
+            _ => {}
         }
         let mode = metadata.permissions().mode() & 0o777;
         let forbidden = if secret { 0o077 } else { 0o022 };
@@ -499,7 +499,7 @@ pub fn check_private(path: &Path, metadata: &Metadata, secret: bool) -> Result<(
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, metadata, secret);
+    let _ = (path, metadata, secret, owners);
     Ok(())
 }
 
@@ -606,5 +606,38 @@ mod tests {
             FileError::Refused { problem: FileProblem::Permissive { mode: 0o640, secret: true }, .. }
         ));
         check_private(&path, &metadata(&path).unwrap(), false).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn owners_are_checked_as_each_kind_of_file_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        write_new(&path, 0o600, b"s").unwrap();
+        check_private(&path, &metadata(&path).unwrap(), true).unwrap();
+        assert_eq!(read_through_links(&path, 10, true).unwrap(), b"s");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        if me == 0 {
+            // Root can give the file away: neither check may accept another user.
+            std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+            let err = check_private(&path, &metadata(&path).unwrap(), true).unwrap_err();
+            assert!(matches!(
+                err,
+                FileError::Refused { problem: FileProblem::ForeignOwner { owner: 4242, me: 0 }, .. }
+            ));
+            let err = read_through_links(&path, 10, true).unwrap_err();
+            assert!(matches!(
+                err,
+                FileError::Refused { problem: FileProblem::UntrustedOwner { owner: 4242, me: 0 }, .. }
+            ));
+        } else {
+            // Root's files: configuration may be root's, the host's own files may not.
+            let passwd = Path::new("/etc/passwd");
+            let err = check_private(passwd, &metadata(passwd).unwrap(), false).unwrap_err();
+            assert!(matches!(err, FileError::Refused { problem: FileProblem::ForeignOwner { owner: 0, .. }, .. }));
+            assert!(read_through_links(passwd, 1 << 20, false).is_ok());
+        }
     }
 }
