@@ -1,10 +1,17 @@
-//! Lower-case hex, the form digests and keys take where Flowgate has always
-//! shown them to people (and in `ID.pub` files).
+//! Lower-case hex, the form digests, keys and signatures take where
+//! Flowgate shows them to people (`ID.pub` files, `signatures.toml`).
+//!
+//! ```
+//! use flowgate_log::hex;
+//! assert_eq!(hex::encode(&[0, 0xab]), "00ab");
+//! assert_eq!(hex::decode::<2>("00AB"), Some([0, 0xab]));
+//! assert_eq!(hex::decode::<2>("00a"), None);
+//! ```
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// `bytes` as lower-case hex.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
         text.push(char::from(DIGITS[usize::from(byte >> 4)]));
@@ -14,7 +21,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 }
 
 /// The `N` bytes `text` spells in hex (either case), or `None`.
-pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
     let text = text.as_bytes();
     if text.len() != 2 * N {
         return None;

@@ -88,7 +88,7 @@ pub mod digest;
 pub mod entry;
 pub mod frontier;
 pub mod fs;
-mod hex;
+pub mod hex;
 pub mod keys;
 pub mod merkle;
 pub mod note;

@@ -4,7 +4,6 @@
 //!
 //! Nothing here reads a file or runs a policy; everything above builds on it.
 
-pub(crate) mod hex;
 mod digest;
 mod text;
 mod suggest;
@@ -19,6 +18,8 @@ pub use decision::{Decision, PolicyAnswer, PolicyVerdict, Verdict};
 pub use digest::Digest;
 pub use expectation::{Expected, Hint, VectorFailure, VectorProblem};
 pub use fault::{AnswerError, Fault, Quarantine};
+/// Hex as keys and signatures are written in files: the log crate's.
+pub(crate) use flowgate_log::hex;
 pub use policy_info::{PolicyInfo, Signer};
 pub use reason::{Reason, RuleOutcome};
 pub use scope::AppliesTo;

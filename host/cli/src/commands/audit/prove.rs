@@ -51,6 +51,26 @@ fn checkpoint_for(stored: &Stored, file: Option<&Path>, key: Option<&LogKey>) ->
     Ok(found)
 }
 
+/// The log in `dir` and the checkpoint to prove against
+/// ([`checkpoint_for`]), with the log key read from `key`; `None` once the
+/// refusal is written to `stderr`.
+fn open_at(
+    dir: &Path,
+    checkpoint: Option<&Path>,
+    key: Option<&Path>,
+    stderr: &mut impl Write,
+) -> anyhow::Result<Option<(Stored, StoredCheckpoint, Option<LogKey>)>> {
+    let key = key.map(LogKey::read).transpose()?;
+    let stored = Stored::open(dir).with_context(|| format!("cannot read the decision log `{}`", dir.display()))?;
+    match checkpoint_for(&stored, checkpoint, key.as_ref()) {
+        Ok(at) => Ok(Some((stored, at, key))),
+        Err(problem) => {
+            writeln!(stderr, "refused: {}", shown(&problem))?;
+            Ok(None)
+        }
+    }
+}
+
 /// `flowgate audit prove`: one JSON object per entry proved.
 pub fn prove(
     dir: &Path,
@@ -60,14 +80,8 @@ pub fn prove(
     mut stdout: impl Write,
     mut stderr: impl Write,
 ) -> anyhow::Result<u8> {
-    let key = key.map(LogKey::read).transpose()?;
-    let stored = Stored::open(dir).with_context(|| format!("cannot read the decision log `{}`", dir.display()))?;
-    let at = match checkpoint_for(&stored, checkpoint, key.as_ref()) {
-        Ok(at) => at,
-        Err(problem) => {
-            writeln!(stderr, "refused: {}", shown(&problem))?;
-            return Ok(EXIT_INVALID);
-        }
+    let Some((stored, at, _)) = open_at(dir, checkpoint, key, &mut stderr)? else {
+        return Ok(EXIT_INVALID);
     };
     let size = at.checkpoint.size;
     let indexes = match which {
@@ -107,14 +121,8 @@ pub fn consistency(
     mut stdout: impl Write,
     mut stderr: impl Write,
 ) -> anyhow::Result<u8> {
-    let key = key.map(LogKey::read).transpose()?;
-    let stored = Stored::open(dir).with_context(|| format!("cannot read the decision log `{}`", dir.display()))?;
-    let new = match checkpoint_for(&stored, checkpoint, key.as_ref()) {
-        Ok(new) => new,
-        Err(problem) => {
-            writeln!(stderr, "refused: {}", shown(&problem))?;
-            return Ok(EXIT_INVALID);
-        }
+    let Some((stored, new, key)) = open_at(dir, checkpoint, key, &mut stderr)? else {
+        return Ok(EXIT_INVALID);
     };
     let old = match from {
         None => Checkpoint::new(&new.checkpoint.origin, 0, EMPTY_ROOT),
