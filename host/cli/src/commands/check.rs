@@ -36,6 +36,11 @@ const CHUNK_LINES: usize = 8192;
 /// Lines decided together: a multiple of the host's batch of 256, so
 /// parts split no batch.
 const PART_LINES: usize = 1024;
+/// Lines decided together when every decision leaves a receipt first:
+/// each part ends in a group commit, whose syncs the part's thread waits
+/// for, so fewer, larger parts wait less (BENCHMARKS.md, "Decision
+/// receipts"). Still a multiple of 256 and independent of the core count.
+const LOGGED_PART_LINES: usize = 4096;
 
 /// What `flowgate check` was asked to do.
 pub struct Check<'a> {
@@ -263,11 +268,13 @@ impl Arrivals {
 }
 
 /// Parses, evaluates and serialises a chunk, in parts of `PART_LINES`
-/// spread over `workers` threads. The parts, and so the batches the host
-/// forms within them, are the same whatever the number of threads: a
-/// decision never depends on how many cores the machine has.
+/// (`LOGGED_PART_LINES` with a decision log) spread over `workers`
+/// threads. The parts, and so the batches the host forms within them, are
+/// the same whatever the number of threads: a decision never depends on
+/// how many cores the machine has.
 fn decide_chunk(host: &Host, chunk: &[Line], workers: usize, format: Format) -> Vec<Outcome> {
-    let parts: Vec<&[Line]> = chunk.chunks(PART_LINES).collect();
+    let part_lines = if host.decision_log().is_some() { LOGGED_PART_LINES } else { PART_LINES };
+    let parts: Vec<&[Line]> = chunk.chunks(part_lines).collect();
     // A thread costs more than a few lines do (watch mode decides one line at a time).
     if workers == 1 || parts.len() == 1 {
         return parts.into_iter().flat_map(|part| decide_lines(host, part, format, |_| {})).collect();
