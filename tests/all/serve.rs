@@ -534,6 +534,70 @@ pub(crate) fn set_mode(path: &std::path::Path, mode: u32) {
 }
 
 /// Writes every reference bundle into `dir`, one subdirectory each.
+/// The class: one client's records reaching another client's decisions
+/// through a shared server. Two clients with tokens of their own send
+/// records that claim the same `platform.id`, one request at a time, in
+/// turn, singly and in batches, to a policy that carries a byte of every
+/// record it sees into its next answer (`exfiltrate.wat`): each token is a
+/// tenant of its own, so no decision ever carries the other client's byte,
+/// while each client's own bytes do carry (the policy was running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_with_tokens_of_their_own_never_share_a_policy_instance() {
+    let dir = scratch_dir("serve-tenants");
+    let bundle = dir.join("policies").join("fixture");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let manifest = "name = \"fixture\"\nversion = \"1.0.0\"\nregulator = \"nobody\"\narticles = []\n";
+    std::fs::write(bundle.join(flowgate::MANIFEST_FILE), manifest).unwrap();
+    let wasm = wat::parse_str(crate::with_schema(include_str!("../fixtures/exfiltrate.wat"))).unwrap();
+    std::fs::write(bundle.join(flowgate::MODULE_FILE), wasm).unwrap();
+    std::fs::write(dir.join("tokens"), "client-a-token\nclient-b-token\n").unwrap();
+    set_mode(&dir.join("tokens"), 0o600);
+    let server = Server::start(&[
+        "--policies",
+        dir.join("policies").to_str().unwrap(),
+        "--allow-unsigned",
+        "--token-file",
+        dir.join("tokens").to_str().unwrap(),
+    ]);
+    let record = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","platform":{{"id":"shared"}},"action":"use","data":{{"categories":["contact"]}},"purpose":"service"}}"#
+        )
+    };
+    // The bytes a decision carries (`limit_retention` days), of every decision in `body`.
+    let carried = |body: &str| -> Vec<u64> {
+        body.lines()
+            .flat_map(|line| json(line)["obligations"].as_array().cloned().unwrap_or_default())
+            .filter(|o| o["kind"] == "limit_retention")
+            .filter_map(|o| o["days"].as_u64())
+            .collect()
+    };
+    let (mut own, mut decided) = (0, 0);
+    for round in 0..40 {
+        for (token, prefix, other) in [("client-a-token", 'A', b'B'), ("client-b-token", 'B', b'A')] {
+            let body = if round % 2 == 0 {
+                record(&format!("{prefix}{round}"))
+            } else {
+                (0..3).map(|n| record(&format!("{prefix}{round}-{n}")) + "\n").collect()
+            };
+            let path = if round % 2 == 0 { "/v1/decisions" } else { "/v1/decisions/batch" };
+            let request = Request::post(server.url(path))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let reply = send(request).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            decided += reply.body.lines().count();
+            let bytes = carried(&reply.body);
+            assert!(!bytes.contains(&u64::from(other)), "{token} got the other client's byte: {}", reply.body);
+            own += bytes.iter().filter(|&&b| b == u64::from(prefix as u8)).count();
+        }
+    }
+    // The policy ran and carried state within each client (it was not quarantined).
+    assert_eq!(decided, 2 * (20 + 20 * 3));
+    assert!(own > 40, "only {own} decisions carried their own client's byte");
+}
+
 fn write_reference_set(dir: &std::path::Path) {
     for (name, manifest, wasm) in flowgate_reference_set::bundles() {
         let bundle = dir.join(name);

@@ -5,6 +5,11 @@
 //! every token, so neither the timing nor the length of a guess says how
 //! much of it was right.
 //!
+//! A token also names its client to the policies' sandboxes: requests with
+//! different tokens are different tenants ([`Caller`]), so no policy
+//! instance ever holds two clients' records, even when one client's
+//! records claim another's `platform.id`.
+//!
 //! The file is a secret: it must be a regular file that only its owner
 //! (the host's user, or root) can read or write, mode 0600 or stricter;
 //! it may be reached through links (Kubernetes mounts Secrets as links
@@ -57,22 +62,40 @@ impl Tokens {
         (!digests.is_empty()).then_some(Tokens { digests })
     }
 
-    /// Whether an `Authorization` header carries one of the tokens.
-    pub fn admit(&self, header: Option<&HeaderValue>) -> bool {
-        let Some(token) = header.and_then(|value| bearer(value.as_bytes())) else {
-            return false;
-        };
+    /// The client an `Authorization` header names, if it carries one of
+    /// the tokens.
+    pub fn admit(&self, header: Option<&HeaderValue>) -> Option<Caller> {
+        let token = header.and_then(|value| bearer(value.as_bytes()))?;
         let digest: [u8; 32] = Sha256::digest(token).into();
         let mut admitted = subtle::Choice::from(0);
         for known in &self.digests {
             admitted |= known[..].ct_eq(&digest[..]);
         }
-        admitted.into()
+        bool::from(admitted).then(|| Caller::of(&digest))
     }
 
     /// Whether the two hold the same tokens.
     fn same_as(&self, other: &Tokens) -> bool {
         self.digests == other.digests
+    }
+}
+
+/// Who a request comes from, as the tenant key its records are decided
+/// under ([`flowgate::Host::decide_pinned`]): `token:` and the first 16
+/// bytes of its token's SHA-256 in hex (never the token itself), or empty
+/// when the server takes no tokens and cannot tell clients apart.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct Caller(Arc<str>);
+
+impl Caller {
+    fn of(digest: &[u8; 32]) -> Caller {
+        let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
+        Caller(format!("token:{hex}").into())
+    }
+
+    /// The tenant key.
+    pub fn key(&self) -> &str {
+        &self.0
     }
 }
 
@@ -144,14 +167,18 @@ mod tests {
     fn only_a_listed_bearer_token_is_admitted() {
         let tokens = Tokens::parse("# platform A\nalpha-123\n\n  beta-456  \n").unwrap();
         let admit = |value: &str| tokens.admit(Some(&HeaderValue::from_str(value).unwrap()));
-        assert!(admit("Bearer alpha-123"));
-        assert!(admit("bearer beta-456"));
-        assert!(!admit("Bearer alpha-12"));
-        assert!(!admit("Bearer alpha-1234"));
-        assert!(!admit("Basic alpha-123"));
-        assert!(!admit("Bearer "));
-        assert!(!admit("alpha-123"));
-        assert!(!tokens.admit(None));
+        let (alpha, beta) = (admit("Bearer alpha-123").unwrap(), admit("bearer beta-456").unwrap());
+        // Each token is a client of its own, named without the token.
+        assert_ne!(alpha, beta);
+        assert_eq!(admit("Bearer alpha-123"), Some(alpha.clone()));
+        assert!(alpha.key().starts_with("token:") && alpha.key().len() == 6 + 32, "{alpha:?}");
+        assert!(!alpha.key().contains("alpha"));
+        assert!(admit("Bearer alpha-12").is_none());
+        assert!(admit("Bearer alpha-1234").is_none());
+        assert!(admit("Basic alpha-123").is_none());
+        assert!(admit("Bearer ").is_none());
+        assert!(admit("alpha-123").is_none());
+        assert!(tokens.admit(None).is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::ops::Range;
 use flowgate::sdk::FlowRecord;
 use flowgate::{Host, PinnedSet};
 
+use super::auth::Caller;
 use super::metrics::Tally;
 use crate::lines::{Format, MAX_LINE_BYTES, is_blank, parse_bytes, split};
 
@@ -108,8 +109,9 @@ fn keep(chunks: &mut Vec<Chunk>, mut chunk: Chunk) {
     }
 }
 
-/// Decides `chunk`'s records with `pinned` and renders its answer lines:
-/// each valid line's decision and each invalid line's error, in order.
+/// Decides `chunk`'s records with `pinned`, as `caller`'s, and renders its
+/// answer lines: each valid line's decision and each invalid line's error,
+/// in order.
 /// Fails, giving no decision, if their receipts cannot be written.
 pub fn answer_chunk(
     host: &Host,
@@ -117,11 +119,12 @@ pub fn answer_chunk(
     body: &[u8],
     chunk: Chunk,
     format: Format,
+    caller: &Caller,
     tally: &mut Tally,
 ) -> Result<String, String> {
     let mut decided: Vec<String> = Vec::with_capacity(chunk.records.len());
     if !chunk.records.is_empty() {
-        host.decide_pinned(pinned, &chunk.records, format.explain, "", |decision, verdicts| {
+        host.decide_pinned(pinned, &chunk.records, format.explain, caller.key(), |decision, verdicts| {
             tally.add(&decision);
             decided.push(format.render(&decision, format.explain.then_some(&verdicts[..])));
         })
@@ -203,7 +206,16 @@ mod tests {
         let mut tally = Tally::default();
         let mut answers = String::new();
         for chunk in chunks {
-            answers += &answer_chunk(&host, &pinned, body.as_bytes(), chunk, Format::default(), &mut tally).unwrap();
+            answers += &answer_chunk(
+                &host,
+                &pinned,
+                body.as_bytes(),
+                chunk,
+                Format::default(),
+                &Caller::default(),
+                &mut tally,
+            )
+            .unwrap();
         }
         let lines: Vec<&str> = answers.lines().collect();
         assert_eq!(lines.len(), 400, "one answer per non-blank line");

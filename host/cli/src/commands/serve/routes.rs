@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::State;
 use super::answer::{Answer, AnswerBody, Cut};
+use super::auth::Caller;
 use super::batch::{self, Chunk};
 use super::bodies::{self, Unread};
 use super::connections::RequestSteps;
@@ -121,17 +122,22 @@ async fn answer(
         answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
         return answer;
     }
+    let mut caller = Caller::default();
     if route.needs_token()
         && let Some(tokens) = &state.tokens
-        && !tokens.tokens().admit(parts.headers.get(header::AUTHORIZATION))
     {
-        let mut answer = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-        answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return answer;
+        match tokens.tokens().admit(parts.headers.get(header::AUTHORIZATION)) {
+            Some(admitted) => caller = admitted,
+            None => {
+                let mut answer = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+                answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return answer;
+            }
+        }
     }
     match route {
         Route::Decision | Route::Batch => match Options::of(parts.uri.query()) {
-            Ok(options) => decide(state, route, options, body, read, steps).await,
+            Ok(options) => decide(state, route, options, caller, body, read, steps).await,
             Err(problem) => error(StatusCode::BAD_REQUEST, &problem),
         },
         Route::Policies => respond(StatusCode::OK, JSON, super::policies_endpoint::to_json(&state.host)),
@@ -175,6 +181,7 @@ async fn decide(
     state: &Arc<State>,
     route: Route,
     options: Options,
+    caller: Caller,
     body: &mut Incoming,
     read: &mut bool,
     steps: &RequestSteps,
@@ -209,8 +216,8 @@ async fn decide(
     steps.deciding();
     let format = Format { explain: options.explain, ..state.format };
     let decided = match route {
-        Route::Decision => single(state, ticket, bytes, format).await,
-        _ => batch(state, ticket, bytes, format).await,
+        Route::Decision => single(state, ticket, bytes, format, caller).await,
+        _ => batch(state, ticket, bytes, format, caller).await,
     };
     decided.unwrap_or_else(|Panicked| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
@@ -223,7 +230,13 @@ enum Unanswered {
     Unlogged(String),
 }
 
-async fn single(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) -> Result<Answer, Panicked> {
+async fn single(
+    state: &Arc<State>,
+    ticket: Ticket,
+    body: Bytes,
+    format: Format,
+    caller: Caller,
+) -> Result<Answer, Panicked> {
     let (host, metrics) = (Arc::clone(&state.host), Arc::clone(&state.metrics));
     let decided = state
         .admission
@@ -240,7 +253,8 @@ async fn single(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format)
             let mut tally = Tally::default();
             let mut json = String::new();
             // A decision whose receipt cannot be written is not given.
-            host.decide_pinned(&host.pin(), std::slice::from_ref(&record), format.explain, "", |decision, verdicts| {
+            let (pinned, flows) = (host.pin(), std::slice::from_ref(&record));
+            host.decide_pinned(&pinned, flows, format.explain, caller.key(), |decision, verdicts| {
                 tally.add(&decision);
                 json = format.render(&decision, format.explain.then_some(&verdicts[..]));
                 json.push('\n');
@@ -258,7 +272,13 @@ async fn single(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format)
 }
 
 /// A batch: parsed, then decided and answered chunk by chunk (see [`batch`]).
-async fn batch(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) -> Result<Answer, Panicked> {
+async fn batch(
+    state: &Arc<State>,
+    ticket: Ticket,
+    body: Bytes,
+    format: Format,
+    caller: Caller,
+) -> Result<Answer, Panicked> {
     let mut busy = Duration::ZERO;
     // Parse every line first, a part at a time: the status depends on them all.
     let (mut chunks, mut invalid, mut from, mut line) = (Vec::new(), 0, 0, 1);
@@ -281,7 +301,7 @@ async fn batch(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) 
     let mut chunks = chunks.into_iter();
     let first = match chunks.next() {
         None => Ok((String::new(), Duration::ZERO)),
-        Some(chunk) => answer_chunk(state, &ticket, &pinned, &body, chunk, format).await?,
+        Some(chunk) => answer_chunk(state, &ticket, &pinned, &body, chunk, format, &caller).await?,
     };
     let (first, took) = match first {
         Ok(first) => first,
@@ -299,7 +319,7 @@ async fn batch(state: &Arc<State>, ticket: Ticket, body: Bytes, format: Format) 
         let state = Arc::clone(state);
         tokio::spawn(async move {
             for chunk in chunks {
-                let answered = match answer_chunk(&state, &ticket, &pinned, &body, chunk, format).await {
+                let answered = match answer_chunk(&state, &ticket, &pinned, &body, chunk, format, &caller).await {
                     Ok(Ok((text, took))) => {
                         busy += took;
                         Ok(Bytes::from(text))
@@ -333,15 +353,16 @@ async fn answer_chunk(
     body: &Bytes,
     chunk: Chunk,
     format: Format,
+    caller: &Caller,
 ) -> Result<Result<(String, Duration), String>, Panicked> {
-    let (host, metrics, pinned, body) =
-        (Arc::clone(&state.host), Arc::clone(&state.metrics), pinned.clone(), body.clone());
+    let (host, metrics, pinned, body, caller) =
+        (Arc::clone(&state.host), Arc::clone(&state.metrics), pinned.clone(), body.clone(), caller.clone());
     state
         .admission
         .evaluate(ticket, move || {
             let started = Instant::now();
             let mut tally = Tally::default();
-            let text = batch::answer_chunk(&host, &pinned, &body, chunk, format, &mut tally)?;
+            let text = batch::answer_chunk(&host, &pinned, &body, chunk, format, &caller, &mut tally)?;
             metrics.tally(tally);
             Ok((text, started.elapsed()))
         })
