@@ -138,8 +138,9 @@ struct Before {
 }
 
 impl Appender {
-    /// Opens (or creates) the log in `dir`, checking it first (see
-    /// [`open`](super::open) for what is checked and what is repaired);
+    /// Opens (or creates) the log in `dir`, checking it first (what is
+    /// checked is in `docs/receipts.md`, "Opening a log"; what is repaired,
+    /// in the [`Recovery`](super::Recovery) returned);
     /// checkpoints are signed with `key`.
     pub fn open(
         dir: impl Into<PathBuf>,

@@ -53,7 +53,8 @@ pub struct RecordLines {
 }
 
 impl RecordLines {
-    /// Opens `path`, a regular file (see [`exposed`] for its mode).
+    /// Opens `path`, a regular file (owner-only: see `exposed` in this
+    /// module for how its mode is checked).
     pub fn open(path: &Path) -> Result<RecordLines, FileError> {
         let file = fs::open_regular(path)?;
         Ok(RecordLines { reader: BufReader::with_capacity(1 << 16, file), path: path.to_owned(), line: 0, offset: 0 })

@@ -4,8 +4,8 @@
 //! The host is built exactly as `check` builds it (the same policy source,
 //! host options and cache), and its directory is watched while serving.
 //! Connections are driven by a small tokio runtime, each one held to making
-//! progress ([`connections`]); every decision runs on an evaluation thread
-//! ([`limits`]); a batch is decided and answered in chunks ([`batch`]).
+//! progress (`connections`); every decision runs on an evaluation thread
+//! (`limits`); a batch is decided and answered in chunks (`batch`).
 //! SIGTERM (or a [`Stop`]) stops accepting, lets every request in flight
 //! finish, and then closes the host, so whatever the host holds open is
 //! closed only after its last decision.
