@@ -375,3 +375,24 @@ fn quarantine_is_checked_between_retries() {
     );
     assert_eq!(fixture_status(&host).faults, 16, "the records after the quarantine were not run");
 }
+
+/// A process may hold many hosts with fresh instances per call at once (a
+/// test suite, a Python session building one per notebook cell, a service
+/// with a host per platform): they share one engine and its pool, whose
+/// address space (4 GiB and a guard a slot) is reserved once, not once per
+/// host, which ran out after about twenty hosts.
+#[test]
+fn many_hosts_with_fresh_instances_live_side_by_side() {
+    let wasm = wat_fixture(EXFILTRATE, 0);
+    let batch = flows("many", 4);
+    let hosts: Vec<Host> = (0..64)
+        .map(|n| {
+            let builder = with(&wasm).isolation(if n % 2 == 0 { Isolation::PerCall } else { Isolation::PerRecord });
+            builder.build().unwrap_or_else(|err| panic!("host {n}: {err}"))
+        })
+        .collect();
+    for host in &hosts {
+        let decisions = host.evaluate_batch(&batch);
+        assert!(decisions.iter().all(|d| d.answers.iter().all(|a| a.outcome.is_ok())), "{:?}", decisions[0]);
+    }
+}

@@ -30,7 +30,7 @@ pub(crate) const POOL_SLOTS: u32 = 1_000;
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
 /// Where instances get their memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Allocation {
     /// Each instance maps its own memory, and unmaps it when dropped.
     OnDemand,
@@ -45,7 +45,7 @@ pub(crate) enum Allocation {
 }
 
 /// What an engine is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct EngineSettings {
     /// Cap on the wasm stack of every call, in bytes.
     pub(crate) stack_bytes: usize,

@@ -12,7 +12,7 @@ use crate::bundle::LimitOverrides;
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// The limits one call into a policy runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Wall-clock deadline of one call (a batch of up to
     /// [`HostBuilder::max_batch`](crate::HostBuilder::max_batch) records), in milliseconds.

@@ -1,5 +1,6 @@
-//! The wasmtime sandbox: one engine per host with its deadline ticker and
-//! module cache, compiling in this process or in a child under a CPU-time
+//! The wasmtime sandbox: one engine per process and settings, with its
+//! deadline ticker, shared by the hosts built with those settings; a module
+//! cache per host, compiling in this process or in a child under a CPU-time
 //! limit, the limits every call runs under, one instance of a module
 //! and every call into it, the records in the binary form policies read
 //! (translated into each policy's own vocabulary), and a configured

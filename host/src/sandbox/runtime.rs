@@ -1,4 +1,5 @@
-//! The engine and its ticker: one per host, shared by every policy.
+//! The engine and its ticker: one per process and engine settings, shared
+//! by every policy of every host built with those settings.
 //!
 //! Deadlines use epoch interruption rather than fuel: fuel instruments every
 //! basic block and slows all policy code, while an epoch check is a load and
@@ -8,11 +9,18 @@
 //!
 //! Modules are compiled in this process, or, with a [`CompileSandbox`], in
 //! a child process under a CPU-time limit (see `child`).
+//!
+//! Why one engine per process: an engine with a pooling allocator reserves
+//! the address space of all its slots when it is built (4 GiB and a guard
+//! each, `engine`), so an engine per host ran out of address space after
+//! about twenty hosts alive at once. Sharing costs nothing a host relies
+//! on: stores, instances, limits and module caches stay per host, and a
+//! host that finds every slot taken waits for one within its deadline.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use wasmtime::{Engine, Module};
@@ -28,9 +36,12 @@ use super::limits::TICK;
 /// The default cap on the wasm stack of every call, in bytes.
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 << 10;
 
-/// The engine and its ticker. Dropping the last handle stops the ticker.
+/// A host's engine (shared, see the module docs), where it compiles, and
+/// the modules it has compiled.
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
+    /// Keeps the engine's ticker running while this runtime lives.
+    _ticking: Arc<Ticking>,
     settings: EngineSettings,
     /// Where modules are compiled, if not in this process.
     sandbox: Option<CompileSandbox>,
@@ -41,8 +52,6 @@ pub(crate) struct Runtime {
     /// thousand of them do not crowd the caches with copies. Held weakly:
     /// a module no policy uses any more is freed.
     compiled: Mutex<HashMap<Digest, Weak<Module>>>,
-    stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -67,29 +76,14 @@ impl Runtime {
     }
 
     fn start(settings: EngineSettings) -> wasmtime::Result<Runtime> {
-        let engine = Engine::new(&settings.config())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let engine = engine.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("flowgate-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(wasmtime::Error::from)?
-        };
+        let ticking = Ticking::shared(settings)?;
         Ok(Runtime {
-            engine,
+            engine: ticking.engine.clone(),
+            _ticking: ticking,
             settings,
             sandbox: None,
             cache: None,
             compiled: Mutex::default(),
-            stop,
-            ticker: Some(ticker),
         })
     }
 
@@ -120,7 +114,49 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
+/// An engine and the thread that advances its epoch every [`TICK`]; the
+/// last handle dropped stops the thread.
+struct Ticking {
+    engine: Engine,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Ticking {
+    /// The engine of `settings` in use in this process, or a new one.
+    fn shared(settings: EngineSettings) -> wasmtime::Result<Arc<Ticking>> {
+        static ENGINES: LazyLock<Mutex<HashMap<EngineSettings, Weak<Ticking>>>> = LazyLock::new(Mutex::default);
+        let mut engines = ENGINES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(ticking) = engines.get(&settings).and_then(Weak::upgrade) {
+            return Ok(ticking);
+        }
+        let ticking = Arc::new(Ticking::start(settings)?);
+        engines.retain(|_, ticking| ticking.strong_count() > 0);
+        engines.insert(settings, Arc::downgrade(&ticking));
+        Ok(ticking)
+    }
+
+    fn start(settings: EngineSettings) -> wasmtime::Result<Ticking> {
+        let engine = Engine::new(&settings.config())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("flowgate-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(wasmtime::Error::from)?
+        };
+        Ok(Ticking { engine, stop, ticker: Some(ticker) })
+    }
+}
+
+impl Drop for Ticking {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(ticker) = self.ticker.take() {
