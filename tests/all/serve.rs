@@ -552,13 +552,6 @@ async fn clients_with_tokens_of_their_own_never_share_a_policy_instance() {
     std::fs::write(bundle.join(flowgate::MODULE_FILE), wasm).unwrap();
     std::fs::write(dir.join("tokens"), "client-a-token\nclient-b-token\n").unwrap();
     set_mode(&dir.join("tokens"), 0o600);
-    let server = Server::start(&[
-        "--policies",
-        dir.join("policies").to_str().unwrap(),
-        "--allow-unsigned",
-        "--token-file",
-        dir.join("tokens").to_str().unwrap(),
-    ]);
     let record = |id: &str| {
         format!(
             r#"{{"id":"{id}","platform":{{"id":"shared"}},"action":"use","data":{{"categories":["contact"]}},"purpose":"service"}}"#
@@ -572,30 +565,45 @@ async fn clients_with_tokens_of_their_own_never_share_a_policy_instance() {
             .filter_map(|o| o["days"].as_u64())
             .collect()
     };
-    let (mut own, mut decided) = (0, 0);
-    for round in 0..40 {
-        for (token, prefix, other) in [("client-a-token", 'A', b'B'), ("client-b-token", 'B', b'A')] {
-            let body = if round % 2 == 0 {
-                record(&format!("{prefix}{round}"))
-            } else {
-                (0..3).map(|n| record(&format!("{prefix}{round}-{n}")) + "\n").collect()
-            };
-            let path = if round % 2 == 0 { "/v1/decisions" } else { "/v1/decisions/batch" };
-            let request = Request::post(server.url(path))
-                .header("authorization", format!("Bearer {token}"))
-                .body(Full::new(Bytes::from(body)))
-                .unwrap();
-            let reply = send(request).await;
-            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-            decided += reply.body.lines().count();
-            let bytes = carried(&reply.body);
-            assert!(!bytes.contains(&u64::from(other)), "{token} got the other client's byte: {}", reply.body);
-            own += bytes.iter().filter(|&&b| b == u64::from(prefix as u8)).count();
+    // A random recheck may quarantine the policy early (about one record
+    // in 4,096 is rechecked), leaving too little carried to show the
+    // policy ran: then a new server, at most three.
+    for _attempt in 0..3 {
+        let server = Server::start(&[
+            "--policies",
+            dir.join("policies").to_str().unwrap(),
+            "--allow-unsigned",
+            "--token-file",
+            dir.join("tokens").to_str().unwrap(),
+        ]);
+        let (mut own, mut decided) = (0, 0);
+        for round in 0..40 {
+            for (token, prefix, other) in [("client-a-token", 'A', b'B'), ("client-b-token", 'B', b'A')] {
+                let body = if round % 2 == 0 {
+                    record(&format!("{prefix}{round}"))
+                } else {
+                    (0..3).map(|n| record(&format!("{prefix}{round}-{n}")) + "\n").collect()
+                };
+                let path = if round % 2 == 0 { "/v1/decisions" } else { "/v1/decisions/batch" };
+                let request = Request::post(server.url(path))
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap();
+                let reply = send(request).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                decided += reply.body.lines().count();
+                let bytes = carried(&reply.body);
+                assert!(!bytes.contains(&u64::from(other)), "{token} got the other client's byte: {}", reply.body);
+                own += bytes.iter().filter(|&&b| b == u64::from(prefix as u8)).count();
+            }
+        }
+        assert_eq!(decided, 2 * (20 + 20 * 3));
+        // The policy ran and carried state within each client.
+        if own > 40 {
+            return;
         }
     }
-    // The policy ran and carried state within each client (it was not quarantined).
-    assert_eq!(decided, 2 * (20 + 20 * 3));
-    assert!(own > 40, "only {own} decisions carried their own client's byte");
+    panic!("in three servers the policy never carried its own client's bytes: the test reached nothing");
 }
 
 fn write_reference_set(dir: &std::path::Path) {
