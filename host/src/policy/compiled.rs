@@ -106,7 +106,7 @@ impl CompiledPolicy {
         };
         check_imports(origin, &module)?;
         check_exports(origin, &module, &REQUIRED_FUNCS[..1])?;
-        let linker = Linker::new(&runtime.engine);
+        let linker = Linker::new(runtime.engine());
         let pre = linker.instantiate_pre(&module).map_err(invalid)?;
 
         let start = |source| LoadError::Start { origin: origin.clone(), source };

@@ -302,7 +302,7 @@ mod tests {
         let pooled = Allocation::Pooled { slots: 1, ceilings: Limits::DEFAULT_CEILINGS };
         let runtime = Runtime::new(DEFAULT_STACK_BYTES, pooled, None).unwrap();
         let module = runtime.compile(&wat::parse_str("(module (memory 1))").unwrap()).unwrap();
-        let pre = wasmtime::Linker::new(&runtime.engine).instantiate_pre(&module).unwrap();
+        let pre = wasmtime::Linker::new(runtime.engine()).instantiate_pre(&module).unwrap();
         let held = instantiate(&pre, limits, 100).unwrap();
 
         // Nobody frees the slot: the caller waits out its deadline, then faults.

@@ -39,9 +39,8 @@ pub(crate) const DEFAULT_STACK_BYTES: usize = 256 << 10;
 /// A host's engine (shared, see the module docs), where it compiles, and
 /// the modules it has compiled.
 pub(crate) struct Runtime {
-    pub(crate) engine: Engine,
-    /// Keeps the engine's ticker running while this runtime lives.
-    _ticking: Arc<Ticking>,
+    /// The engine; holding it keeps its ticker running.
+    ticking: Arc<Ticking>,
     settings: EngineSettings,
     /// Where modules are compiled, if not in this process.
     sandbox: Option<CompileSandbox>,
@@ -64,9 +63,14 @@ impl Runtime {
         let mut runtime =
             Runtime::start(settings).map_err(|source| SandboxError::Engine(source.into_boxed_dyn_error()))?;
         if let Some(dir) = cache_dir {
-            runtime.cache = Some(ModuleCache::open(dir, &runtime.engine)?);
+            runtime.cache = Some(ModuleCache::open(dir, runtime.engine())?);
         }
         Ok(runtime)
+    }
+
+    /// The engine every module of this runtime is compiled for.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.ticking.engine
     }
 
     /// This runtime, compiling in child processes of `sandbox`.
@@ -77,14 +81,7 @@ impl Runtime {
 
     fn start(settings: EngineSettings) -> wasmtime::Result<Runtime> {
         let ticking = Ticking::shared(settings)?;
-        Ok(Runtime {
-            engine: ticking.engine.clone(),
-            _ticking: ticking,
-            settings,
-            sandbox: None,
-            cache: None,
-            compiled: Mutex::default(),
-        })
+        Ok(Runtime { ticking, settings, sandbox: None, cache: None, compiled: Mutex::default() })
     }
 
     /// Compiles `wasm`, through the on-disk cache when there is one, or
@@ -97,11 +94,11 @@ impl Runtime {
         }
         // Compiled outside the lock: other loads go on meanwhile.
         let compile = || match &self.sandbox {
-            Some(sandbox) => sandbox.compile(&self.engine, self.settings, wasm),
-            None => Module::new(&self.engine, wasm).map_err(CompileError::Invalid),
+            Some(sandbox) => sandbox.compile(self.engine(), self.settings, wasm),
+            None => Module::new(self.engine(), wasm).map_err(CompileError::Invalid),
         };
         let module = Arc::new(match &self.cache {
-            Some(cache) => cache.module(&self.engine, wasm, compile)?,
+            Some(cache) => cache.module(self.engine(), wasm, compile)?,
             None => compile()?,
         });
         let mut compiled = self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

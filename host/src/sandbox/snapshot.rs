@@ -81,7 +81,7 @@ impl<'a> Snapshottable<'a> {
             return None;
         }
         let module = runtime.compile(&wasm).ok()?;
-        let pre = Linker::new(&runtime.engine).instantiate_pre(&module).ok()?;
+        let pre = Linker::new(runtime.engine()).instantiate_pre(&module).ok()?;
         Some(Configured { pre, input, _module: module })
     }
 }

@@ -89,8 +89,7 @@ pub struct Caller(Arc<str>);
 
 impl Caller {
     fn of(digest: &[u8; 32]) -> Caller {
-        let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
-        Caller(format!("token:{hex}").into())
+        Caller(format!("token:{}", flowgate::transparency::hex::encode(&digest[..16])).into())
     }
 
     /// The tenant key.
